@@ -1,0 +1,95 @@
+"""The steps behind each command, as plain functions (the CLI only parses and prints).
+
+mlflow is imported lazily, inside ``connect``: ``validate`` and friends never pay
+for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from reconciler.apply import ApplyReport, Progress, execute
+from reconciler.audit import current_audit
+from reconciler.connection import resolve_uri
+from reconciler.errors import ApplyError, PlanError
+from reconciler.gates import gate_run_ids
+from reconciler.load import DesiredState, load_state
+from reconciler.observed import ObservedState
+from reconciler.plan import Plan, compute_plan, differences
+from reconciler.ports import Registry
+from reconciler.render import describe
+
+
+def connect(uri: str | None, concurrency: int = 8) -> Registry:
+    """The MLflow registry at ``uri`` (None: MLflow's local default)."""
+    from reconciler.registry import MlflowRegistry
+
+    return MlflowRegistry(resolve_uri(uri), concurrency=concurrency)
+
+
+def validate(state: Path, models: tuple[str, ...] = ()) -> DesiredState:
+    """Load and check the state offline."""
+    return load_state(state).only(models)
+
+
+def observe(desired: DesiredState, registry: Registry) -> ObservedState:
+    """Read the registry for the desired models, plus the run metrics their gates need."""
+    observed = registry.read(desired.models)
+    runs = gate_run_ids(desired, observed)
+    return replace(observed, metrics=registry.run_metrics(runs)) if runs else observed
+
+
+def make_plan(desired: DesiredState, registry: Registry) -> Plan:
+    return compute_plan(desired, observe(desired, registry), registry.display_uri)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of an apply that wrote everything and was verified."""
+
+    report: ApplyReport
+    plan: Plan
+
+
+def check_saved_plan(plan: Plan, registry: Registry) -> None:
+    """Refuse a saved plan made for another registry or against an older registry state."""
+    if plan.registry != registry.display_uri:
+        raise PlanError(f"the plan was made for {plan.registry}, not {registry.display_uri}")
+    if not plan.applyable:
+        raise PlanError("the saved plan has errors or failed gates; it cannot be applied")
+    if registry.read(plan.models).digest() != plan.observed_digest:
+        raise PlanError("the saved plan is stale: the registry changed since it was made; "
+                        "run plan again")
+
+
+def apply_plan(plan: Plan, registry: Registry, desired: DesiredState | None,
+               progress: Progress | None = None) -> Outcome:
+    """Write the plan, then read the registry again and verify (SPEC §6.3)."""
+    report = execute(plan, registry, current_audit(), progress)
+    if report.failed or report.skipped:
+        first = report.failed[0][1] if report.failed else "not attempted"
+        details = (
+            *(f"applied      {c.model}: {describe(c)}" for c in report.applied),
+            *(f"FAILED       {c.model}: {describe(c)}: {e}" for c, e in report.failed),
+            *(f"not applied  {c.model}: {describe(c)}" for c in report.skipped),
+        )
+        raise ApplyError(
+            f"apply stopped: {len(report.applied)} of {len(plan.changes)} changes applied, "
+            f"{len(report.failed)} failed, {len(report.skipped)} not attempted "
+            f"(first failure: {first}); run apply again to converge",
+            details,
+        )
+    after = registry.read(plan.models)
+    found = differences(plan.changes, after)
+    if desired is not None:
+        found += [f"{c.model}: {describe(c)} is still pending"
+                  for c in compute_plan(desired, after).changes]
+    if found:
+        raise ApplyError(f"verification failed after apply: {found[0]}"
+                         + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
+                         + "; someone may have changed the registry meanwhile")
+    if report.audit_errors:
+        raise ApplyError(f"all changes applied and verified, but audit tags failed: "
+                         f"{report.audit_errors[0]}")
+    return Outcome(report=report, plan=plan)

@@ -1,0 +1,78 @@
+"""Where the registry is, how to print it safely, and HTTP defaults that fail fast.
+
+Credentials only ever come from MLflow's own environment variables; anything the
+tool prints goes through ``redact`` so user-info, query strings and token values
+never reach a terminal, a PR comment or a saved plan. No mlflow import here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+SECRET_ENV = (
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_USERNAME",
+    "DATABRICKS_TOKEN",
+    "AWS_SECRET_ACCESS_KEY",
+)
+"""Environment variables whose values are masked in every line the tool prints."""
+
+HTTP_DEFAULTS = {
+    # MLflow's defaults (7 retries, backoff factor 2, 120 s timeout) take ~245 s to give
+    # up on an unreachable server; these give up in ~10 s. Users may still override them.
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+
+_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)[^/\s@'\"]+@")
+_QUERY = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s?'\"]*)\?[^\s'\"]*")
+
+
+def resolve_uri(cli_uri: str | None) -> str | None:
+    """The registry URI: ``--tracking-uri``, then MLflow's env vars; None = local default."""
+    if cli_uri:
+        return cli_uri
+    return os.environ.get("MLFLOW_REGISTRY_URI") or os.environ.get("MLFLOW_TRACKING_URI") or None
+
+
+def default_local_uri() -> str:
+    """MLflow's default when nothing is configured: a sqlite file in the working directory."""
+    return f"sqlite:///{os.path.join(os.getcwd(), 'mlflow.db')}"
+
+
+def is_http(uri: str) -> bool:
+    return urlsplit(uri).scheme in ("http", "https")
+
+
+def redact(uri: str) -> str:
+    """A URI safe to print: user-info and query string replaced by ``***``."""
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc and not parts.query:
+        return uri
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = "***" if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def redact_text(text: str) -> str:
+    """Mask credentials anywhere in a message (URIs inside exceptions, token values)."""
+    text = _USERINFO.sub(r"\g<scheme>***@", text)
+    text = _QUERY.sub(r"\g<head>?***", text)
+    for name in SECRET_ENV:
+        value = os.environ.get(name)
+        if value and len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
+
+
+def apply_http_defaults() -> None:
+    """Set fail-fast HTTP retry/timeout defaults unless the user set them."""
+    for key, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)

@@ -1,0 +1,109 @@
+"""Promotion gates: pure checks of run metrics for versions an alias would move to.
+
+Gates run only for aliases that would change, so a converged registry never fails
+a gate retroactively. A missing metric fails the gate: no data is not a pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from reconciler.observed import ObservedModel, ObservedState
+from reconciler.state import GateRule, ModelSpec
+
+if TYPE_CHECKING:
+    from reconciler.load import DesiredState
+    from reconciler.plan import Change
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The outcome of one gate rule for one alias move (SPEC §5 ``gates``)."""
+
+    model: str
+    alias: str
+    version: int
+    metric: str
+    rule: str
+    """min, max or better_than."""
+    threshold: float | None
+    """The bound; for better_than, the current holder's value (None when nothing holds it)."""
+    value: float | None
+    """The candidate version's metric (None when missing)."""
+    passed: bool
+    reason: str = ""
+    """Why it failed, in words (empty when passed)."""
+    current_version: int | None = None
+    """For better_than: the version that holds the alias now."""
+
+
+def _moving_gated_aliases(spec: ModelSpec, obs: ObservedModel) -> Iterable[str]:
+    return (a for a in sorted(spec.gates) if obs.aliases.get(a) != spec.aliases[a])
+
+
+def gate_run_ids(desired: DesiredState, observed: ObservedState) -> set[str]:
+    """Run ids whose metrics the gates need (target versions and current holders)."""
+    runs: set[str] = set()
+    for name, spec in desired.models.items():
+        obs = observed.models.get(name)
+        if obs is None:
+            continue
+        for alias in _moving_gated_aliases(spec, obs):
+            for version in (obs.versions.get(spec.aliases[alias]), obs.holder(alias)):
+                if version is not None and version.run_id:
+                    runs.add(version.run_id)
+    return runs
+
+
+def _metric(obs: ObservedModel, number: int | None, metric: str,
+            metrics: Mapping[str, Mapping[str, float]]) -> float | None:
+    version = obs.versions.get(number) if number is not None else None
+    if version is None or not version.run_id:
+        return None
+    return metrics.get(version.run_id, {}).get(metric)
+
+
+def check_rule(name: str, alias: str, target: int, rule: GateRule, obs: ObservedModel,
+               metrics: Mapping[str, Mapping[str, float]]) -> GateResult:
+    """Evaluate one rule for moving ``alias`` of model ``name`` to version ``target``."""
+    value = _metric(obs, target, rule.metric, metrics)
+    head = f"gate {name}@{alias} -> version {target}: {rule.metric}"
+    base = {"model": name, "alias": alias, "version": target, "metric": rule.metric,
+            "rule": rule.rule, "value": value}
+    if rule.better_than is None:
+        bound = float(rule.min if rule.min is not None else rule.max)  # type: ignore[arg-type]
+        if value is None:
+            return GateResult(**base, threshold=bound, passed=False,
+                              reason=f"{head} is missing on the version's run")
+        ok = value >= bound if rule.min is not None else value <= bound
+        sign = ">=" if rule.min is not None else "<="
+        return GateResult(**base, threshold=bound, passed=ok,
+                          reason="" if ok else f"{head} = {value:g}, must be {sign} {bound:g}")
+    holder = obs.aliases.get(alias)
+    if holder is None:
+        return GateResult(**base, threshold=None, passed=True)
+    current = _metric(obs, holder, rule.metric, metrics)
+    if value is None or current is None:
+        which = "candidate" if value is None else f"current version {holder}"
+        return GateResult(**base, threshold=current, passed=False, current_version=holder,
+                          reason=f"{head} is missing on the {which}'s run")
+    ok = value < current if rule.direction == "lower" else value > current
+    want = "lower" if rule.direction == "lower" else "higher"
+    reason = "" if ok else (
+        f"{head} = {value:g} does not beat version {holder} ({current:g}; {want} is better)"
+    )
+    return GateResult(**base, threshold=current, passed=ok, reason=reason, current_version=holder)
+
+
+def evaluate_gates(name: str, spec: ModelSpec, obs: ObservedModel,
+                   metrics: Mapping[str, Mapping[str, float]],
+                   changes: Iterable[Change]) -> list[GateResult]:
+    """Results for every gate of every alias that ``changes`` moves or adds."""
+    moving = {c.key for c in changes if c.kind.value == "alias" and c.after is not None}
+    return [
+        check_rule(name, alias, spec.aliases[alias], rule, obs, metrics)
+        for alias in sorted(spec.gates) if alias in moving
+        for rule in spec.gates[alias]
+    ]

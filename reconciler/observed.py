@@ -1,0 +1,78 @@
+"""What the registry holds, as plain frozen data (the shell reads it, the core diffs it).
+
+Tags under the ``reconciler.`` prefix are the tool's own audit trail: they are kept
+here for ``status`` but never diffed and never part of the observed digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+AUDIT_PREFIX = "reconciler."
+
+
+def managed_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """Tags without the tool's own audit tags."""
+    return {k: v for k, v in tags.items() if not k.startswith(AUDIT_PREFIX)}
+
+
+@dataclass(frozen=True)
+class ObservedVersion:
+    """One model version as the registry reports it."""
+
+    version: int
+    status: str = "READY"
+    """READY, PENDING_REGISTRATION or FAILED_REGISTRATION."""
+    stage: str = "None"
+    """None, Staging, Production or Archived."""
+    run_id: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+    created_at: int = 0
+    """Creation time in epoch milliseconds (shown by ``status``, not diffed)."""
+
+
+@dataclass(frozen=True)
+class ObservedModel:
+    """One registered model with its aliases and versions."""
+
+    name: str
+    aliases: Mapping[str, int] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+    versions: Mapping[int, ObservedVersion] = field(default_factory=dict)
+
+    def holder(self, alias: str) -> ObservedVersion | None:
+        """The version that holds ``alias`` now, if any."""
+        number = self.aliases.get(alias)
+        return None if number is None else self.versions.get(number)
+
+
+@dataclass(frozen=True)
+class ObservedState:
+    """The registry's answer for the models a plan covers; absent names do not exist."""
+
+    models: Mapping[str, ObservedModel]
+    metrics: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    """run id -> run metrics, for the runs that gates need."""
+
+    def digest(self) -> str:
+        """Hash of everything a plan depends on, to detect a stale saved plan."""
+        body = {
+            name: {
+                "aliases": dict(sorted(m.aliases.items())),
+                "tags": dict(sorted(managed_tags(m.tags).items())),
+                "description": m.description,
+                "versions": {
+                    str(v.version): [v.status, v.stage, dict(sorted(managed_tags(v.tags).items())),
+                                     v.description]
+                    for v in sorted(m.versions.values(), key=lambda v: v.version)
+                },
+            }
+            for name, m in sorted(self.models.items())
+        }
+        blob = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        return "sha256:" + hashlib.sha256(blob).hexdigest()

@@ -1,0 +1,106 @@
+"""The plan as JSON (SPEC §5): the machine-readable form and the saved-plan format.
+
+``format_version`` is bumped only for breaking changes; keys beyond SPEC §5
+(``models``, ``errors``, a change's ``version``) are additions, not breaks.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import PlanError
+from reconciler.gates import GateResult
+from reconciler.plan import Action, Change, Kind, Plan, Problem
+
+FORMAT_VERSION = 1
+
+
+def change_to_dict(change: Change) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "model": change.model, "kind": change.kind.value, "key": change.key,
+        "action": change.action.value, "before": change.before, "after": change.after,
+    }
+    if change.version is not None:
+        out["version"] = change.version
+    return out
+
+
+def gate_to_dict(gate: GateResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "model": gate.model, "alias": gate.alias, "version": gate.version,
+        "metric": gate.metric, "rule": gate.rule, "threshold": gate.threshold,
+        "value": gate.value, "passed": gate.passed,
+    }
+    if gate.current_version is not None:
+        out["current_version"] = gate.current_version
+    if gate.reason:
+        out["reason"] = gate.reason
+    return out
+
+
+def to_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "registry": plan.registry,
+        "state_digest": plan.state_digest,
+        "observed_digest": plan.observed_digest,
+        "models": list(plan.models),
+        "changes": [change_to_dict(c) for c in plan.changes],
+        "gates": [gate_to_dict(g) for g in plan.gates],
+        "errors": [
+            {"model": p.model, "message": p.message, "file": p.file, "line": p.line}
+            for p in plan.problems
+        ],
+        "summary": plan.summary(),
+    }
+
+
+def to_json(plan: Plan) -> str:
+    return json.dumps(to_dict(plan), indent=2) + "\n"
+
+
+def from_dict(data: Any) -> Plan:
+    """Rebuild a saved plan; anything malformed is a PlanError, not a traceback."""
+    try:
+        if data.get("format_version") != FORMAT_VERSION:
+            raise PlanError(f"unsupported plan format_version {data.get('format_version')!r}")
+        changes = tuple(
+            Change(model=str(c["model"]), kind=Kind(c["kind"]), key=str(c["key"]),
+                   action=Action(c["action"]), before=c["before"], after=c["after"],
+                   version=c.get("version"))
+            for c in data["changes"]
+        )
+        gates = tuple(
+            GateResult(model=g["model"], alias=g["alias"], version=g["version"],
+                       metric=g["metric"], rule=g["rule"], threshold=g["threshold"],
+                       value=g["value"], passed=bool(g["passed"]), reason=g.get("reason", ""),
+                       current_version=g.get("current_version"))
+            for g in data.get("gates", [])
+        )
+        problems = tuple(
+            Problem(model=p["model"], message=p["message"], file=p.get("file"),
+                    line=p.get("line"))
+            for p in data.get("errors", [])
+        )
+        return Plan(
+            registry=str(data["registry"]), state_digest=str(data["state_digest"]),
+            observed_digest=str(data["observed_digest"]),
+            models=tuple(str(m) for m in data["models"]), changes=changes, gates=gates,
+            problems=problems,
+        )
+    except PlanError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PlanError(f"not a valid saved plan ({type(exc).__name__}: {exc})") from None
+
+
+def read_plan(path: Path) -> Plan:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PlanError(f"cannot read plan file: {exc.strerror}", file=str(path)) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PlanError(f"plan file is not valid JSON: {exc}", file=str(path)) from None
+    return from_dict(data)

@@ -1,0 +1,35 @@
+"""The small interface the core needs from a registry; only ``registry.py`` implements it
+against MLflow, so planning and apply logic can be exercised on plain data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Protocol
+
+from reconciler.observed import ObservedState
+from reconciler.plan import Change
+
+
+class Registry(Protocol):
+    """Batched reads and one-request writes against a model registry."""
+
+    display_uri: str
+    """The registry URI with credentials redacted, safe to print."""
+    concurrency: int
+    """How many writes may run at once."""
+
+    def read(self, names: Iterable[str]) -> ObservedState:
+        """Models, aliases, tags and versions for ``names``; absent models are left out."""
+        ...
+
+    def run_metrics(self, run_ids: Iterable[str]) -> Mapping[str, Mapping[str, float]]:
+        """Latest metrics of each run, read in batches."""
+        ...
+
+    def write(self, change: Change) -> None:
+        """Carry out one change with one request."""
+        ...
+
+    def set_version_tag(self, model: str, version: int, key: str, value: str) -> None:
+        """Set one tag on a model version (audit trail)."""
+        ...

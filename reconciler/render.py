@@ -1,0 +1,134 @@
+"""Plan rendering for people: Terraform-like text and markdown for PR comments. Pure.
+
+Rendering is plan in, string out; golden files pin the output. JSON lives in
+``planfile`` because it is also the saved-plan format.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from reconciler.gates import GateResult
+from reconciler.plan import Action, Change, Kind, Plan
+
+SYMBOL = {Action.ADD: "+", Action.UPDATE: "~", Action.REMOVE: "-"}
+COLOR = {Action.ADD: "green", Action.UPDATE: "yellow", Action.REMOVE: "red"}
+STAGE_NOTE = "stages are deprecated in MLflow; prefer aliases"
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, str):
+        return '""' if value == "" else f'"{value}"' if len(value) <= 60 else f'"{value[:57]}..."'
+    return str(value)
+
+
+def describe(change: Change) -> str:
+    """One line: what is changed, e.g. ``alias champion: 5 -> 7``."""
+    if change.kind is Kind.ALIAS:
+        what = f"alias {change.key}"
+    elif change.kind is Kind.STAGE:
+        what = f"stage of version {change.version}"
+    elif change.kind is Kind.TAG:
+        what = f"tag {change.key}"
+    elif change.kind is Kind.DESCRIPTION:
+        what = "description"
+    elif change.kind is Kind.VERSION_TAG:
+        what = f"version {change.version} tag {change.key}"
+    else:
+        what = f"version {change.version} description"
+    if change.action is Action.ADD:
+        return f"{what}: {_value(change.after)}"
+    if change.action is Action.REMOVE:
+        return f"{what}: {_value(change.before)} (removed)"
+    return f"{what}: {_value(change.before)} -> {_value(change.after)}"
+
+
+def describe_gate(gate: GateResult) -> str:
+    value = "missing" if gate.value is None else f"{gate.value:g}"
+    if gate.rule == "better_than":
+        if gate.current_version is None:
+            cond = "no current holder to beat"
+        else:
+            cur = "missing" if gate.threshold is None else f"{gate.threshold:g}"
+            cond = f"must beat version {gate.current_version} ({cur})"
+    else:
+        sign = ">=" if gate.rule == "min" else "<="
+        cond = f"{sign} {gate.threshold:g}"
+    return f"{gate.alias} -> version {gate.version}: {gate.metric} = {value}, {cond}"
+
+
+def summary_line(plan: Plan) -> str:
+    s = plan.summary()
+    if not plan.changes:
+        return "No changes. The registry matches the state."
+    return f"Plan: {s['add']} to add, {s['update']} to change, {s['remove']} to remove."
+
+
+def render_text(plan: Plan, color: bool = False) -> str:
+    def style(text: str, fg: str | None = None, bold: bool = False) -> str:
+        return click.style(text, fg=fg, bold=bold) if color else text
+
+    lines = [f"Registry: {plan.registry}", ""]
+    by_model: dict[str, list[Change]] = {}
+    for change in plan.changes:
+        by_model.setdefault(change.model, []).append(change)
+    gates: dict[str, list[GateResult]] = {}
+    for gate in plan.gates:
+        gates.setdefault(gate.model, []).append(gate)
+    for model in plan.models:
+        if model not in by_model and model not in gates:
+            continue
+        where = plan.sources.get(model)
+        lines.append(style(f"model {model}", bold=True) + (f"  ({where})" if where else ""))
+        for change in by_model.get(model, []):
+            mark = SYMBOL[change.action]
+            note = f"  # {STAGE_NOTE}" if change.kind is Kind.STAGE else ""
+            lines.append(style(f"  {mark} {describe(change)}", COLOR[change.action]) + note)
+        for gate in gates.get(model, []):
+            verdict = style("passed", "green") if gate.passed else style("FAILED", "red")
+            lines.append(f"  gate {describe_gate(gate)}: {verdict}")
+        lines.append("")
+    for problem in plan.problems:
+        where = f"{problem.file}:{problem.line}: " if problem.file else ""
+        lines.append(style(f"error: {where}{problem.message}", "red"))
+    for gate in plan.failed_gates:
+        lines.append(style(f"error: {gate.reason}", "red"))
+    if not plan.applyable:
+        lines.append("")
+        lines.append(style("This plan cannot be applied (see the errors above).", "red", True))
+    lines.append(style(summary_line(plan), bold=True))
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(plan: Plan) -> str:
+    """Markdown for a PR comment or a job summary."""
+    out = ["### registry-reconciler plan", "", f"Registry: `{plan.registry}`", ""]
+    if plan.changes:
+        out += ["| | model | change |", "|---|---|---|"]
+        for change in plan.changes:
+            note = f" ({STAGE_NOTE})" if change.kind is Kind.STAGE else ""
+            out.append(f"| `{SYMBOL[change.action]}` | {_md(change.model)} | "
+                       f"{_md(describe(change))}{note} |")
+        out.append("")
+    if plan.gates:
+        out += ["**Gates**", "", "| model | gate | result |", "|---|---|---|"]
+        for gate in plan.gates:
+            result = "passed" if gate.passed else "**FAILED**"
+            out.append(f"| {_md(gate.model)} | {_md(describe_gate(gate))} | {result} |")
+        out.append("")
+    errors = [f"{p.file}:{p.line}: {p.message}" if p.file else p.message for p in plan.problems]
+    errors += [g.reason for g in plan.failed_gates]
+    if errors:
+        out += ["**Errors: this plan cannot be applied**", ""]
+        out += [f"- {_md(e)}" for e in errors]
+        out.append("")
+    out.append(f"**{summary_line(plan)}**")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,143 @@
+"""The desired-state format (SPEC §2) as frozen pydantic models.
+
+Every rule that can be checked without the registry lives here, so ``validate``
+catches it before any network call. ``extra="forbid"`` turns typos into errors.
+The JSON Schema printed by ``reconciler schema`` is generated from these classes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
+
+MAX_VERSION = 2**63 - 1
+_ALIAS_RE = re.compile(r"^[\w\-]+$")
+_RESERVED_ALIAS_RE = re.compile(r"^(latest|[vV]\d+)$", re.IGNORECASE)
+STAGES = ("Staging", "Production")
+"""Stages a state file may declare; other versions in them are moved to Archived."""
+
+
+def _check_alias(name: str) -> str:
+    if len(name) > 255:
+        raise ValueError("alias names are at most 255 characters")
+    if not _ALIAS_RE.match(name):
+        raise ValueError(f"invalid alias {name!r}: use letters, digits, '_' and '-' only")
+    if _RESERVED_ALIAS_RE.match(name):
+        raise ValueError(f"alias {name!r} is reserved by MLflow ('latest', 'v<number>')")
+    return name
+
+
+def _check_model_name(name: str) -> str:
+    if not name.strip():
+        raise ValueError("model name must not be empty")
+    if "/" in name or ":" in name:
+        raise ValueError(f"invalid model name {name!r}: names cannot contain '/' or ':'")
+    if name in (".", ".."):
+        raise ValueError(f"invalid model name {name!r}")
+    return name
+
+
+def _check_tag_key(key: str) -> str:
+    if not key or len(key) > 250:
+        raise ValueError("tag keys are 1 to 250 characters")
+    if key.startswith("reconciler."):
+        raise ValueError(f"tag {key!r}: the 'reconciler.' prefix is reserved for audit tags")
+    return key
+
+
+AliasName = Annotated[str, AfterValidator(_check_alias)]
+ModelName = Annotated[str, AfterValidator(_check_model_name)]
+TagKey = Annotated[str, AfterValidator(_check_tag_key)]
+VersionNumber = Annotated[StrictInt, Field(gt=0, le=MAX_VERSION)]
+"""A version number written as a plain YAML integer (``7``, not ``"7"`` or ``7.0``)."""
+VersionKey = Annotated[int, Field(gt=0, le=MAX_VERSION)]
+"""A version number used as a mapping key (YAML keys are read as text)."""
+Number = StrictInt | StrictFloat
+Tags = dict[TagKey, StrictStr]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GateRule(_Frozen):
+    """One promotion condition on a run metric of the version an alias moves to."""
+
+    metric: Annotated[StrictStr, Field(min_length=1)]
+    """Run metric name, e.g. ``val_rmspe``."""
+    min: Number | None = None
+    """The metric must be >= this."""
+    max: Number | None = None
+    """The metric must be <= this."""
+    better_than: Literal["current"] | None = None
+    """The metric must beat the version that holds the alias now."""
+    direction: Literal["lower", "higher"] | None = None
+    """With ``better_than``: whether lower or higher values are better."""
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> GateRule:
+        given = [r for r in ("min", "max", "better_than") if getattr(self, r) is not None]
+        if len(given) != 1:
+            raise ValueError("a gate needs exactly one of 'min', 'max', 'better_than'")
+        if (self.better_than is None) != (self.direction is None):
+            raise ValueError("'direction' (lower|higher) goes with 'better_than', and only there")
+        return self
+
+    @property
+    def rule(self) -> str:
+        """The rule's name as written in plans: min, max or better_than."""
+        return "min" if self.min is not None else "max" if self.max is not None else "better_than"
+
+
+class VersionSpec(_Frozen):
+    """Metadata managed on one model version; only listed tag keys are managed."""
+
+    tags: Tags = {}
+    description: StrictStr | None = None
+
+
+class ModelSpec(_Frozen):
+    """Everything the state declares for one registered model."""
+
+    aliases: dict[AliasName, VersionNumber] = {}
+    """alias -> version number; these aliases are managed."""
+    prune: StrictBool = False
+    """When true, aliases on the model that are not listed are removed."""
+    description: StrictStr | None = None
+    """Managed only when present."""
+    tags: Tags = {}
+    """Only the listed keys are managed."""
+    versions: dict[VersionKey, VersionSpec] = {}
+    stages: dict[Literal["Staging", "Production"], VersionNumber] = {}
+    """Legacy stages (deprecated in MLflow): stage -> version."""
+    gates: dict[AliasName, Annotated[list[GateRule], Field(min_length=1)]] = {}
+    """alias -> conditions checked when that alias would move."""
+
+    @model_validator(mode="after")
+    def _gates_guard_declared_aliases(self) -> ModelSpec:
+        for alias in self.gates:
+            if alias not in self.aliases:
+                raise ValueError(f"gates name alias {alias!r}, which 'aliases' does not declare")
+        if len(set(self.stages.values())) < len(self.stages):
+            raise ValueError("one version cannot be in both Staging and Production")
+        return self
+
+
+class StateFile(_Frozen):
+    """One YAML file of the desired state."""
+
+    version: Literal[1] = 1
+    """Format version."""
+    models: dict[ModelName, ModelSpec] = {}

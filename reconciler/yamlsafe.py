@@ -1,0 +1,136 @@
+"""Safe YAML reading that remembers where every key was written.
+
+PyYAML's ``safe_load`` keeps the last of two duplicate keys, expands anchors and
+forgets line numbers. State files are reviewed data, so this module rejects
+anchors, aliases, explicit tags, duplicate keys, deep nesting and oversized files,
+and records the line of every key path so that schema errors point at the line a
+reviewer must fix. Mapping keys are kept as the text the author wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reconciler.errors import StateError
+
+MAX_BYTES = 1 << 20
+"""Larger state files are refused before they are read."""
+
+MAX_DEPTH = 32
+"""Deeper nesting than any valid state file needs is refused (no stack exhaustion)."""
+
+KeyPath = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed YAML file: plain data plus the 1-based line of every key path."""
+
+    file: str
+    """The path as shown to the user."""
+    data: Any
+    """Plain dicts, lists and scalars; mapping keys are strings."""
+    lines: Mapping[KeyPath, int]
+    """Key path (each element as a string) -> line where that key is written."""
+
+    def line_of(self, path: tuple[object, ...]) -> int | None:
+        """Line of the longest known prefix of ``path`` (None if nothing matches)."""
+        parts = tuple(str(p) for p in path)
+        for end in range(len(parts), -1, -1):
+            line = self.lines.get(parts[:end])
+            if line is not None:
+                return line
+        return None
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors, aliases, explicit tags and deep nesting."""
+
+    depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            raise StateError("YAML aliases (*name) are not allowed in state files", line=line)
+        if getattr(event, "anchor", None):
+            raise StateError("YAML anchors (&name) are not allowed in state files", line=line)
+        tag = getattr(event, "tag", None)
+        if tag not in (None, "!"):
+            raise StateError(f"YAML tags are not allowed in state files: {tag}", line=line)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise StateError(f"nesting deeper than {MAX_DEPTH} levels", line=line)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def read_text(path: Path, display: str) -> str:
+    """Read a state file as UTF-8 text, refusing oversized or non-UTF-8 files."""
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise StateError(f"file is {size} bytes; state files are limited to 1 MiB", file=display)
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise StateError("file is not valid UTF-8", file=display, line=line) from None
+
+
+def parse(text: str, display: str) -> Document:
+    """Parse one YAML document into plain data and a key-path -> line index."""
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        lines: dict[KeyPath, int] = {}
+        data = _to_python(loader, node, (), lines) if node is not None else None
+    except StateError as exc:
+        raise StateError(exc.message, file=display, line=exc.line) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise StateError(f"invalid YAML: {problem}", file=display, line=line) from None
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise StateError(
+            f"invalid YAML: unacceptable character #x{exc.character:04x}", file=display, line=line
+        ) from None
+    except yaml.YAMLError as exc:
+        raise StateError(f"invalid YAML: {exc}", file=display) from None
+    except RecursionError:
+        raise StateError("invalid YAML: nesting too deep", file=display) from None
+    finally:
+        loader.dispose()
+    return Document(file=display, data=data, lines=lines)
+
+
+def _to_python(loader: _StrictLoader, node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise StateError("mapping keys must be plain scalars", line=line)
+            key = str(key_node.value)
+            if key in out:
+                first = lines[(*path, key)]
+                raise StateError(f"duplicate key {key!r} (first defined on line {first})", line=line)
+            lines[(*path, key)] = line
+            out[key] = _to_python(loader, value_node, (*path, key), lines)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, item in enumerate(node.value):
+            lines[(*path, str(index))] = item.start_mark.line + 1
+            items.append(_to_python(loader, item, (*path, str(index)), lines))
+        return items
+    return loader.construct_object(node, deep=True)

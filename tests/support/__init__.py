@@ -1,0 +1,1 @@
+"""Test and benchmark support: real mlflow servers and registry seeding."""

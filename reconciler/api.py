@@ -59,12 +59,14 @@ def check_saved_plan(plan: Plan, registry: Registry) -> None:
     if not plan.applyable:
         raise PlanError("the saved plan has errors or failed gates; it cannot be applied")
     if registry.read(plan.models).digest() != plan.observed_digest:
-        raise PlanError("the saved plan is stale: the registry changed since it was made; "
-                        "run plan again")
+        raise PlanError(
+            "the saved plan is stale: the registry changed since it was made; run plan again"
+        )
 
 
-def apply_plan(plan: Plan, registry: Registry, desired: DesiredState | None,
-               progress: Progress | None = None) -> Outcome:
+def apply_plan(
+    plan: Plan, registry: Registry, desired: DesiredState | None, progress: Progress | None = None
+) -> Outcome:
     """Write the plan, then read the registry again and verify (SPEC §6.3)."""
     report = execute(plan, registry, current_audit(), progress)
     if report.failed or report.skipped:
@@ -83,13 +85,18 @@ def apply_plan(plan: Plan, registry: Registry, desired: DesiredState | None,
     after = registry.read(plan.models)
     found = differences(plan.changes, after)
     if desired is not None:
-        found += [f"{c.model}: {describe(c)} is still pending"
-                  for c in compute_plan(desired, after).changes]
+        found += [
+            f"{c.model}: {describe(c)} is still pending"
+            for c in compute_plan(desired, after).changes
+        ]
     if found:
-        raise ApplyError(f"verification failed after apply: {found[0]}"
-                         + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
-                         + "; someone may have changed the registry meanwhile")
+        raise ApplyError(
+            f"verification failed after apply: {found[0]}"
+            + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
+            + "; someone may have changed the registry meanwhile"
+        )
     if report.audit_errors:
-        raise ApplyError(f"all changes applied and verified, but audit tags failed: "
-                         f"{report.audit_errors[0]}")
+        raise ApplyError(
+            f"all changes applied and verified, but audit tags failed: {report.audit_errors[0]}"
+        )
     return Outcome(report=report, plan=plan)

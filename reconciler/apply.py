@@ -7,6 +7,7 @@ says what was and was not applied, and running apply again converges (SPEC §6.5
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,8 +40,9 @@ def phases(changes: Iterable[Change]) -> list[list[Change]]:
     return [[c for c in changes if not c.is_removal], [c for c in changes if c.is_removal]]
 
 
-def _run_all(jobs: list[Callable[[], None]], workers: int, progress: Progress | None
-             ) -> list[str | None]:
+def _run_all(
+    jobs: list[Callable[[], None]], workers: int, progress: Progress | None
+) -> list[str | None]:
     """Run jobs with bounded concurrency; the error message per job, None on success."""
 
     def run(job: Callable[[], None]) -> str | None:
@@ -59,14 +61,17 @@ def _run_all(jobs: list[Callable[[], None]], workers: int, progress: Progress | 
         return list(pool.map(run, jobs))
 
 
-def execute(plan: Plan, registry: Registry, audit: AuditInfo,
-            progress: Progress | None = None) -> ApplyReport:
+def execute(
+    plan: Plan, registry: Registry, audit: AuditInfo, progress: Progress | None = None
+) -> ApplyReport:
     """Write the plan's changes to the registry. The caller has checked ``plan.applyable``."""
     report = ApplyReport()
     todo = phases(plan.changes)
     for index, phase in enumerate(todo):
-        jobs = [(lambda c=c: registry.write(c)) for c in phase]
-        for change, error in zip(phase, _run_all(jobs, registry.concurrency, progress)):
+        jobs: list[Callable[[], None]] = [functools.partial(registry.write, c) for c in phase]
+        for change, error in zip(
+            phase, _run_all(jobs, registry.concurrency, progress), strict=True
+        ):
             if error is None:
                 report.applied.append(change)
             else:
@@ -74,10 +79,19 @@ def execute(plan: Plan, registry: Registry, audit: AuditInfo,
         if report.failed:
             report.skipped = [c for later in todo[index + 1 :] for c in later]
             break
-    touched = sorted({(c.model, v) for c in report.applied
-                      if c.kind in (Kind.ALIAS, Kind.STAGE) for v in c.touched_versions()})
-    tag_jobs = [(lambda m=m, v=v, k=k, val=val: registry.set_version_tag(m, v, k, val))
-                for m, v in touched for k, val in audit.tags().items()]
+    touched = sorted(
+        {
+            (c.model, v)
+            for c in report.applied
+            if c.kind in (Kind.ALIAS, Kind.STAGE)
+            for v in c.touched_versions()
+        }
+    )
+    tag_jobs: list[Callable[[], None]] = [
+        functools.partial(registry.set_version_tag, m, v, k, val)
+        for m, v in touched
+        for k, val in audit.tags().items()
+    ]
     errors = _run_all(tag_jobs, registry.concurrency, None)
     report.audit_errors = sorted({e for e in errors if e is not None})
     return report

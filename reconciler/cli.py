@@ -74,21 +74,34 @@ def common_options(registry: bool = True) -> Callable[[F], F]:
             except Exception as exc:
                 if opts.debug:
                     raise
-                fail(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                     " (run again with --debug for the traceback)")
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                fail(
+                    f"unexpected {type(exc).__name__}: {first}"
+                    " (run again with --debug for the traceback)"
+                )
 
         params = [
-            click.option("--state", envvar="RECONCILER_STATE", default="state/",
-                         show_default=True, type=click.Path(),
-                         help="State file or directory (env RECONCILER_STATE)."),
+            click.option(
+                "--state",
+                envvar="RECONCILER_STATE",
+                default="state/",
+                show_default=True,
+                type=click.Path(),
+                help="State file or directory (env RECONCILER_STATE).",
+            ),
             click.option("--debug", is_flag=True, help="Show tracebacks."),
             click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR)."),
         ]
         if registry:
-            params.append(click.option(
-                "--tracking-uri", default=None, metavar="URI",
-                help="Registry URI (default: MLFLOW_REGISTRY_URI / MLFLOW_TRACKING_URI, "
-                     "else MLflow's local sqlite default)."))
+            params.append(
+                click.option(
+                    "--tracking-uri",
+                    default=None,
+                    metavar="URI",
+                    help="Registry URI (default: MLFLOW_REGISTRY_URI / MLFLOW_TRACKING_URI, "
+                    "else MLflow's local sqlite default).",
+                )
+            )
         for param in reversed(params):
             wrapper = param(wrapper)
         return wrapper  # type: ignore[return-value]

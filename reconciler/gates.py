@@ -6,6 +6,7 @@ a gate retroactively. A missing metric fails the gate: no data is not a pass.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -57,53 +58,84 @@ def gate_run_ids(desired: DesiredState, observed: ObservedState) -> set[str]:
     return runs
 
 
-def _metric(obs: ObservedModel, number: int | None, metric: str,
-            metrics: Mapping[str, Mapping[str, float]]) -> float | None:
+def _metric(
+    obs: ObservedModel, number: int | None, metric: str, metrics: Mapping[str, Mapping[str, float]]
+) -> float | None:
     version = obs.versions.get(number) if number is not None else None
     if version is None or not version.run_id:
         return None
     return metrics.get(version.run_id, {}).get(metric)
 
 
-def check_rule(name: str, alias: str, target: int, rule: GateRule, obs: ObservedModel,
-               metrics: Mapping[str, Mapping[str, float]]) -> GateResult:
+def check_rule(
+    name: str,
+    alias: str,
+    target: int,
+    rule: GateRule,
+    obs: ObservedModel,
+    metrics: Mapping[str, Mapping[str, float]],
+) -> GateResult:
     """Evaluate one rule for moving ``alias`` of model ``name`` to version ``target``."""
     value = _metric(obs, target, rule.metric, metrics)
     head = f"gate {name}@{alias} -> version {target}: {rule.metric}"
-    base = {"model": name, "alias": alias, "version": target, "metric": rule.metric,
-            "rule": rule.rule, "value": value}
+    base = functools.partial(
+        GateResult,
+        model=name,
+        alias=alias,
+        version=target,
+        metric=rule.metric,
+        rule=rule.rule,
+        value=value,
+    )
     if rule.better_than is None:
         bound = float(rule.min if rule.min is not None else rule.max)  # type: ignore[arg-type]
         if value is None:
-            return GateResult(**base, threshold=bound, passed=False,
-                              reason=f"{head} is missing on the version's run")
+            return base(
+                threshold=bound,
+                passed=False,
+                reason=f"{head} is missing on the version's run",
+            )
         ok = value >= bound if rule.min is not None else value <= bound
         sign = ">=" if rule.min is not None else "<="
-        return GateResult(**base, threshold=bound, passed=ok,
-                          reason="" if ok else f"{head} = {value:g}, must be {sign} {bound:g}")
+        return base(
+            threshold=bound,
+            passed=ok,
+            reason="" if ok else f"{head} = {value:g}, must be {sign} {bound:g}",
+        )
     holder = obs.aliases.get(alias)
     if holder is None:
-        return GateResult(**base, threshold=None, passed=True)
+        return base(threshold=None, passed=True)
     current = _metric(obs, holder, rule.metric, metrics)
     if value is None or current is None:
         which = "candidate" if value is None else f"current version {holder}"
-        return GateResult(**base, threshold=current, passed=False, current_version=holder,
-                          reason=f"{head} is missing on the {which}'s run")
+        return base(
+            threshold=current,
+            passed=False,
+            current_version=holder,
+            reason=f"{head} is missing on the {which}'s run",
+        )
     ok = value < current if rule.direction == "lower" else value > current
     want = "lower" if rule.direction == "lower" else "higher"
-    reason = "" if ok else (
-        f"{head} = {value:g} does not beat version {holder} ({current:g}; {want} is better)"
+    reason = (
+        ""
+        if ok
+        else (f"{head} = {value:g} does not beat version {holder} ({current:g}; {want} is better)")
     )
-    return GateResult(**base, threshold=current, passed=ok, reason=reason, current_version=holder)
+    return base(threshold=current, passed=ok, reason=reason, current_version=holder)
 
 
-def evaluate_gates(name: str, spec: ModelSpec, obs: ObservedModel,
-                   metrics: Mapping[str, Mapping[str, float]],
-                   changes: Iterable[Change]) -> list[GateResult]:
+def evaluate_gates(
+    name: str,
+    spec: ModelSpec,
+    obs: ObservedModel,
+    metrics: Mapping[str, Mapping[str, float]],
+    changes: Iterable[Change],
+) -> list[GateResult]:
     """Results for every gate of every alias that ``changes`` moves or adds."""
     moving = {c.key for c in changes if c.kind.value == "alias" and c.after is not None}
     return [
         check_rule(name, alias, spec.aliases[alias], rule, obs, metrics)
-        for alias in sorted(spec.gates) if alias in moving
+        for alias in sorted(spec.gates)
+        if alias in moving
         for rule in spec.gates[alias]
     ]

@@ -67,8 +67,12 @@ class ObservedState:
                 "tags": dict(sorted(managed_tags(m.tags).items())),
                 "description": m.description,
                 "versions": {
-                    str(v.version): [v.status, v.stage, dict(sorted(managed_tags(v.tags).items())),
-                                     v.description]
+                    str(v.version): [
+                        v.status,
+                        v.stage,
+                        dict(sorted(managed_tags(v.tags).items())),
+                        v.description,
+                    ]
                     for v in sorted(m.versions.values(), key=lambda v: v.version)
                 },
             }

@@ -39,7 +39,7 @@ class Action(str, Enum):
 
 @dataclass(frozen=True)
 class Change:
-    """One registry write: ``key`` of ``kind`` on ``model`` (and ``version``) goes before -> after."""
+    """One registry write: ``key`` of ``kind`` on ``model`` (and ``version``): before -> after."""
 
     model: str
     kind: Kind
@@ -53,7 +53,9 @@ class Change:
     @property
     def is_removal(self) -> bool:
         """Removals run after every set, so a desired value is never absent (SPEC §6.2)."""
-        return self.action is Action.REMOVE or (self.kind is Kind.STAGE and self.after == "Archived")
+        return self.action is Action.REMOVE or (
+            self.kind is Kind.STAGE and self.after == "Archived"
+        )
 
     def touched_versions(self) -> tuple[int, ...]:
         """Versions whose alias or stage this change moves (they get audit tags)."""
@@ -118,7 +120,9 @@ def _diff_value(
     yield Change(model, kind, key, action, before, after, version)
 
 
-def _version_problems(name: str, spec: ModelSpec, obs: ObservedModel, src: Source) -> Iterator[Problem]:
+def _version_problems(
+    name: str, spec: ModelSpec, obs: ObservedModel, src: Source
+) -> Iterator[Problem]:
     referenced: dict[int, tuple[object, ...]] = {}
     for alias, number in spec.aliases.items():
         referenced.setdefault(number, ("aliases", alias))
@@ -132,8 +136,9 @@ def _version_problems(name: str, spec: ModelSpec, obs: ObservedModel, src: Sourc
         if version is None:
             yield Problem(name, f"model {name!r} has no version {number}", src.file, line)
         elif version.status != "READY":
-            yield Problem(name, f"version {number} of {name!r} is {version.status}, not READY",
-                          src.file, line)
+            yield Problem(
+                name, f"version {number} of {name!r} is {version.status}, not READY", src.file, line
+            )
 
 
 def plan_model(name: str, spec: ModelSpec, obs: ObservedModel) -> Iterator[Change]:
@@ -148,14 +153,15 @@ def plan_model(name: str, spec: ModelSpec, obs: ObservedModel) -> Iterator[Chang
         version = obs.versions.get(number)
         if version is None:
             continue
-        want = declared.get(number)
+        want: str | None = declared.get(number)
         if want is None and version.stage in spec.stages:
             want = "Archived"
         if want is not None and want != version.stage:
             yield Change(name, Kind.STAGE, str(number), Action.UPDATE, version.stage, want, number)
     if spec.description is not None:
-        yield from _diff_value(name, Kind.DESCRIPTION, "description", obs.description,
-                               spec.description)
+        yield from _diff_value(
+            name, Kind.DESCRIPTION, "description", obs.description, spec.description
+        )
     for key in sorted(spec.tags):
         yield from _diff_value(name, Kind.TAG, key, obs.tags.get(key), spec.tags[key])
     for number in sorted(spec.versions):
@@ -164,11 +170,18 @@ def plan_model(name: str, spec: ModelSpec, obs: ObservedModel) -> Iterator[Chang
             continue
         vspec = spec.versions[number]
         if vspec.description is not None:
-            yield from _diff_value(name, Kind.VERSION_DESCRIPTION, "description",
-                                   version.description, vspec.description, number)
+            yield from _diff_value(
+                name,
+                Kind.VERSION_DESCRIPTION,
+                "description",
+                version.description,
+                vspec.description,
+                number,
+            )
         for key in sorted(vspec.tags):
-            yield from _diff_value(name, Kind.VERSION_TAG, key, version.tags.get(key),
-                                   vspec.tags[key], number)
+            yield from _diff_value(
+                name, Kind.VERSION_TAG, key, version.tags.get(key), vspec.tags[key], number
+            )
 
 
 def compute_plan(desired: DesiredState, observed: ObservedState, registry: str = "") -> Plan:
@@ -180,8 +193,9 @@ def compute_plan(desired: DesiredState, observed: ObservedState, registry: str =
         spec, src = desired.models[name], desired.sources[name]
         obs = observed.models.get(name)
         if obs is None:
-            problems.append(Problem(name, f"model {name!r} does not exist in the registry",
-                                    src.file, src.line))
+            problems.append(
+                Problem(name, f"model {name!r} does not exist in the registry", src.file, src.line)
+            )
             continue
         problems.extend(_version_problems(name, spec, obs, src))
         model_changes = list(plan_model(name, spec, obs))

@@ -19,8 +19,12 @@ FORMAT_VERSION = 1
 
 def change_to_dict(change: Change) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "model": change.model, "kind": change.kind.value, "key": change.key,
-        "action": change.action.value, "before": change.before, "after": change.after,
+        "model": change.model,
+        "kind": change.kind.value,
+        "key": change.key,
+        "action": change.action.value,
+        "before": change.before,
+        "after": change.after,
     }
     if change.version is not None:
         out["version"] = change.version
@@ -29,9 +33,14 @@ def change_to_dict(change: Change) -> dict[str, Any]:
 
 def gate_to_dict(gate: GateResult) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "model": gate.model, "alias": gate.alias, "version": gate.version,
-        "metric": gate.metric, "rule": gate.rule, "threshold": gate.threshold,
-        "value": gate.value, "passed": gate.passed,
+        "model": gate.model,
+        "alias": gate.alias,
+        "version": gate.version,
+        "metric": gate.metric,
+        "rule": gate.rule,
+        "threshold": gate.threshold,
+        "value": gate.value,
+        "passed": gate.passed,
     }
     if gate.current_version is not None:
         out["current_version"] = gate.current_version
@@ -67,27 +76,43 @@ def from_dict(data: Any) -> Plan:
         if data.get("format_version") != FORMAT_VERSION:
             raise PlanError(f"unsupported plan format_version {data.get('format_version')!r}")
         changes = tuple(
-            Change(model=str(c["model"]), kind=Kind(c["kind"]), key=str(c["key"]),
-                   action=Action(c["action"]), before=c["before"], after=c["after"],
-                   version=c.get("version"))
+            Change(
+                model=str(c["model"]),
+                kind=Kind(c["kind"]),
+                key=str(c["key"]),
+                action=Action(c["action"]),
+                before=c["before"],
+                after=c["after"],
+                version=c.get("version"),
+            )
             for c in data["changes"]
         )
         gates = tuple(
-            GateResult(model=g["model"], alias=g["alias"], version=g["version"],
-                       metric=g["metric"], rule=g["rule"], threshold=g["threshold"],
-                       value=g["value"], passed=bool(g["passed"]), reason=g.get("reason", ""),
-                       current_version=g.get("current_version"))
+            GateResult(
+                model=g["model"],
+                alias=g["alias"],
+                version=g["version"],
+                metric=g["metric"],
+                rule=g["rule"],
+                threshold=g["threshold"],
+                value=g["value"],
+                passed=bool(g["passed"]),
+                reason=g.get("reason", ""),
+                current_version=g.get("current_version"),
+            )
             for g in data.get("gates", [])
         )
         problems = tuple(
-            Problem(model=p["model"], message=p["message"], file=p.get("file"),
-                    line=p.get("line"))
+            Problem(model=p["model"], message=p["message"], file=p.get("file"), line=p.get("line"))
             for p in data.get("errors", [])
         )
         return Plan(
-            registry=str(data["registry"]), state_digest=str(data["state_digest"]),
+            registry=str(data["registry"]),
+            state_digest=str(data["state_digest"]),
             observed_digest=str(data["observed_digest"]),
-            models=tuple(str(m) for m in data["models"]), changes=changes, gates=gates,
+            models=tuple(str(m) for m in data["models"]),
+            changes=changes,
+            gates=gates,
             problems=problems,
         )
     except PlanError:

@@ -9,11 +9,18 @@ alias, tag and stage write, which doubles the request count for no benefit here.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
-from reconciler.connection import apply_http_defaults, default_local_uri, is_http, redact, redact_text
+from reconciler.connection import (
+    apply_http_defaults,
+    default_local_uri,
+    is_http,
+    redact,
+    redact_text,
+)
 from reconciler.errors import RegistryError
 from reconciler.observed import ObservedModel, ObservedState, ObservedVersion
 from reconciler.plan import Action, Change, Kind
@@ -79,11 +86,14 @@ class MlflowRegistry:
         first = redact_text(str(message).strip().splitlines()[0] if message else "unknown error")
         if len(first) > 300:
             first = first[:297] + "..."
-        for marker, reason in (("Connection refused", "connection refused"),
-                               ("timed out", "timed out"), ("Read timed out", "timed out"),
-                               ("Max retries exceeded", "no answer after retries"),
-                               ("NameResolutionError", "unknown host"),
-                               ("ConnectionError", "connection failed")):
+        for marker, reason in (
+            ("Connection refused", "connection refused"),
+            ("timed out", "timed out"),
+            ("Read timed out", "timed out"),
+            ("Max retries exceeded", "no answer after retries"),
+            ("NameResolutionError", "unknown host"),
+            ("ConnectionError", "connection failed"),
+        ):
             if marker in message:
                 return f"cannot reach the registry at {self.display_uri} ({reason})"
         if "401" in message or "403" in message or "Unauthorized" in message:
@@ -96,31 +106,42 @@ class MlflowRegistry:
         versions: dict[str, dict[int, ObservedVersion]] = {n: {} for n in wanted}
         for chunk in _chunks(wanted, NAMES_PER_FILTER):
             where = f"name IN ({', '.join(quote(n) for n in chunk)})"
-            for rm in self._paged(lambda token, w=where: self._client.search_registered_models(
-                    filter_string=w, max_results=1000, page_token=token)):
+            for rm in self._paged(
+                self._client.search_registered_models, filter_string=where, max_results=1000
+            ):
                 if rm.name in versions:  # exact match only, whatever the filter did
                     models[rm.name] = rm
-            for mv in self._paged(lambda token, w=where: self._client.search_model_versions(
-                    filter_string=w, max_results=10000, page_token=token)):
+            for mv in self._paged(
+                self._client.search_model_versions, filter_string=where, max_results=10000
+            ):
                 if mv.name in versions:
                     versions[mv.name][int(mv.version)] = ObservedVersion(
-                        version=int(mv.version), status=str(mv.status),
-                        stage=str(mv.current_stage or "None"), run_id=mv.run_id or None,
-                        tags=dict(mv.tags or {}), description=mv.description or "",
-                        created_at=int(mv.creation_timestamp or 0))
-        return ObservedState(models={
-            name: ObservedModel(
-                name=name,
-                aliases={a: int(v) for a, v in (rm.aliases or {}).items()},
-                tags=dict(rm.tags or {}), description=rm.description or "",
-                versions=versions[name])
-            for name, rm in sorted(models.items())
-        })
+                        version=int(mv.version),
+                        status=str(mv.status),
+                        stage=str(mv.current_stage or "None"),
+                        run_id=mv.run_id or None,
+                        tags=dict(mv.tags or {}),
+                        description=mv.description or "",
+                        created_at=int(mv.creation_timestamp or 0),
+                    )
+        return ObservedState(
+            models={
+                name: ObservedModel(
+                    name=name,
+                    aliases={a: int(v) for a, v in (rm.aliases or {}).items()},
+                    tags=dict(rm.tags or {}),
+                    description=rm.description or "",
+                    versions=versions[name],
+                )
+                for name, rm in sorted(models.items())
+            }
+        )
 
-    def _paged(self, fetch: Callable[[str | None], Any]) -> Iterator[Any]:
+    def _paged(self, search: Callable[..., Any], **kwargs: Any) -> Iterator[Any]:
+        """All pages of an MLflow search call."""
         token: str | None = None
         while True:
-            page = self._call(lambda: fetch(token))
+            page = self._call(functools.partial(search, **kwargs, page_token=token))
             yield from page
             token = page.token
             if not token:
@@ -132,16 +153,23 @@ class MlflowRegistry:
             return {}
         from mlflow.entities import ViewType
 
-        experiments = [e.experiment_id for e in self._paged(
-            lambda token: self._client.search_experiments(
-                view_type=ViewType.ALL, max_results=1000, page_token=token))]
+        experiments = [
+            e.experiment_id
+            for e in self._paged(
+                self._client.search_experiments, view_type=ViewType.ALL, max_results=1000
+            )
+        ]
         out: dict[str, Mapping[str, float]] = {}
         for chunk in _chunks(ids, RUNS_PER_SEARCH):
             where = f"attributes.run_id IN ({', '.join(quote(r) for r in chunk)})"
             for exp_chunk in _chunks(experiments, 1000):
-                for run in self._paged(lambda token, w=where, e=exp_chunk: self._client.search_runs(
-                        e, filter_string=w, run_view_type=ViewType.ALL, max_results=1000,
-                        page_token=token)):
+                for run in self._paged(
+                    self._client.search_runs,
+                    experiment_ids=exp_chunk,
+                    filter_string=where,
+                    run_view_type=ViewType.ALL,
+                    max_results=1000,
+                ):
                     out[run.info.run_id] = dict(run.data.metrics)
         return out
 
@@ -174,5 +202,8 @@ class MlflowRegistry:
     def set_version_tag(self, model: str, version: int, key: str, value: str) -> None:
         from mlflow.entities.model_registry import ModelVersionTag
 
-        self._call(lambda: self._store.set_model_version_tag(
-            model, str(version), ModelVersionTag(key, value)))
+        self._call(
+            lambda: self._store.set_model_version_tag(
+                model, str(version), ModelVersionTag(key, value)
+            )
+        )

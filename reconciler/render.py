@@ -115,8 +115,10 @@ def render_markdown(plan: Plan) -> str:
         out += ["| | model | change |", "|---|---|---|"]
         for change in plan.changes:
             note = f" ({STAGE_NOTE})" if change.kind is Kind.STAGE else ""
-            out.append(f"| `{SYMBOL[change.action]}` | {_md(change.model)} | "
-                       f"{_md(describe(change))}{note} |")
+            out.append(
+                f"| `{SYMBOL[change.action]}` | {_md(change.model)} | "
+                f"{_md(describe(change))}{note} |"
+            )
         out.append("")
     if plan.gates:
         out += ["**Gates**", "", "| model | gate | result |", "|---|---|---|"]

@@ -54,7 +54,7 @@ class _StrictLoader(yaml.SafeLoader):
     depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()
+        event = self.peek_event()  # type: ignore[no-untyped-call]
         line = event.start_mark.line + 1
         if isinstance(event, yaml.AliasEvent):
             raise StateError("YAML aliases (*name) are not allowed in state files", line=line)
@@ -113,7 +113,9 @@ def parse(text: str, display: str) -> Document:
     return Document(file=display, data=data, lines=lines)
 
 
-def _to_python(loader: _StrictLoader, node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]) -> Any:
+def _to_python(
+    loader: _StrictLoader, node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]
+) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -121,16 +123,20 @@ def _to_python(loader: _StrictLoader, node: yaml.Node, path: KeyPath, lines: dic
             if not isinstance(key_node, yaml.ScalarNode):
                 raise StateError("mapping keys must be plain scalars", line=line)
             key = str(key_node.value)
+            sub: KeyPath = (*path, key)
             if key in out:
-                first = lines[(*path, key)]
-                raise StateError(f"duplicate key {key!r} (first defined on line {first})", line=line)
-            lines[(*path, key)] = line
-            out[key] = _to_python(loader, value_node, (*path, key), lines)
+                first = lines[sub]
+                raise StateError(
+                    f"duplicate key {key!r} (first defined on line {first})", line=line
+                )
+            lines[sub] = line
+            out[key] = _to_python(loader, value_node, sub, lines)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, item in enumerate(node.value):
-            lines[(*path, str(index))] = item.start_mark.line + 1
-            items.append(_to_python(loader, item, (*path, str(index)), lines))
+            at: KeyPath = (*path, str(index))
+            lines[at] = item.start_mark.line + 1
+            items.append(_to_python(loader, item, at, lines))
         return items
     return loader.construct_object(node, deep=True)

@@ -24,10 +24,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_command(backend_uri: str, artifacts: str, port: int, workers: int | None = 1
-                   ) -> list[str]:
-    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-           "--backend-store-uri", backend_uri, "--artifacts-destination", artifacts]
+def server_command(
+    backend_uri: str, artifacts: str, port: int, workers: int | None = 1
+) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        backend_uri,
+        "--artifacts-destination",
+        artifacts,
+    ]
     if workers is not None:
         cmd += ["--workers", str(workers)]
     return cmd
@@ -49,9 +62,13 @@ class MlflowServer:
         log = open(self.workdir / f"server-{self.port}.log", "ab")  # noqa: SIM115
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
         self.proc = subprocess.Popen(
-            server_command(self.backend_uri, str(self.workdir / "artifacts"), self.port,
-                           self.workers),
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, env=env,
+            server_command(
+                self.backend_uri, str(self.workdir / "artifacts"), self.port, self.workers
+            ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+            env=env,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout

@@ -12,8 +12,13 @@ def client(url: str) -> Any:
     return MlflowClient(tracking_uri=url, registry_uri=url)
 
 
-def seed_model(url: str, name: str, metrics: Sequence[Mapping[str, float]] = ({}, {}),
-               aliases: Mapping[str, int] | None = None, experiment: str = "seed") -> list[str]:
+def seed_model(
+    url: str,
+    name: str,
+    metrics: Sequence[Mapping[str, float]] = ({}, {}),
+    aliases: Mapping[str, int] | None = None,
+    experiment: str = "seed",
+) -> list[str]:
     """Create model ``name`` with one version per metrics dict; returns the run ids."""
     c = client(url)
     exp = c.get_experiment_by_name(experiment)
@@ -25,8 +30,9 @@ def seed_model(url: str, name: str, metrics: Sequence[Mapping[str, float]] = ({}
         for key, value in values.items():
             c.log_metric(run.info.run_id, key, value)
         c.set_terminated(run.info.run_id)
-        c.create_model_version(name, source=f"{run.info.artifact_uri}/model",
-                               run_id=run.info.run_id)
+        c.create_model_version(
+            name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id
+        )
         run_ids.append(run.info.run_id)
     for alias, version in (aliases or {}).items():
         c.set_registered_model_alias(name, alias, str(version))

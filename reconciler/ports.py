@@ -22,6 +22,10 @@ class Registry(Protocol):
         """Models, aliases, tags and versions for ``names``; absent models are left out."""
         ...
 
+    def model_names(self) -> list[str]:
+        """Every registered model's name (for ``import`` of a whole registry)."""
+        ...
+
     def run_metrics(self, run_ids: Iterable[str]) -> Mapping[str, Mapping[str, float]]:
         """Latest metrics of each run, read in batches."""
         ...

@@ -137,6 +137,11 @@ class MlflowRegistry:
             }
         )
 
+    def model_names(self) -> list[str]:
+        """Every registered model's name (``import`` without ``--model``), paged."""
+        found = self._paged(self._client.search_registered_models, max_results=1000)
+        return sorted(rm.name for rm in found)
+
     def _paged(self, search: Callable[..., Any], **kwargs: Any) -> Iterator[Any]:
         """All pages of an MLflow search call."""
         token: str | None = None

@@ -1,0 +1,114 @@
+"""``reconciler status``: what the registry holds now, one row per version.
+
+Reads are batched: one registry read for the models, one ``run_metrics`` call for all
+their runs. Key metrics are the ones named with ``--metric``, else those the state's
+gates use for the model, else all of the run's metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+
+from reconciler import api
+from reconciler.cli import Options, common_options, out
+from reconciler.errors import StateError
+from reconciler.load import load_state
+from reconciler.observed import ObservedState
+
+
+def _created(ms: int) -> str:
+    if not ms:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def rows(
+    observed: ObservedState, metrics: dict[str, dict[str, float]] | Any, keys: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    """One dict per version (newest first within a model), for text or JSON."""
+    result = []
+    for name, model in sorted(observed.models.items()):
+        held: dict[int, list[str]] = {}
+        for alias, number in sorted(model.aliases.items()):
+            held.setdefault(number, []).append(alias)
+        for number, v in sorted(model.versions.items(), reverse=True):
+            run = dict(metrics.get(v.run_id, {})) if v.run_id else {}
+            wanted = keys.get(name) or sorted(run)
+            result.append(
+                {
+                    "model": name,
+                    "version": number,
+                    "aliases": held.get(number, []),
+                    "stage": v.stage,
+                    "status": v.status,
+                    "created": _created(v.created_at),
+                    "run_id": v.run_id,
+                    "metrics": {k: run[k] for k in wanted if k in run},
+                }
+            )
+    return result
+
+
+def _table(data: list[dict[str, Any]]) -> str:
+    head = ("MODEL", "VERSION", "ALIASES", "STAGE", "STATUS", "CREATED (UTC)", "RUN ID", "METRICS")
+    lines = [head] + [
+        (
+            r["model"],
+            str(r["version"]),
+            ",".join(r["aliases"]) or "-",
+            r["stage"],
+            r["status"],
+            r["created"],
+            r["run_id"] or "-",
+            " ".join(f"{k}={v:.4g}" for k, v in r["metrics"].items()) or "-",
+        )
+        for r in data
+    ]
+    widths = [max(len(row[i]) for row in lines) for i in range(len(head) - 1)]
+    return "".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1] + "\n"
+        for row in lines
+    )
+
+
+@click.command("status")
+@common_options()
+@click.argument("model", required=False)
+@click.option(
+    "--metric",
+    "metric_names",
+    multiple=True,
+    metavar="NAME",
+    help="Metric to show (repeatable; default: the model's gate metrics, else all).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True
+)
+def command(opts: Options, model: str | None, metric_names: tuple[str, ...], fmt: str) -> None:
+    """Versions of MODEL (default: every model in the state) as the registry holds them."""
+    keys: dict[str, list[str]] = {}
+    desired = None
+    if model is None or opts.state.exists():
+        try:
+            desired = load_state(opts.state)
+        except StateError:
+            if model is None:
+                raise
+    names = [model] if model else sorted(desired.models) if desired else []
+    for name in names:
+        spec = desired.models.get(name) if desired else None
+        gate_metrics = (
+            [] if spec is None else [g.metric for rules in spec.gates.values() for g in rules]
+        )
+        keys[name] = list(metric_names) or list(dict.fromkeys(gate_metrics))
+    registry = api.connect(opts.tracking_uri)
+    observed = registry.read(names)
+    if model and model not in observed.models:
+        raise StateError(f"model {model!r} does not exist in the registry")
+    runs = [v.run_id for m in observed.models.values() for v in m.versions.values() if v.run_id]
+    data = rows(observed, registry.run_metrics(runs), keys)
+    out(json.dumps(data, indent=2) if fmt == "json" else _table(data), nl=fmt == "json")

@@ -120,9 +120,19 @@ def main() -> None:
 
 
 def _register() -> None:
-    from reconciler.commands import apply, plan, schema, validate
+    from reconciler.commands import (
+        apply,
+        history,
+        import_state,
+        plan,
+        promote,
+        rollback,
+        schema,
+        status,
+        validate,
+    )
 
-    for module in (validate, plan, apply, schema):
+    for module in (validate, plan, apply, schema, promote, rollback, import_state, status, history):
         main.add_command(module.command)
 
 

@@ -9,6 +9,7 @@ import click
 
 from reconciler import api
 from reconciler.cli import Options, common_options, fail, out
+from reconciler.github import Report, github_option
 from reconciler.planfile import read_plan
 from reconciler.render import render_text, summary_line
 
@@ -19,12 +20,28 @@ PROGRESS_MIN = 6
 @click.command("apply")
 @common_options()
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False))
-@click.option("--model", "models", multiple=True, metavar="NAME", help="Only this model (repeatable).")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required without a TTY).")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
-              help="Parallel writes against an HTTP registry.")
-def command(opts: Options, planfile: str | None, models: tuple[str, ...], yes: bool,
-            concurrency: int) -> None:
+@click.option(
+    "--model", "models", multiple=True, metavar="NAME", help="Only this model (repeatable)."
+)
+@click.option(
+    "--yes", "-y", is_flag=True, help="Do not ask for confirmation (required without a TTY)."
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Parallel writes against an HTTP registry.",
+)
+@github_option
+def command(
+    opts: Options,
+    planfile: str | None,
+    models: tuple[str, ...],
+    yes: bool,
+    concurrency: int,
+    report: Report,
+) -> None:
     """Apply a fresh plan (or a saved PLANFILE), then read back and verify."""
     interactive = sys.stdin.isatty()
     if not yes and not interactive:
@@ -40,10 +57,13 @@ def command(opts: Options, planfile: str | None, models: tuple[str, ...], yes: b
         desired = api.validate(opts.state, models)
         plan = api.make_plan(desired, registry)
     out(render_text(plan, color=opts.color), nl=False, color=opts.color)
+    report.plan(plan)
     if not plan.applyable:
         first = plan.problems[0] if plan.problems else None
         loc = f"{first.file}:{first.line}: " if first and first.file else ""
-        fail(f"{loc}{first.message if first else plan.failed_gates[0].reason} (nothing was written)")
+        fail(
+            f"{loc}{first.message if first else plan.failed_gates[0].reason} (nothing was written)"
+        )
     if not plan.changes:
         return
     if not yes and not click.confirm("Apply these changes?", default=False):
@@ -53,5 +73,9 @@ def command(opts: Options, planfile: str | None, models: tuple[str, ...], yes: b
             outcome = api.apply_plan(plan, registry, desired, bar.update)
     else:
         outcome = api.apply_plan(plan, registry, desired)
-    out(f"Apply complete: {len(outcome.report.applied)} change(s) applied and verified. "
-        f"({summary_line(plan)})")
+    done = (
+        f"Apply complete: {len(outcome.report.applied)} change(s) applied and verified. "
+        f"({summary_line(plan)})"
+    )
+    report.applied(done)
+    out(done)

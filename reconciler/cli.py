@@ -10,15 +10,17 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
 import click
 
 from reconciler import __version__
-from reconciler.connection import redact_text
+from reconciler.connection import redact_text, resolve_uri
 from reconciler.errors import ApplyError, ReconcilerError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,6 +46,21 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
+def debug_traceback(uri: str | None) -> str:
+    """The current traceback for ``--debug``, with the URI's credentials masked.
+
+    urllib3 messages carry the request path with the URI's query (``url: /?token=...``),
+    which ``redact_text`` cannot recognise as a URI; mask those exact values too.
+    """
+    text = traceback.format_exc().rstrip()
+    parts = urlsplit(resolve_uri(uri) or "")
+    secrets = [parts.query, parts.password or "", *(v for _, v in parse_qsl(parts.query))]
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
 def common_options(registry: bool = True) -> Callable[[F], F]:
     """Add --state, --debug, --no-color (and --tracking-uri) and the error handler."""
 
@@ -65,7 +82,7 @@ def common_options(registry: bool = True) -> Callable[[F], F]:
                 fail(str(exc))
             except ReconcilerError as exc:
                 if opts.debug:
-                    raise
+                    out(debug_traceback(opts.tracking_uri), err=True)
                 fail(str(exc))
             except (click.exceptions.Exit, click.exceptions.ClickException, click.Abort):
                 raise
@@ -73,7 +90,8 @@ def common_options(registry: bool = True) -> Callable[[F], F]:
                 fail("interrupted", 130)
             except Exception as exc:
                 if opts.debug:
-                    raise
+                    out(debug_traceback(opts.tracking_uri), err=True)
+                    fail(f"unexpected {type(exc).__name__}")
                 first = str(exc).splitlines()[0] if str(exc) else ""
                 fail(
                     f"unexpected {type(exc).__name__}: {first}"
@@ -122,6 +140,7 @@ def main() -> None:
 def _register() -> None:
     from reconciler.commands import (
         apply,
+        demo,
         history,
         import_state,
         plan,
@@ -132,7 +151,18 @@ def _register() -> None:
         validate,
     )
 
-    for module in (validate, plan, apply, schema, promote, rollback, import_state, status, history):
+    for module in (
+        validate,
+        plan,
+        apply,
+        schema,
+        promote,
+        rollback,
+        import_state,
+        status,
+        history,
+        demo,
+    ):
         main.add_command(module.command)
 
 

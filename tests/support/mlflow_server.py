@@ -61,6 +61,8 @@ class MlflowServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.workdir / f"server-{self.port}.log", "ab")  # noqa: SIM115
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+        # The registry needs no background job runner (it spawns a dozen huey workers).
+        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
         self.proc = subprocess.Popen(
             server_command(
                 self.backend_uri, str(self.workdir / "artifacts"), self.port, self.workers

@@ -6,26 +6,43 @@ in a pull request and applied by ``reconciler apply``.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from reconciler.connection import apply_http_defaults, resolve_uri
 from reconciler.errors import RegistryError
 
 READY_TIMEOUT_S = 300.0
+_URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
-def _client(tracking_uri: str | None) -> Any:
+@contextmanager
+def _session(tracking_uri: str | None) -> Iterator[Any]:
+    """A client for ``tracking_uri``; MLflow's global URIs (and their env vars) are restored
+    afterwards, so a pipeline's other MLflow calls are not redirected behind its back."""
     apply_http_defaults()
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    uri = resolve_uri(tracking_uri) or mlflow.get_tracking_uri()
+    saved_env = {k: os.environ.get(k) for k in _URI_ENV}
+    before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    uri = resolve_uri(tracking_uri) or before[0]
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        yield MlflowClient(tracking_uri=uri, registry_uri=uri)
+    finally:
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _git_commit() -> str | None:
@@ -49,7 +66,6 @@ def log_candidate(
     tracking_uri: str | None = None,
 ) -> tuple[str, int]:
     """Log a LightGBM model explicitly (no autolog), register it, wait until READY."""
-    client = _client(tracking_uri)
     import mlflow
     import mlflow.lightgbm
 
@@ -57,30 +73,31 @@ def log_candidate(
         "lineage.git_commit": _git_commit() or "",
         "lineage.data_version": data_version or "",
     }
-    with mlflow.start_run(run_name=run_name) as run:
-        mlflow.log_params(dict(params or {}))
-        mlflow.log_metrics(dict(metrics))
-        mlflow.set_tags({**{k: v for k, v in lineage.items() if v}, **dict(tags or {})})
-        info = mlflow.lightgbm.log_model(model, name="model")
-    version = mlflow.register_model(info.model_uri, name, tags=dict(tags or {}))
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while True:
-        mv = client.get_model_version(name, version.version)
-        if mv.status == "READY":
-            return run.info.run_id, int(mv.version)
-        if mv.status == "FAILED_REGISTRATION" or time.monotonic() > deadline:
-            raise RegistryError(f"version {mv.version} of {name!r} is {mv.status}, not READY")
-        time.sleep(0.5)
+    with _session(tracking_uri) as client:
+        with mlflow.start_run(run_name=run_name) as run:
+            mlflow.log_params(dict(params or {}))
+            mlflow.log_metrics(dict(metrics))
+            mlflow.set_tags({**{k: v for k, v in lineage.items() if v}, **dict(tags or {})})
+            info = mlflow.lightgbm.log_model(model, name="model")
+        version = mlflow.register_model(info.model_uri, name, tags=dict(tags or {}))
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            mv = client.get_model_version(name, version.version)
+            if mv.status == "READY":
+                return run.info.run_id, int(mv.version)
+            if mv.status == "FAILED_REGISTRATION" or time.monotonic() > deadline:
+                raise RegistryError(f"version {mv.version} of {name!r} is {mv.status}, not READY")
+            time.sleep(0.5)
 
 
 def load(name: str, alias: str = "champion", tracking_uri: str | None = None) -> Any:
     """The model that holds ``alias``, as an MLflow pyfunc model (has ``predict``)."""
-    _client(tracking_uri)
     import mlflow.pyfunc
     from mlflow.exceptions import MlflowException
 
     try:
-        return mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+        with _session(tracking_uri):
+            return mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
     except MlflowException as exc:
         raise RegistryError(f"cannot load {name}@{alias}: {exc.message.splitlines()[0]}") from None
 
@@ -89,14 +106,14 @@ def champion_info(
     name: str, alias: str = "champion", tracking_uri: str | None = None
 ) -> dict[str, Any]:
     """Version, run id, metrics, tags and creation time of the version holding ``alias``."""
-    client = _client(tracking_uri)
     from mlflow.exceptions import MlflowException
 
-    try:
-        mv = client.get_model_version_by_alias(name, alias)
-    except MlflowException:
-        raise RegistryError(f"model {name!r} has no alias {alias!r}") from None
-    run = client.get_run(mv.run_id) if mv.run_id else None
+    with _session(tracking_uri) as client:
+        try:
+            mv = client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            raise RegistryError(f"model {name!r} has no alias {alias!r}") from None
+        run = client.get_run(mv.run_id) if mv.run_id else None
     return {
         "version": int(mv.version),
         "run_id": mv.run_id,
@@ -108,7 +125,6 @@ def champion_info(
 
 def list_versions(name: str, tracking_uri: str | None = None) -> list[dict[str, Any]]:
     """Every version of ``name`` with its aliases, stage and status (batched reads)."""
-    _client(tracking_uri)
     from reconciler.registry import MlflowRegistry
 
     registry = MlflowRegistry(resolve_uri(tracking_uri))

@@ -75,3 +75,11 @@ def test_demo_runs_green_from_an_empty_directory(tmp_path: Path) -> None:
     assert "The gate blocks it" in done.stdout and "must be <= 20" in done.stdout
     uri = f"sqlite:///{tmp_path / 'reconciler-demo' / 'mlflow.db'}"
     assert training.champion_info("demo-regressor", tracking_uri=uri)["version"] == 3
+
+
+def test_training_calls_do_not_redirect_the_callers_mlflow(url: str, name: str) -> None:
+    """After a call with tracking_uri=, MLflow's global URIs and env vars are as before."""
+    before = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    training.log_candidate(_model(2), name, {"val_rmse": 1.0}, tracking_uri=url)
+    after = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    assert after == before

@@ -52,7 +52,8 @@ def test_promote_commit_apply_revert_apply_and_drift_repair(cli: Cli, name: str)
     write_state(repo, STATE.format(name=json.dumps(name)))
     git(repo, "add", "state")
     git(repo, "commit", "-q", "-m", "Declare the model")
-    assert cli("apply", "--yes").exit_code == 0
+    first = cli("apply", "--yes")
+    assert first.exit_code == 0, first.output
     assert aliases_of(cli.url, name) == {"champion": 2, "archived": 1}
 
     promoted = cli("promote", name, "3")

@@ -144,6 +144,7 @@ def _register() -> None:
         history,
         import_state,
         plan,
+        predict,
         promote,
         rollback,
         schema,
@@ -162,6 +163,7 @@ def _register() -> None:
         status,
         history,
         demo,
+        predict,
     ):
         main.add_command(module.command)
 

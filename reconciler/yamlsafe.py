@@ -87,8 +87,9 @@ def read_text(path: Path, display: str) -> str:
 
 def parse(text: str, display: str) -> Document:
     """Parse one YAML document into plain data and a key-path -> line index."""
-    loader = _StrictLoader(text)
+    loader: _StrictLoader | None = None
     try:
+        loader = _StrictLoader(text)
         node = loader.get_single_node()
         lines: dict[KeyPath, int] = {}
         data = _to_python(loader, node, (), lines) if node is not None else None
@@ -109,7 +110,8 @@ def parse(text: str, display: str) -> Document:
     except RecursionError:
         raise StateError("invalid YAML: nesting too deep", file=display) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return Document(file=display, data=data, lines=lines)
 
 

@@ -213,3 +213,19 @@ def test_credentials_in_the_uri_never_appear_in_output(cli_sqlite: Cli, name: st
         result = cli_sqlite(*args, "--state", state, "--tracking-uri", secret_uri, env=env)
         for secret in ("s3cr3tpw", "alice", "qq123", "tok-9f8e7d6c"):
             assert secret not in result.output, (args, result.output)
+
+
+def test_many_models_are_read_in_one_unfiltered_pass(cli_sqlite: Cli, name: str) -> None:
+    """Over 100 declared models switch to an unfiltered read; only declared models change."""
+    c = client(cli_sqlite.url)
+    names = [f"{name}-{i:03d}" for i in range(101)]
+    for model in [*names, f"{name}-decoy"]:
+        c.create_registered_model(model)
+        c.create_model_version(model, source="s3://bucket/model")
+    body = "models:\n" + "".join(f"  {m}:\n    aliases: {{champion: 1}}\n" for m in names)
+    state = str(write_state(cli_sqlite.cwd, body))
+    result = cli_sqlite("apply", "--state", state, "--yes")
+    assert result.exit_code == 0, result.output[-500:]
+    assert "101 change(s) applied" in result.stdout
+    assert aliases_of(cli_sqlite.url, names[-1]) == {"champion": 1}
+    assert aliases_of(cli_sqlite.url, f"{name}-decoy") == {}

@@ -1,0 +1,63 @@
+"""Golden files pin the rendered plan: text, markdown and JSON (REGEN_GOLDEN=1 rewrites)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from reconciler.gates import GateResult
+from reconciler.plan import Action, Change, Kind, Plan, Problem
+from reconciler.planfile import to_json
+from reconciler.render import render_markdown, render_text
+
+GOLDEN = Path(__file__).parent / "golden"
+PLAN = Plan(
+    registry="http://127.0.0.1:5000",
+    state_digest="sha256:" + "a" * 64,
+    observed_digest="sha256:" + "b" * 64,
+    models=("churn-classifier", "fraud"),
+    changes=(
+        Change("churn-classifier", Kind.ALIAS, "archived", Action.ADD, None, 5),
+        Change("churn-classifier", Kind.ALIAS, "champion", Action.UPDATE, 5, 7),
+        Change("churn-classifier", Kind.ALIAS, "old", Action.REMOVE, 3, None),
+        Change("churn-classifier", Kind.STAGE, "7", Action.UPDATE, "None", "Production", 7),
+        Change("churn-classifier", Kind.TAG, "team", Action.ADD, None, "growth"),
+        Change("churn-classifier", Kind.VERSION_TAG, "validated", Action.UPDATE, "no", "yes", 7),
+        Change("fraud", Kind.DESCRIPTION, "description", Action.UPDATE, "old | text", "new"),
+    ),
+    gates=(
+        GateResult("churn-classifier", "champion", 7, "val_rmspe", "max", 0.1, 0.0978, True),
+        GateResult(
+            "churn-classifier",
+            "champion",
+            7,
+            "val_rmspe",
+            "better_than",
+            0.12,
+            0.0978,
+            True,
+            current_version=5,
+        ),
+    ),
+    problems=(Problem("fraud", "model 'fraud' has no version 9", "state/fraud.yaml", 4),),
+    sources={"churn-classifier": "state/churn.yaml:3", "fraud": "state/fraud.yaml:2"},
+)
+
+
+@pytest.mark.parametrize(
+    ("filename", "render"),
+    [
+        ("plan.txt", lambda: render_text(PLAN)),
+        ("plan.md", lambda: render_markdown(PLAN)),
+        ("plan.json", lambda: to_json(PLAN)),
+    ],
+)
+def test_rendered_plan_matches_golden_file(filename: str, render: object) -> None:
+    """The rendering of a fixed plan is byte-for-byte the checked-in golden file."""
+    text = render()  # type: ignore[operator]
+    path = GOLDEN / filename
+    if os.environ.get("REGEN_GOLDEN") == "1":
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")

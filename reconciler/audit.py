@@ -31,7 +31,8 @@ class AuditInfo:
         return out
 
 
-def _git_head() -> str | None:
+def git_head() -> str | None:
+    """``git rev-parse HEAD`` of the working directory, or None outside a repository."""
     try:
         done = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
@@ -50,5 +51,5 @@ def current_audit() -> AuditInfo:
     return AuditInfo(
         applied_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         actor=os.environ.get("GITHUB_ACTOR") or user,
-        commit=os.environ.get("GITHUB_SHA") or _git_head(),
+        commit=os.environ.get("GITHUB_SHA") or git_head(),
     )

@@ -7,12 +7,12 @@ in a pull request and applied by ``reconciler apply``.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from reconciler.audit import git_head
 from reconciler.connection import apply_http_defaults, resolve_uri
 from reconciler.errors import RegistryError
 
@@ -45,16 +45,6 @@ def _session(tracking_uri: str | None) -> Iterator[Any]:
                 os.environ[key] = value
 
 
-def _git_commit() -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() or None if done.returncode == 0 else None
-
-
 def log_candidate(
     model: Any,
     name: str,
@@ -70,7 +60,7 @@ def log_candidate(
     import mlflow.lightgbm
 
     lineage = {
-        "lineage.git_commit": _git_commit() or "",
+        "lineage.git_commit": git_head() or "",
         "lineage.data_version": data_version or "",
     }
     with _session(tracking_uri) as client:

@@ -111,9 +111,11 @@ def _diff_value(
 ) -> Iterator[Change]:
     if before == after:
         return
-    if before in (None, ""):
+    # An empty description is no description; an empty tag value is a real value.
+    empty = (None, "") if kind in (Kind.DESCRIPTION, Kind.VERSION_DESCRIPTION) else (None,)
+    if before in empty:
         action = Action.ADD
-    elif after in (None, ""):
+    elif after in empty:
         action = Action.REMOVE
     else:
         action = Action.UPDATE
@@ -238,7 +240,8 @@ def differences(changes: tuple[Change, ...], observed: ObservedState) -> list[st
     """Changes whose intended value the registry does not hold (post-apply verification)."""
     out = []
     for change in changes:
-        want = change.after if change.after != "" else None
+        blank = change.kind in (Kind.DESCRIPTION, Kind.VERSION_DESCRIPTION) and change.after == ""
+        want = None if blank else change.after
         have = current_value(observed, change)
         if have != want:
             where = f"{change.model}: {change.kind.value} {change.key}"

@@ -1,0 +1,115 @@
+"""An in-memory ``reconciler.ports.Registry`` on plain dicts, for pure property tests only.
+
+It writes exactly what a change says (one change = one mutation) and can be told to
+fail chosen changes, so apply's ordering and phase rules can be checked without a
+server. Integration tests use a real mlflow server instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from reconciler.errors import RegistryError
+from reconciler.observed import ObservedModel, ObservedState, ObservedVersion
+from reconciler.plan import Action, Change, Kind
+
+
+@dataclass
+class _Version:
+    stage: str = "None"
+    status: str = "READY"
+    run_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass
+class _Model:
+    aliases: dict[str, int] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+    versions: dict[int, _Version] = field(default_factory=dict)
+
+
+class MemoryRegistry:
+    """Plain-dict registry; ``writes`` records every change in the order it was made."""
+
+    display_uri = "memory://"
+    concurrency = 1
+
+    def __init__(
+        self,
+        observed: ObservedState,
+        fail: Callable[[Change], bool] = lambda change: False,
+    ) -> None:
+        self.models: dict[str, _Model] = {
+            name: _Model(
+                dict(m.aliases),
+                dict(m.tags),
+                m.description,
+                {
+                    n: _Version(v.stage, v.status, v.run_id, dict(v.tags), v.description)
+                    for n, v in m.versions.items()
+                },
+            )
+            for name, m in observed.models.items()
+        }
+        self.metrics = {k: dict(v) for k, v in observed.metrics.items()}
+        self.fail = fail
+        self.writes: list[Change] = []
+        self.audit: list[tuple[str, int, str, str]] = []
+
+    def read(self, names: Iterable[str]) -> ObservedState:
+        """The current contents for ``names`` as the frozen observed types."""
+        out = {}
+        for name in names:
+            m = self.models.get(name)
+            if m is None:
+                continue
+            versions = {
+                n: ObservedVersion(n, v.status, v.stage, v.run_id, dict(v.tags), v.description)
+                for n, v in m.versions.items()
+            }
+            out[name] = ObservedModel(name, dict(m.aliases), dict(m.tags), m.description, versions)
+        return ObservedState(out, self.metrics)
+
+    def model_names(self) -> list[str]:
+        return sorted(self.models)
+
+    def run_metrics(self, run_ids: Iterable[str]) -> Mapping[str, Mapping[str, float]]:
+        return {r: self.metrics[r] for r in run_ids if r in self.metrics}
+
+    def write(self, change: Change) -> None:
+        """Apply one change, or raise RegistryError when ``fail`` selects it."""
+        if self.fail(change):
+            raise RegistryError(f"refused {change.kind.value} {change.key}")
+        self.writes.append(change)
+        m = self.models[change.model]
+        removing = change.action is Action.REMOVE
+        if change.kind is Kind.ALIAS:
+            if removing:
+                del m.aliases[change.key]
+            else:
+                m.aliases[change.key] = int(change.after)
+        elif change.kind is Kind.TAG:
+            if removing:
+                m.tags.pop(change.key, None)
+            else:
+                m.tags[change.key] = str(change.after)
+        elif change.kind is Kind.DESCRIPTION:
+            m.description = change.after or ""
+        else:
+            v = m.versions[change.version or 0]
+            if change.kind is Kind.STAGE:
+                v.stage = str(change.after)
+            elif change.kind is Kind.VERSION_TAG and removing:
+                v.tags.pop(change.key, None)
+            elif change.kind is Kind.VERSION_TAG:
+                v.tags[change.key] = str(change.after)
+            else:
+                v.description = change.after or ""
+
+    def set_version_tag(self, model: str, version: int, key: str, value: str) -> None:
+        self.audit.append((model, version, key, value))
+        self.models[model].versions[version].tags[key] = value

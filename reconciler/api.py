@@ -12,7 +12,7 @@ from pathlib import Path
 from reconciler.apply import ApplyReport, Progress, execute
 from reconciler.audit import current_audit
 from reconciler.connection import resolve_uri
-from reconciler.errors import ApplyError, PlanError
+from reconciler.errors import ApplyError, PlanError, RegistryError
 from reconciler.gates import gate_run_ids
 from reconciler.load import DesiredState, load_state
 from reconciler.observed import ObservedState
@@ -82,7 +82,14 @@ def apply_plan(
             f"(first failure: {first}); run apply again to converge",
             details,
         )
-    after = registry.read(plan.models)
+    try:
+        after = registry.read(plan.models)
+    except RegistryError as exc:
+        raise ApplyError(
+            f"all {len(report.applied)} changes were written, but the verification read "
+            f"failed: {exc.message}; run plan to check the registry",
+            tuple(f"applied      {c.model}: {describe(c)}" for c in report.applied),
+        ) from exc
     found = differences(plan.changes, after)
     if desired is not None:
         found += [

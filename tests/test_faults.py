@@ -273,3 +273,32 @@ def test_server_killed_mid_apply_reports_and_rerun_converges(
     """SIGKILL of the server at a random write: exit 1 naming what was/was not applied; rerun
     after restart converges and no desired alias is ever absent."""
     crash_trials(crash_server, tmp_path, "server")
+
+
+def test_server_dying_before_verification_lists_what_was_written(
+    crash_server: MlflowServer, tmp_path: Path, name: str
+) -> None:
+    """All writes land, then the server dies before the verification read: exit 1, one
+    error line saying the writes landed but were not verified, the applied changes listed."""
+    fast_model(crash_server.url, name, 2, {"champion": 1})
+    state = str(write_state(tmp_path, f"models:\n  {name}:\n    aliases: {{champion: 2, b: 1}}\n"))
+
+    def hook(method: str, path: str, writes: int) -> None:
+        if method == "GET" and writes > 0 and crash_server.proc is not None:
+            kill_server(crash_server)
+
+    with FaultProxy(crash_server.url, hook=hook) as proxy:
+        env = {**os.environ, **FAST_RETRIES, "MLFLOW_TRACKING_URI": proxy.url, "NO_COLOR": "1"}
+        done = subprocess.run(
+            [RECONCILER, "apply", "--state", state, "--yes"],
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=120,
+        )
+        crash_server.start()
+    assert done.returncode == 1, done.stdout
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "all 2 changes were written, but the verification read failed" in done.stderr
+    assert "applied      " in done.stdout and "champion" in done.stdout, done.stdout
+    assert aliases_of(crash_server.url, name) == {"champion": 2, "b": 1}

@@ -1,8 +1,15 @@
-"""Hostile input to `validate`: never a traceback, always one `error:` line and exit 1."""
+"""Hostile input to `validate` and `apply`: no traceback, one `error:` line, no write.
+
+``FUZZ_EXAMPLES`` (default 150) sets the Hypothesis examples per property; ``FUZZ_REPORT``
+names a JSON-lines file that receives one record per input tried (used by
+``bench/reliability.py`` to write RELIABILITY.md).
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -11,9 +18,14 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciler.api import connect
 from reconciler.cli import main
+from tests.support.fault_proxy import FaultProxy
+from tests.support.mlflow_server import MlflowServer
+from tests.support.seed import client
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
+REPORT = os.environ.get("FUZZ_REPORT")
 VALID = """version: 1
 models:
   churn:
@@ -43,6 +55,29 @@ def assert_clean(result: Result) -> None:
         assert "Traceback" not in result.output
 
 
+def record(
+    group: str, result: Result, case: str | None = None, writes: int | None = None, tmp: str = ""
+) -> None:
+    """Append one input's outcome to FUZZ_REPORT, before any assertion, so failures count."""
+    if not REPORT:
+        return
+    lines = result.stderr.strip().splitlines()
+    crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
+    entry = {
+        "group": group,
+        "case": case,
+        "outcome": "accepted" if result.exit_code == 0 else "rejected",
+        "exit": result.exit_code,
+        "traceback": crashed or "Traceback" in result.output,
+        "one_line": len(lines) == 1 and lines[0].startswith("error: "),
+        "unexpected": "error: unexpected " in result.stderr,
+        "writes": writes,
+        "error": lines[0].replace(tmp, "") if tmp and lines else "\n".join(lines[:1]),
+    }
+    with open(REPORT, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry) + "\n")
+
+
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -53,7 +88,9 @@ def test_random_text_is_accepted_or_rejected_cleanly(tmp_path: Path, text: str) 
     """Arbitrary text never crashes validate."""
     path = tmp_path / "s.yaml"
     path.write_text(text, encoding="utf-8", errors="replace")
-    assert_clean(validate(path))
+    result = validate(path)
+    record("random text", result, tmp=f"{tmp_path}/")
+    assert_clean(result)
 
 
 @settings(
@@ -72,7 +109,9 @@ def test_mutations_of_a_valid_file_are_handled_cleanly(
     """Small edits anywhere in a valid file give exit 0 or one error line."""
     path = tmp_path / "s.yaml"
     path.write_text(VALID[:position] + insert + VALID[position + delete :], encoding="utf-8")
-    assert_clean(validate(path))
+    result = validate(path)
+    record("mutations of a valid file", result, tmp=f"{tmp_path}/")
+    assert_clean(result)
 
 
 def test_the_valid_file_is_valid(tmp_path: Path) -> None:
@@ -84,28 +123,41 @@ def test_the_valid_file_is_valid(tmp_path: Path) -> None:
 BOMB = "a: &a ['x','x']\nb: &b [*a,*a]\nc: &c [*b,*b]\nd: [*c,*c]\n"
 
 
+HOSTILE: dict[str, tuple[bytes, str]] = {
+    "yaml-bomb": (BOMB.encode(), "anchors"),
+    "python-object-tag": (
+        b"models: !!python/object/apply:os.system ['true']\n",
+        "tags are not allowed",
+    ),
+    "non-utf8": (b"models:\n  m:\n    aliases: {a: 1}\n  \xff\xfe: 1\n", "not valid UTF-8"),
+    "tab-indent": (b"models:\n  m:\n\taliases: {}\n", "invalid YAML"),
+    "nul-byte": (b"models:\n  m\x00: {}\n", "invalid YAML"),
+    "huge-int": (
+        b"models:\n  m:\n    aliases: {a: 99999999999999999999999}\n",
+        "less than or equal",
+    ),
+    "deep-block-nesting": (
+        ("x:\n" + "".join("  " * i + "- \n" for i in range(1, 200))).encode(),
+        "nesting",
+    ),
+    "deep-flow-nesting": (b"[" * 10_000 + b"]" * 10_000, "nesting"),
+    "slash-in-name": (b"models:\n  'a/b': {}\n", "cannot contain"),
+    "two-documents": (b"---\nmodels: {}\n---\nmodels: {}\n", "invalid YAML"),
+}
+"""Hostile state files by name: content and a fragment the one error line must contain."""
+
+
 @pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        (BOMB.encode(), "anchors"),
-        (b"models: !!python/object/apply:os.system ['true']\n", "tags are not allowed"),
-        (b"models:\n  m:\n    aliases: {a: 1}\n  \xff\xfe: 1\n", "not valid UTF-8"),
-        (b"models:\n  m:\n\taliases: {}\n", "invalid YAML"),
-        (b"models:\n  m\x00: {}\n", "invalid YAML"),
-        (b"models:\n  m:\n    aliases: {a: 99999999999999999999999}\n", "less than or equal"),
-        (("x:\n" + "".join("  " * i + "- \n" for i in range(1, 200))).encode(), "nesting"),
-        (b"[" * 10_000 + b"]" * 10_000, "nesting"),
-        (b"models:\n  'a/b': {}\n", "cannot contain"),
-        (b"---\nmodels: {}\n---\nmodels: {}\n", "invalid YAML"),
-    ],
+    ("content", "message"), [pytest.param(*v, id=k) for k, v in HOSTILE.items()]
 )
 def test_named_hostile_files_are_rejected_in_one_line(
-    tmp_path: Path, content: bytes, message: str
+    tmp_path: Path, content: bytes, message: str, request: pytest.FixtureRequest
 ) -> None:
     """YAML bombs, custom tags, bad bytes, tabs, NUL, huge ints, deep nesting are refused."""
     path = tmp_path / "s.yaml"
     path.write_bytes(content)
     result = validate(path)
+    record("named hostile files", result, case_id(request), tmp=f"{tmp_path}/")
     assert_clean(result)
     assert result.exit_code == 1 and message in result.stderr, result.stderr
 
@@ -116,6 +168,7 @@ def test_a_100_mb_file_is_refused_without_reading_it(tmp_path: Path) -> None:
     with open(path, "wb") as handle:
         handle.truncate(100 * 1024 * 1024)
     result = validate(path)
+    record("named hostile files", result, "100-mb-file", tmp=f"{tmp_path}/")
     assert result.exit_code == 1 and "limited to 1 MiB" in result.stderr
 
 
@@ -125,6 +178,7 @@ def test_bom_and_odd_names_are_accepted(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_bytes(b"\xef\xbb\xbf" + yaml.safe_dump(body, allow_unicode=True).encode())
     result = validate(path)
+    record("named hostile files", result, "bom-and-odd-names")
     assert result.exit_code == 0 and "4 model(s)" in result.stdout
 
 
@@ -137,4 +191,58 @@ def test_symlinked_directory_outside_state_is_refused(tmp_path: Path) -> None:
     state.mkdir()
     (state / "link").symlink_to(outside)
     result = validate(state)
+    record("named hostile files", result, "symlink-outside-state", tmp=f"{tmp_path}/")
     assert result.exit_code == 1 and "outside the state directory" in result.stderr
+
+
+def case_id(request: pytest.FixtureRequest) -> str:
+    """The parametrize id of the running test: the case's name in the report."""
+    return str(request.node.callspec.id)
+
+
+def test_hostile_files_make_apply_write_nothing(
+    sqlite_server: MlflowServer, tmp_path: Path
+) -> None:
+    """`apply --yes` on a real server: a hostile file next to a valid one writes nothing.
+
+    The valid file sorts first and would move an alias, so a loader acting file by file
+    would write; a counting proxy and the observed digest show the registry is untouched.
+    """
+    name = f"hostile-{uuid.uuid4().hex[:8]}"
+    c = client(sqlite_server.url)
+    c.create_registered_model(name)
+    for _ in range(2):
+        c.create_model_version(name, source="s3://nowhere/model", await_creation_for=0)
+    c.set_registered_model_alias(name, "champion", "1")
+    good = f"models:\n  {name}:\n    aliases: {{champion: 2}}\n"
+    registry = connect(sqlite_server.url)
+    before = registry.read([name]).digest()
+    cases: list[tuple[str, bytes | None]] = [(k, body) for k, (body, _) in HOSTILE.items()]
+    cases.append(("100-mb-file", None))
+    env = {"MLFLOW_TRACKING_URI": "", "NO_COLOR": "1"}
+    with FaultProxy(sqlite_server.url) as proxy:
+        env["MLFLOW_TRACKING_URI"] = proxy.url
+        for i, (case, content) in enumerate(cases):
+            state = tmp_path / f"state{i}"
+            state.mkdir()
+            (state / "a.yaml").write_text(good, encoding="utf-8")
+            with open(state / "z.yaml", "wb") as handle:
+                if content is None:
+                    handle.truncate(100 * 1024 * 1024)
+                else:
+                    handle.write(content)
+            start = proxy.writes
+            result = CliRunner().invoke(
+                main, ["apply", "--state", str(state), "--yes"], env=env, catch_exceptions=True
+            )
+            writes = proxy.writes - start
+            record("apply --yes on a real server", result, case, writes, tmp=f"{tmp_path}/")
+            assert_clean(result)
+            assert result.exit_code == 1 and writes == 0, (case, writes, result.output)
+        assert registry.read([name]).digest() == before
+        control = tmp_path / "control"
+        control.mkdir()
+        (control / "a.yaml").write_text(good, encoding="utf-8")
+        result = CliRunner().invoke(main, ["apply", "--state", str(control), "--yes"], env=env)
+    assert result.exit_code == 0 and proxy.writes > 0, result.output
+    assert registry.read([name]).digest() != before

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reconciler import yamlsafe
 from reconciler.errors import StateError
 from reconciler.load import DesiredState, Source, load_state
 from reconciler.observed import ObservedModel, ObservedState, ObservedVersion
@@ -220,3 +221,35 @@ def test_kinds_are_the_spec_values() -> None:
         "version_description",
     }
     assert {a.value for a in Action} == {"add", "update", "remove"}
+
+
+PARSE_CASES = [
+    "version: 1\nmodels:\n  m:\n    aliases: {champion: 2}\n    tags:\n      team: 'x'\n"
+    "    gates:\n      champion:\n        - {metric: rmse, max: 0.5}\n",
+    "models:\n  m: {}\n  m: {}\n",
+    "a: &x 1\nb: *x\n",
+    "models: !!python/object/apply:os.system ['true']\n",
+    "models:\n  m:\n\taliases: {}\n",
+    "models:\n  m\x00: {}\n",
+    "[" * 40 + "]" * 40,
+    "models:\n  - [1, 2\n",
+    "{a: 1, b: [x, {c: null}]}\n",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", PARSE_CASES)
+def test_libyaml_and_pure_python_loaders_agree(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast libyaml-backed loader yields the same data, lines and errors as the fallback."""
+
+    def outcome() -> object:
+        try:
+            doc = yamlsafe.parse(text, "s.yaml")
+        except StateError as exc:
+            return ("error", exc.line, exc.message.split(":")[0])
+        return (doc.data, dict(doc.lines))
+
+    assert yamlsafe._Loader is not yamlsafe._StrictLoader, "libyaml loader not in use"
+    fast = outcome()
+    monkeypatch.setattr(yamlsafe, "_Loader", yamlsafe._StrictLoader)
+    assert outcome() == fast

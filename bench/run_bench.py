@@ -1,23 +1,34 @@
 """Benchmark: reconciler plan/apply vs a naive MlflowClient loop, side by side in one run.
 
-Usage: .venv/bin/python bench/run_bench.py [--n 300 --n 1000]
-Starts a local `mlflow server` (sqlite, --workers 1), seeds N models (2 versions each,
-run metrics, 2 aliases), counts HTTP requests by instrumenting requests.Session.send,
-prints a table and writes bench/RESULTS.md. Numbers are measured, never asserted.
+Usage (the documented command; ~30 min here):
+    .venv/bin/python bench/run_bench.py
+Quick look:  .venv/bin/python bench/run_bench.py --n 50 --server sqlite-w1 --no-write
+
+For each server configuration (sqlite with ``--workers 1``, sqlite with mlflow's default
+workers, PostgreSQL with the default workers) it starts a local ``mlflow server``, seeds
+N models per size (2 versions each, run metrics, 2 aliases), counts HTTP requests by
+instrumenting ``requests.Session.send``, prints a table and writes bench/RESULTS.md.
+Numbers are measured, never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import logging
 import os
 import platform
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,25 +37,82 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
-from tests.support.mlflow_server import MlflowServer  # noqa: E402
+from tests.support.mlflow_server import (  # noqa: E402
+    MlflowServer,
+    create_pg_database,
+    drop_pg_database,
+)
+
+# label: (backend, mlflow server --workers (None: its default), added latency per request)
+SERVERS: dict[str, tuple[str, int | None, float]] = {
+    "sqlite-w1": ("sqlite", 1, 0.0),
+    "sqlite": ("sqlite", None, 0.0),
+    "postgresql": ("postgresql", None, 0.0),
+    # A registry across a network (CI runner -> hosted MLflow): every request pays 25 ms.
+    "postgresql+25ms": ("postgresql", None, 0.025),
+}
+PROXY = """
+import sys, time
+sys.path.insert(0, sys.argv[3])
+from tests.support.fault_proxy import FaultProxy
+proxy = FaultProxy(sys.argv[1], rate=1.0, faults=("slow",), slow_seconds=float(sys.argv[2]),
+                   max_streak=None).start()
+print(proxy.url, flush=True)
+time.sleep(1e9)
+"""
+# RESULTS.md keeps everything from this line on (the hand-written reading of the figures).
+MARKER = "<!-- hand-written below: kept when the table above is regenerated -->"
+ALIAS_PATH = "/api/2.0/mlflow/registered-models/alias"
 
 COUNTS: Counter[str] = Counter()
+SPANS: dict[str, list[tuple[float, float]]] = {}
+_lock = threading.Lock()
 _send = requests.Session.send
 
 
 def _counting_send(self: requests.Session, request: Any, **kwargs: Any) -> Any:
-    COUNTS[f"{request.method} {request.path_url.split('?')[0]}"] += 1
-    return _send(self, request, **kwargs)
+    key = f"{request.method} {request.path_url.split('?')[0]}"
+    start = time.perf_counter()
+    try:
+        return _send(self, request, **kwargs)
+    finally:
+        with _lock:
+            COUNTS[key] += 1
+            SPANS.setdefault(key, []).append((start, time.perf_counter()))
 
 
 requests.Session.send = _counting_send  # type: ignore[method-assign]
 
 
-def measure(fn: Any) -> tuple[float, int, Any]:
+@dataclass
+class Row:
+    """One side-by-side measurement."""
+
+    server: str
+    name: str
+    ours_s: float
+    ours_requests: int
+    naive_s: float
+    naive_requests: int
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.naive_s / self.ours_s
+
+
+def measure(fn: Callable[[], Any]) -> tuple[float, int, Any]:
     COUNTS.clear()
+    SPANS.clear()
     start = time.perf_counter()
     result = fn()
     return time.perf_counter() - start, sum(COUNTS.values()), result
+
+
+def span(method_path: str) -> float:
+    """Seconds from the first to the last request to one endpoint in the last measure()."""
+    spans = SPANS.get(method_path, [])
+    return max(e for _, e in spans) - min(s for s, _ in spans) if spans else 0.0
 
 
 def seed(url: str, n: int, prefix: str) -> list[str]:
@@ -59,7 +127,9 @@ def seed(url: str, n: int, prefix: str) -> list[str]:
         for v in (1, 2):
             run = c.create_run(exp)
             c.log_metric(run.info.run_id, "val_rmse", 0.2 / v)
-            c.create_model_version(name, source=f"s3://bench/{name}/{v}", run_id=run.info.run_id)
+            c.create_model_version(
+                name, f"s3://bench/{name}/{v}", run.info.run_id, await_creation_for=0
+            )
         c.set_registered_model_alias(name, "champion", "1")
         c.set_registered_model_alias(name, "archived", "2")
         return name
@@ -102,13 +172,20 @@ def naive_gates(url: str, names: list[str]) -> int:
     return len(names)
 
 
-def naive_apply(url: str, names: list[str], champion: int) -> None:
+def naive_apply(url: str, names: list[str], champion: int, audit: bool = False) -> None:
+    """Sequential alias moves; with ``audit`` also the same three audit tags per version."""
     from mlflow.tracking import MlflowClient
 
     c = MlflowClient(url, url)
+    stamp = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    tags = {"reconciler.applied_at": stamp, "reconciler.actor": "bench", "reconciler.commit": "0"}
     for name in names:
         c.set_registered_model_alias(name, "champion", str(champion))
         c.set_registered_model_alias(name, "archived", str(3 - champion))
+        if audit:
+            for version in ("1", "2"):
+                for key, value in tags.items():
+                    c.set_model_version_tag(name, version, key, value)
 
 
 def reconciler_plan(url: str, state: Path) -> Any:
@@ -117,10 +194,10 @@ def reconciler_plan(url: str, state: Path) -> Any:
     return api.make_plan(api.validate(state), api.connect(url))
 
 
-def reconciler_apply(url: str, state: Path) -> Any:
+def reconciler_apply(url: str, state: Path, concurrency: int) -> Any:
     from reconciler import api
 
-    registry = api.connect(url)
+    registry = api.connect(url, concurrency)
     desired = api.validate(state)
     plan = api.make_plan(desired, registry)
     return api.apply_plan(plan, registry, desired)
@@ -141,71 +218,171 @@ def startup() -> tuple[float, float]:
     )
 
 
-def run(n: int, url: str, tmp: Path) -> list[tuple[str, float, int, float, int]]:
+def run(server: str, n: int, url: str, tmp: Path, concurrency: int) -> list[Row]:
     names = seed(url, n, f"b{n}")
     rows = []
     state = write_state(tmp / f"plan{n}.yaml", names, 1, gates=False)
     t_r, q_r, plan = measure(lambda: reconciler_plan(url, state))
     assert not plan.changes, "seeded registry should match"
     t_n, q_n, _ = measure(lambda: naive_read(url, names))
-    rows.append((f"plan, {n} models (no changes)", t_r, q_r, t_n, q_n))
+    rows.append(Row(server, f"plan, {n} models (no changes)", t_r, q_r, t_n, q_n))
     gated = write_state(tmp / f"gates{n}.yaml", names, 2, gates=True)
     t_r, q_r, plan = measure(lambda: reconciler_plan(url, gated))
     assert len(plan.gates) == n and plan.applyable
+    run_reads = sum(v for k, v in COUNTS.items() if "runs/search" in k or "experiments" in k)
     t_n, q_n, _ = measure(lambda: (naive_read(url, names), naive_gates(url, names)))
-    rows.append((f"plan with gates, {n} models", t_r, q_r, t_n, q_n))
-    t_r, q_r, outcome = measure(lambda: reconciler_apply(url, gated))
-    assert len(outcome.report.applied) == 2 * n
+    rows.append(
+        Row(server, f"plan with gates, {n} models", t_r, q_r, t_n, q_n, f"{run_reads} run reads")
+    )
+    t_r, q_r, outcome = measure(lambda: reconciler_apply(url, gated, concurrency))
+    assert outcome.report.ok and len(outcome.report.applied) == 2 * n
+    alias_s, alias_q = span(f"POST {ALIAS_PATH}"), COUNTS[f"POST {ALIAS_PATH}"]
+    tag_q = sum(v for k, v in COUNTS.items() if k.endswith("model-versions/set-tag"))
+    note = f"{alias_q} alias writes in {alias_s:.2f} s, {tag_q} audit-tag writes"
     t_n, q_n, _ = measure(lambda: naive_apply(url, names, 1))
-    rows.append((f"apply {2 * n} alias moves (+ audit tags)", t_r, q_r, t_n, q_n))
+    rows.append(Row(server, f"apply {2 * n} alias moves", t_r, q_r, t_n, q_n, note))
+    t_na, q_na, _ = measure(lambda: naive_apply(url, names, 2, audit=True))
+    rows.append(
+        Row(server, f"apply {2 * n} alias moves vs naive + same audit tags", t_r, q_r, t_na, q_na)
+    )
+    rows.append(
+        Row(
+            server,
+            f"alias writes only, {2 * n} moves",
+            alias_s,
+            alias_q,
+            t_n,
+            q_n,
+            "(ours: the write phase)",
+        )
+    )
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, action="append")
-    args = parser.parse_args()
-    sizes = args.n or [300]
-    with tempfile.TemporaryDirectory() as tmpdir:
-        tmp = Path(tmpdir)
-        os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
-        server = MlflowServer(f"sqlite:///{tmp / 'mlflow.db'}", tmp).start()
-        try:
-            rows = [row for n in sizes for row in run(n, server.url, tmp)]
-        finally:
-            server.stop()
-    help_s, import_s = startup()
+@contextmanager
+def started(label: str, tmp: Path) -> Iterator[str]:
+    """The URL of a fresh server for ``label`` (sqlite file or a new PostgreSQL database)."""
+    kind, workers, latency = SERVERS[label]
+    backend = f"sqlite:///{tmp / 'mlflow.db'}" if kind == "sqlite" else create_pg_database("bench")
+    server = MlflowServer(backend, tmp, workers=workers).start()
+    proxy = None
+    try:
+        if latency:
+            # Its own process, so the proxy's threads do not share the client's GIL.
+            cmd = [sys.executable, "-c", PROXY, server.url, str(latency), str(ROOT)]
+            proxy = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+            assert proxy.stdout is not None
+            yield proxy.stdout.readline().strip()
+        else:
+            yield server.url
+    finally:
+        if proxy is not None:
+            proxy.kill()
+            proxy.wait()
+        server.stop()
+        if kind == "postgresql":
+            drop_pg_database(backend)
+
+
+def sweep(label: str, names: list[str], url: str, tmp: Path, levels: list[int]) -> list[Row]:
+    """The same 2N alias moves at each --concurrency level, against the naive loop."""
+    t_n, q_n, _ = measure(lambda: naive_apply(url, names, 1))
+    rows = []
+    for i, level in enumerate(levels):
+        state = write_state(tmp / f"sweep{level}.yaml", names, 2 - i % 2, gates=False)
+        t_r, q_r, outcome = measure(lambda: reconciler_apply(url, state, level))  # noqa: B023
+        assert outcome.report.ok and len(outcome.report.applied) == 2 * len(names)
+        alias_s = span(f"POST {ALIAS_PATH}")
+        name = f"apply {2 * len(names)} alias moves, --concurrency {level}"
+        rows.append(Row(label, name, t_r, q_r, t_n, q_n, f"alias writes {alias_s:.2f} s"))
+    return rows
+
+
+def render(rows: list[Row], args: argparse.Namespace, help_s: float, import_s: float) -> str:
     import mlflow
 
     header = (
-        "| measurement | reconciler s | requests | naive s | requests | speed-up |\n"
-        "|---|---:|---:|---:|---:|---:|"
+        "| server | measurement | reconciler s | requests | naive s | requests | speed-up "
+        "| notes |\n"
+        "|---|---|---:|---:|---:|---:|---:|---|"
     )
     table = "\n".join(
-        f"| {name} | {t_r:.2f} | {q_r} | {t_n:.2f} | {q_n} | {t_n / t_r:.1f}x |"
-        for name, t_r, q_r, t_n, q_n in rows
+        f"| {r.server} | {r.name} | {r.ours_s:.2f} | {r.ours_requests} | {r.naive_s:.2f} "
+        f"| {r.naive_requests} | {r.ratio:.1f}x | {r.note} |"
+        for r in rows
     )
+    command = " ".join(
+        ["bench/run_bench.py"]
+        + [f"--n {n}" for n in args.n or []]
+        + [f"--server {s}" for s in args.server or []]
+        + ([f"--sweep {args.sweep}"] if args.sweep != "1,2,4,8,16" else [])
+    )
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     machine = (
         f"{platform.platform()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, mlflow {mlflow.__version__}; server: sqlite, "
-        "`--workers 1`, on 127.0.0.1"
+        f"{platform.python_version()}, mlflow {mlflow.__version__}; servers on 127.0.0.1 "
+        "(sqlite-w1 = sqlite `--workers 1`; sqlite / postgresql = mlflow's default "
+        "workers; postgresql+25ms = the same behind a loopback proxy that delays every "
+        "request by 25 ms, a registry across a network); reconciler apply "
+        f"`--concurrency {args.concurrency}` unless the row says otherwise"
     )
-    text = (
-        f"# Benchmark results\n\nRegenerate: `.venv/bin/python bench/run_bench.py "
-        f"{' '.join(f'--n {n}' for n in sizes)}`\n\nMachine: {machine}.\n\n{header}\n{table}\n\n"
+    return (
+        f"# Benchmark results\n\nRegenerate: `.venv/bin/python {command}` "
+        f"(run {when}).\n\nMachine: {machine}.\n\n{header}\n{table}\n\n"
         f"Start-up (median of 5): `reconciler --help` {help_s:.2f} s; "
         f"`python -c 'import mlflow'` {import_s:.2f} s.\n\n"
         "Requests are counted by instrumenting `requests.Session.send` in the benchmark "
         "process. The naive plan is `get_registered_model` + `get_model_version_by_alias` "
         "per alias; naive gates add `get_run` per model; naive apply is sequential "
         "`MlflowClient.set_registered_model_alias` (two requests per alias: a hidden "
-        "`registered-models/get` plus the write). Reconciler apply includes its read, the "
-        "post-apply verification read and 2-3 audit-tag writes per touched version.\n"
+        "`registered-models/get` plus the write); 'naive + same audit tags' also writes the "
+        "three `reconciler.*` tags on both versions of each model with "
+        "`MlflowClient.set_model_version_tag`, as SPEC §6.4 requires of apply. Reconciler "
+        "apply includes its read, the post-apply verification read and three audit-tag "
+        "writes per touched version; 'alias writes only' times its write phase alone "
+        "(first to last alias request).\n"
     )
-    (ROOT / "bench" / "RESULTS.md").write_text(text)
-    print(header)
-    print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, action="append", help="models per size (300, 1000)")
+    parser.add_argument("--server", action="append", choices=sorted(SERVERS))
+    parser.add_argument("--concurrency", type=int, default=8, help="reconciler apply threads")
+    parser.add_argument(
+        "--sweep", default="1,2,4,8,16", help="apply --concurrency levels to try (smallest N)"
+    )
+    parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
+    args = parser.parse_args()
+    os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    import mlflow  # noqa: F401  (it configures its logger on import; quiet it afterwards)
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # per-version "waiting" lines
+    rows: list[Row] = []
+    sizes = args.n or [300, 1000]
+    levels = [int(x) for x in args.sweep.split(",") if x]
+    for label in args.server or list(SERVERS):
+        with tempfile.TemporaryDirectory() as tmpdir, started(label, Path(tmpdir)) as url:
+            for n in sizes:
+                new = run(label, n, url, Path(tmpdir), args.concurrency)
+                if n == sizes[0] and levels:
+                    names = [f"b{n}-{i:04d}" for i in range(n)]
+                    new += sweep(label, names, url, Path(tmpdir), levels)
+                for r in new:
+                    print(
+                        f"{r.server:15} {r.name:52} {r.ours_s:7.2f}s {r.ours_requests:6} "
+                        f"{r.naive_s:7.2f}s {r.naive_requests:6} {r.ratio:6.1f}x {r.note}",
+                        flush=True,
+                    )
+                rows += new
+    help_s, import_s = startup()
     print(f"--help {help_s:.2f} s vs import mlflow {import_s:.2f} s")
+    if not args.no_write:
+        text = render(rows, args, help_s, import_s)
+        path = ROOT / "bench" / "RESULTS.md"
+        old = path.read_text() if path.exists() else ""
+        keep = old[old.index(MARKER) :] if MARKER in old else f"{MARKER}\n"
+        path.write_text(text + "\n" + keep)
 
 
 if __name__ == "__main__":

@@ -111,17 +111,28 @@ HOSTILE_HEADER = (
 )
 
 
+def tally(entries: list[dict[str, Any]]) -> dict[str, int | None]:
+    """Counts over hostile-input records; writes is None where no run counted them."""
+    counted = [int(e["writes"]) for e in entries if e["writes"] is not None]
+    return {
+        "tried": len(entries),
+        "accepted": sum(e["outcome"] == "accepted" for e in entries),
+        "rejected": sum(e["outcome"] == "rejected" for e in entries),
+        "tracebacks": sum(bool(e["traceback"]) for e in entries),
+        "multi": sum(e["outcome"] == "rejected" and not e["one_line"] for e in entries),
+        "unexpected": sum(bool(e["unexpected"]) for e in entries),
+        "writes": sum(counted) if counted else None,
+        "applies": len(counted),
+    }
+
+
 def group_row(label: str, entries: list[dict[str, Any]]) -> str:
     """One row of the hostile-input table; writes are 'offline' where none were counted."""
-    counted = [int(e["writes"]) for e in entries if e["writes"] is not None]
+    t = tally(entries)
+    writes = "offline" if t["writes"] is None else t["writes"]
     return (
-        f"| {label} | {len(entries)} "
-        f"| {sum(e['outcome'] == 'accepted' for e in entries)} "
-        f"| {sum(e['outcome'] == 'rejected' for e in entries)} "
-        f"| {sum(bool(e['traceback']) for e in entries)} "
-        f"| {sum(e['outcome'] == 'rejected' and not e['one_line'] for e in entries)} "
-        f"| {sum(bool(e['unexpected']) for e in entries)} "
-        f"| {sum(counted) if counted else 'offline'} |"
+        f"| {label} | {t['tried']} | {t['accepted']} | {t['rejected']} | {t['tracebacks']} "
+        f"| {t['multi']} | {t['unexpected']} | {writes} |"
     )
 
 
@@ -134,10 +145,9 @@ def hostile_section(fuzz: list[dict[str, Any]], examples: int, seed: int) -> str
         if group in ("random text", "mutations of a valid file"):
             counts = [sum(stage(e) == s for e in entries) for s in ("accepted", *STAGES)]
             stops.append(f"| {label} | " + " | ".join(map(str, counts)) + " |")
-    tracebacks = sum(bool(e["traceback"]) for e in fuzz)
-    multi = sum(e["outcome"] == "rejected" and not e["one_line"] for e in fuzz)
-    writes = sum(int(e["writes"]) for e in fuzz if e["writes"] is not None)
-    applies = sum(e["writes"] is not None for e in fuzz)
+    total = tally(fuzz)
+    tried, tracebacks, multi = total["tried"], total["tracebacks"], total["multi"]
+    writes, applies = total["writes"] or 0, total["applies"]
     named: dict[str, dict[str, dict[str, Any]]] = {}
     for e in fuzz:
         if e["case"]:
@@ -175,7 +185,7 @@ run of a test body, as recorded by the tests (`FUZZ_REPORT`). `--fuzz-examples N
 {n.join(rows)}
 {group_row("**total**", fuzz)}
 
-**{len(fuzz)} hostile inputs: {tracebacks} tracebacks, {multi} rejections not on one
+**{tried} hostile inputs: {tracebacks} tracebacks, {multi} rejections not on one
 `error:` line, {writes} registry writes in {applies} `apply --yes` runs against a real
 server.** "Internal errors" are rejections by the CLI's last-resort handler
 (`error: unexpected ...`): one line, but a case the loader did not anticipate.

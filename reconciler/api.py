@@ -64,6 +64,10 @@ def check_saved_plan(plan: Plan, registry: Registry) -> None:
         )
 
 
+def _applied_lines(report: ApplyReport) -> list[str]:
+    return [f"applied      {c.model}: {describe(c)}" for c in report.applied]
+
+
 def apply_plan(
     plan: Plan, registry: Registry, desired: DesiredState | None, progress: Progress | None = None
 ) -> Outcome:
@@ -72,7 +76,7 @@ def apply_plan(
     if report.failed or report.skipped:
         first = report.failed[0][1] if report.failed else "not attempted"
         details = (
-            *(f"applied      {c.model}: {describe(c)}" for c in report.applied),
+            *_applied_lines(report),
             *(f"FAILED       {c.model}: {describe(c)}: {e}" for c, e in report.failed),
             *(f"not applied  {c.model}: {describe(c)}" for c in report.skipped),
         )
@@ -88,7 +92,7 @@ def apply_plan(
         raise ApplyError(
             f"all {len(report.applied)} changes were written, but the verification read "
             f"failed: {exc.message}; run plan to check the registry",
-            tuple(f"applied      {c.model}: {describe(c)}" for c in report.applied),
+            tuple(_applied_lines(report)),
         ) from exc
     found = differences(plan.changes, after)
     if desired is not None:

@@ -29,6 +29,10 @@ class Kind(str, Enum):
     VERSION_DESCRIPTION = "version_description"
 
 
+BLANK_IS_ABSENT = frozenset({Kind.DESCRIPTION, Kind.VERSION_DESCRIPTION})
+"""Kinds where "" means no value (MLflow stores no description as ""); a tag's "" is a value."""
+
+
 class Action(str, Enum):
     """What a change does (SPEC §5)."""
 
@@ -111,8 +115,7 @@ def _diff_value(
 ) -> Iterator[Change]:
     if before == after:
         return
-    # An empty description is no description; an empty tag value is a real value.
-    empty = (None, "") if kind in (Kind.DESCRIPTION, Kind.VERSION_DESCRIPTION) else (None,)
+    empty = (None, "") if kind in BLANK_IS_ABSENT else (None,)
     if before in empty:
         action = Action.ADD
     elif after in empty:
@@ -240,7 +243,7 @@ def differences(changes: tuple[Change, ...], observed: ObservedState) -> list[st
     """Changes whose intended value the registry does not hold (post-apply verification)."""
     out = []
     for change in changes:
-        blank = change.kind in (Kind.DESCRIPTION, Kind.VERSION_DESCRIPTION) and change.after == ""
+        blank = change.kind in BLANK_IS_ABSENT and change.after == ""
         want = None if blank else change.after
         have = current_value(observed, change)
         if have != want:

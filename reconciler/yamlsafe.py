@@ -85,8 +85,8 @@ else:
     class _StrictCLoader(
         _Strict, CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver
     ):
-        """libyaml's scanner and parser under the strict Python composer: about 7x
-        faster on a 1000-model file than the pure-Python loader (bench/RESULTS.md)."""
+        """libyaml's scanner and parser under the strict Python composer (validate of a
+        1000-model file: 0.19 s instead of 0.6 s with the pure-Python loader)."""
 
         def __init__(self, stream: str) -> None:
             CParser.__init__(self, stream)

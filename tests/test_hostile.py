@@ -22,7 +22,7 @@ from reconciler.api import connect
 from reconciler.cli import main
 from tests.support.fault_proxy import FaultProxy
 from tests.support.mlflow_server import MlflowServer
-from tests.support.seed import client
+from tests.test_faults import fast_model
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 REPORT = os.environ.get("FUZZ_REPORT")
@@ -209,11 +209,7 @@ def test_hostile_files_make_apply_write_nothing(
     would write; a counting proxy and the observed digest show the registry is untouched.
     """
     name = f"hostile-{uuid.uuid4().hex[:8]}"
-    c = client(sqlite_server.url)
-    c.create_registered_model(name)
-    for _ in range(2):
-        c.create_model_version(name, source="s3://nowhere/model", await_creation_for=0)
-    c.set_registered_model_alias(name, "champion", "1")
+    fast_model(sqlite_server.url, name, 2, {"champion": 1})
     good = f"models:\n  {name}:\n    aliases: {{champion: 2}}\n"
     registry = connect(sqlite_server.url)
     before = registry.read([name]).digest()

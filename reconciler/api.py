@@ -10,13 +10,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reconciler.apply import ApplyReport, Progress, execute
-from reconciler.audit import current_audit
+from reconciler.audit import AuditInfo, current_audit
 from reconciler.connection import resolve_uri
 from reconciler.errors import ApplyError, PlanError, RegistryError
 from reconciler.gates import gate_run_ids
 from reconciler.load import DesiredState, load_state
 from reconciler.observed import ObservedState
-from reconciler.plan import Plan, compute_plan, differences
+from reconciler.plan import Plan, compute_plan, differences, record_differences
 from reconciler.ports import Registry
 from reconciler.render import describe
 
@@ -69,12 +69,22 @@ def _applied_lines(report: ApplyReport) -> list[str]:
 
 
 def apply_plan(
-    plan: Plan, registry: Registry, desired: DesiredState | None, progress: Progress | None = None
+    plan: Plan,
+    registry: Registry,
+    desired: DesiredState | None,
+    progress: Progress | None = None,
+    audit: AuditInfo | None = None,
 ) -> Outcome:
     """Write the plan, then read the registry again and verify (SPEC §6.3)."""
-    report = execute(plan, registry, current_audit(), progress)
+    report = execute(plan, registry, audit or current_audit(), progress)
     if report.failed or report.skipped:
-        first = report.failed[0][1] if report.failed else "not attempted"
+        first = (
+            report.failed[0][1]
+            if report.failed
+            else report.record_errors[0]
+            if report.record_errors
+            else "not attempted"
+        )
         details = (
             *_applied_lines(report),
             *(f"FAILED       {c.model}: {describe(c)}: {e}" for c, e in report.failed),
@@ -94,7 +104,7 @@ def apply_plan(
             f"failed: {exc.message}; run plan to check the registry",
             tuple(_applied_lines(report)),
         ) from exc
-    found = differences(plan.changes, after)
+    found = differences(plan.changes, after) + record_differences(plan.records, after)
     if desired is not None:
         found += [
             f"{c.model}: {describe(c)} is still pending"
@@ -106,8 +116,8 @@ def apply_plan(
             + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
             + "; someone may have changed the registry meanwhile"
         )
-    if report.audit_errors:
-        raise ApplyError(
-            f"all changes applied and verified, but audit tags failed: {report.audit_errors[0]}"
-        )
+    if report.record_errors or report.audit_errors:
+        which = "ownership record" if report.record_errors else "audit tags"
+        first = (report.record_errors or report.audit_errors)[0]
+        raise ApplyError(f"all changes applied and verified, but the {which} failed: {first}")
     return Outcome(report=report, plan=plan)

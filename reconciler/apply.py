@@ -1,4 +1,4 @@
-"""Carry out a plan: exactly its changes, sets before removals, then audit tags.
+"""Carry out a plan: exactly its changes and ownership records, sets before removals.
 
 Apply never re-plans. If any write of a phase fails, later phases do not start, so a
 desired alias is never removed before its replacement is set (SPEC §6.2); the report
@@ -12,12 +12,14 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from reconciler.audit import AuditInfo
+from reconciler.audit import APPLIED, AuditInfo
 from reconciler.errors import ReconcilerError
+from reconciler.observed import MANAGED_TAG
 from reconciler.plan import Change, Kind, Plan
 from reconciler.ports import Registry
 
 Progress = Callable[[int], None]
+Job = Callable[[], None]
 
 
 @dataclass
@@ -27,11 +29,13 @@ class ApplyReport:
     applied: list[Change] = field(default_factory=list)
     failed: list[tuple[Change, str]] = field(default_factory=list)
     skipped: list[Change] = field(default_factory=list)
+    record_errors: list[str] = field(default_factory=list)
+    """Failures writing the ownership record (``reconciler.managed``)."""
     audit_errors: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.skipped and not self.audit_errors
+        return not (self.failed or self.skipped or self.record_errors or self.audit_errors)
 
 
 def phases(changes: Iterable[Change]) -> list[list[Change]]:
@@ -40,12 +44,10 @@ def phases(changes: Iterable[Change]) -> list[list[Change]]:
     return [[c for c in changes if not c.is_removal], [c for c in changes if c.is_removal]]
 
 
-def _run_all(
-    jobs: list[Callable[[], None]], workers: int, progress: Progress | None
-) -> list[str | None]:
+def _run_all(jobs: list[Job], workers: int, progress: Progress | None) -> list[str | None]:
     """Run jobs with bounded concurrency; the error message per job, None on success."""
 
-    def run(job: Callable[[], None]) -> str | None:
+    def run(job: Job) -> str | None:
         try:
             job()
             return None
@@ -61,14 +63,51 @@ def _run_all(
         return list(pool.map(run, jobs))
 
 
+def _record_jobs(plan: Plan, registry: Registry, after_removals: bool) -> list[Job]:
+    return [
+        functools.partial(registry.set_model_tag, r.model, MANAGED_TAG, r.value)
+        for r in plan.records
+        if r.after_removals is after_removals
+    ]
+
+
+def audit_jobs(changes: Iterable[Change], registry: Registry, audit: AuditInfo) -> list[Job]:
+    """One audit tag per version that gained an alias or stage (SPEC §6.4)."""
+    aliases: dict[tuple[str, int], list[str]] = {}
+    stages: dict[tuple[str, int], str] = {}
+    for change in changes:
+        got = change.gained()
+        if got is not None:
+            aliases.setdefault((change.model, got[0]), [])
+            if change.kind is Kind.ALIAS:
+                aliases[(change.model, got[0])].append(got[1])
+            else:
+                stages[(change.model, got[0])] = got[1]
+    return [
+        functools.partial(
+            registry.set_version_tag, m, v, APPLIED, audit.tag_value(names, stages.get((m, v)))
+        )
+        for (m, v), names in sorted(aliases.items())
+    ]
+
+
 def execute(
     plan: Plan, registry: Registry, audit: AuditInfo, progress: Progress | None = None
 ) -> ApplyReport:
-    """Write the plan's changes to the registry. The caller has checked ``plan.applyable``."""
+    """Write the plan's changes to the registry. The caller has checked ``plan.applyable``.
+
+    Order: ownership records that claim new keys, sets, removals, records that release
+    removed keys, then audit tags. A failed phase stops the later ones.
+    """
     report = ApplyReport()
+    errors = _run_all(_record_jobs(plan, registry, False), registry.concurrency, None)
+    if any(errors):
+        report.record_errors = sorted({e for e in errors if e is not None})
+        report.skipped = list(plan.changes)
+        return report
     todo = phases(plan.changes)
     for index, phase in enumerate(todo):
-        jobs: list[Callable[[], None]] = [functools.partial(registry.write, c) for c in phase]
+        jobs: list[Job] = [functools.partial(registry.write, c) for c in phase]
         for change, error in zip(
             phase, _run_all(jobs, registry.concurrency, progress), strict=True
         ):
@@ -79,19 +118,9 @@ def execute(
         if report.failed:
             report.skipped = [c for later in todo[index + 1 :] for c in later]
             break
-    touched = sorted(
-        {
-            (c.model, v)
-            for c in report.applied
-            if c.kind in (Kind.ALIAS, Kind.STAGE)
-            for v in c.touched_versions()
-        }
-    )
-    tag_jobs: list[Callable[[], None]] = [
-        functools.partial(registry.set_version_tag, m, v, k, val)
-        for m, v in touched
-        for k, val in audit.tags().items()
-    ]
-    errors = _run_all(tag_jobs, registry.concurrency, None)
+    if not report.failed:
+        errors = _run_all(_record_jobs(plan, registry, True), registry.concurrency, None)
+        report.record_errors = sorted({e for e in errors if e is not None})
+    errors = _run_all(audit_jobs(report.applied, registry, audit), registry.concurrency, None)
     report.audit_errors = sorted({e for e in errors if e is not None})
     return report

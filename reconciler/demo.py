@@ -1,10 +1,13 @@
 """The embedded walkthrough: a local sqlite registry, three LightGBM versions, and the
-GitOps loop narrated step by step through the real commands (nothing is simulated)."""
+GitOps loop narrated step by step through the real commands (nothing is simulated):
+every state change is a git commit, and rollback is ``git revert`` + apply."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +15,7 @@ from reconciler.errors import ReconcilerError
 
 MODEL = "demo-regressor"
 STATE = """\
-# yaml-language-server: $schema=https://json-schema.org/draft/2020-12/schema
+# yaml-language-server: $schema=../state.schema.json
 # Desired state of the demo registry: which version serves as champion.
 version: 1
 models:
@@ -64,8 +67,39 @@ def train_versions(uri: str, folder: Path, say: Say) -> list[tuple[int, float]]:
     return out
 
 
+def _git(folder: Path, say: Say, *args: str, show: bool = True) -> str:
+    """Run git in the demo repository (its own identity, no signing, no user hooks)."""
+    if show:
+        say(f"$ git {' '.join(args)}")
+    try:
+        done = subprocess.run(
+            ["git", "-c", "core.hooksPath=/dev/null", *args],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise ReconcilerError("the demo needs git, which was not found on PATH") from None
+    if done.returncode != 0:
+        raise ReconcilerError(f"demo step failed: git {args[0]}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def _init_repo(folder: Path, say: Say) -> None:
+    _git(folder, say, "init", "-q", "-b", "main")
+    for key, value in (
+        ("user.name", "reconciler demo"),
+        ("user.email", "demo@example.invalid"),
+        ("commit.gpgsign", "false"),
+    ):
+        _git(folder, say, "config", key, value, show=False)
+
+
 def run_demo(workdir: Path, say: Say, run: Run) -> int:
     """Run the walkthrough in ``workdir/reconciler-demo``; ``run`` executes a CLI command."""
+    from reconciler.commands.schema import state_schema
+
     folder = workdir / "reconciler-demo"
     if folder.exists():
         shutil.rmtree(folder)
@@ -73,7 +107,7 @@ def run_demo(workdir: Path, say: Say, run: Run) -> int:
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     state = folder / "state" / "models.yaml"
     common = ["--state", str(state.relative_to(workdir))]
-    online = ("plan", "apply", "status")
+    online = ("plan", "apply", "status", "history")
 
     def step(title: str, args: list[str], expect: int = 0) -> None:
         say(f"\n== {title}\n$ reconciler {' '.join(args)}")
@@ -82,14 +116,21 @@ def run_demo(workdir: Path, say: Say, run: Run) -> int:
         if code != expect:
             raise ReconcilerError(f"demo step failed: reconciler {args[0]} exited {code}")
 
+    def commit(message: str) -> None:
+        _git(folder, say, "commit", "-q", "-am", message)
+
     logging.getLogger("mlflow").setLevel(logging.ERROR)
-    say(f"Demo registry: {folder} (sqlite registry: {uri})")
+    say(f"Demo registry: {folder} (sqlite registry: {uri}; the state is a git repository)")
     say("Each step shows the command you would type; --state and --tracking-uri are implied.")
     say("\n== Train three LightGBM candidates (reconciler.training.log_candidate)")
     versions = train_versions(uri, folder, say)
+    (folder / "state.schema.json").write_text(json.dumps(state_schema(), indent=2) + "\n")
     state.write_text(STATE, encoding="utf-8")
-    say(f"\n== Declare the desired state in {state.relative_to(workdir)}:\n{STATE}")
-    step("Plan: what would change", ["plan"])
+    say(f"\n== Declare the desired state in {state.relative_to(workdir)} and commit it:\n{STATE}")
+    _init_repo(folder, say)
+    _git(folder, say, "add", "state", "state.schema.json")
+    commit(f"Declare {MODEL}: champion v1")
+    step("Plan: what would change (CI posts this on the pull request)", ["plan"])
     step("Apply it (CI does this on merge)", ["apply", "--yes"])
     poor = versions[1][0]
     step(
@@ -97,18 +138,37 @@ def run_demo(workdir: Path, say: Say, run: Run) -> int:
         ["promote", MODEL, str(poor)],
     )
     step("The gate blocks it: plan fails, nothing is written", ["plan"], expect=1)
-    step("Drop that proposal (in git: close the pull request)", ["rollback", MODEL])
+    say("\n== Drop that proposal (on GitHub: close the pull request)")
+    _git(folder, say, "checkout", "--", "state")
     good = versions[2][0]
     step(
         f"Propose version {good} (val_rmse {versions[2][1]:.1f}) instead",
         ["promote", MODEL, str(good)],
     )
-    step("Plan passes the gate", ["plan"])
+    commit(f"Promote {MODEL} v{good}")
+    step("Plan passes the gate; the reviewer sees both versions side by side", ["plan"])
     step("Apply", ["apply", "--yes"])
-    step("Roll back (in git: `git revert` of the promotion, then apply)", ["rollback", MODEL])
-    step("Apply the rollback", ["apply", "--yes"])
-    step("Roll forward again", ["rollback", MODEL])
+    say("\n== Roll back: revert the promotion commit")
+    _git(folder, say, "revert", "--no-edit", "HEAD")
+    step(
+        "Apply the revert: champion returns to v1, and the `archived` alias the promotion "
+        "introduced is removed (the ownership record knows it was ours)",
+        ["apply", "--yes"],
+    )
+    step("Status: every alias synced with git", ["status", MODEL])
+    say("\n== Roll forward: revert the revert")
+    _git(folder, say, "revert", "--no-edit", "HEAD")
     step("Apply", ["apply", "--yes"])
+    step(
+        "The second path, when a revert does not apply cleanly: swap champion and archived",
+        ["rollback", MODEL],
+    )
+    commit(f"Roll back {MODEL}")
+    step("Apply", ["apply", "--yes"])
+    say("\n== And undo that rollback with git again")
+    _git(folder, say, "revert", "--no-edit", "HEAD")
+    step("Apply", ["apply", "--yes"])
+    step("Who moved champion, when, from which commit (git + audit tags)", ["history", MODEL])
     say("\n== Load the champion and predict (reconciler.training.load)")
     import numpy as np
 

@@ -7,7 +7,7 @@ a gate retroactively. A missing metric fails the gate: no data is not a pass.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,7 +16,6 @@ from reconciler.state import GateRule, ModelSpec
 
 if TYPE_CHECKING:
     from reconciler.load import DesiredState
-    from reconciler.plan import Change
 
 
 @dataclass(frozen=True)
@@ -129,10 +128,9 @@ def evaluate_gates(
     spec: ModelSpec,
     obs: ObservedModel,
     metrics: Mapping[str, Mapping[str, float]],
-    changes: Iterable[Change],
+    moving: Collection[str],
 ) -> list[GateResult]:
-    """Results for every gate of every alias that ``changes`` moves or adds."""
-    moving = {c.key for c in changes if c.kind.value == "alias" and c.after is not None}
+    """Results for every gate of every alias in ``moving`` (aliases the plan sets)."""
     return [
         check_rule(name, alias, spec.aliases[alias], rule, obs, metrics)
         for alias in sorted(spec.gates)

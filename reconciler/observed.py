@@ -1,7 +1,8 @@
 """What the registry holds, as plain frozen data (the shell reads it, the core diffs it).
 
-Tags under the ``reconciler.`` prefix are the tool's own audit trail: they are kept
-here for ``status`` but never diffed and never part of the observed digest.
+Tags under the ``reconciler.`` prefix are the tool's own (audit trail, ownership record):
+they are kept here for ``status`` and planning but never diffed; only the ownership
+record is part of the observed digest, because the plan depends on it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 AUDIT_PREFIX = "reconciler."
+MANAGED_TAG = "reconciler.managed"
+"""The ownership record; never diffed, but plans depend on it, so it is in the digest."""
 
 
 def managed_tags(tags: Mapping[str, str]) -> dict[str, str]:
@@ -65,6 +68,7 @@ class ObservedState:
             name: {
                 "aliases": dict(sorted(m.aliases.items())),
                 "tags": dict(sorted(managed_tags(m.tags).items())),
+                "record": m.tags.get(MANAGED_TAG),
                 "description": m.description,
                 "versions": {
                     str(v.version): [

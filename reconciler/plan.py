@@ -14,8 +14,10 @@ from typing import Any
 
 from reconciler.gates import GateResult, evaluate_gates
 from reconciler.load import DesiredState, Source
-from reconciler.observed import ObservedModel, ObservedState
-from reconciler.state import ModelSpec
+from reconciler.observed import ObservedModel, ObservedState, managed_tags
+from reconciler.ownership import EMPTY, MANAGED_TAG, TAG_VALUE_LIMIT, Managed, declared, encode
+from reconciler.ownership import parse as parse_record
+from reconciler.state import STAGES, ModelSpec, VersionSpec
 
 
 class Kind(str, Enum):
@@ -61,13 +63,16 @@ class Change:
             self.kind is Kind.STAGE and self.after == "Archived"
         )
 
-    def touched_versions(self) -> tuple[int, ...]:
-        """Versions whose alias or stage this change moves (they get audit tags)."""
-        if self.kind is Kind.ALIAS:
-            return tuple(v for v in (self.before, self.after) if isinstance(v, int))
-        if self.kind is Kind.STAGE and self.version is not None:
-            return (self.version,)
-        return ()
+    def gained(self) -> tuple[int, str] | None:
+        """(version, alias or stage) when this change gives a version an alias or a stage.
+
+        Those versions get the audit tag (SPEC §6.4); losing one does not.
+        """
+        if self.kind is Kind.ALIAS and isinstance(self.after, int):
+            return self.after, self.key
+        if self.kind is Kind.STAGE and self.after in STAGES and self.version is not None:
+            return self.version, str(self.after)
+        return None
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,26 @@ class Problem:
     message: str
     file: str | None = None
     line: int | None = None
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something a reviewer should see that is not a change (e.g. an unmanaged alias)."""
+
+    model: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RecordWrite:
+    """One write of the ownership record (``reconciler.managed``) on a model."""
+
+    model: str
+    value: str
+    after_removals: bool
+    """False: written before any change (claims new keys); True: after the removals."""
+    dropped: tuple[int, ...] = ()
+    """Versions whose keys did not fit the tag-value limit and are not recorded."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +118,9 @@ class Plan:
     problems: tuple[Problem, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
     """model -> "file:line" where it is declared (for rendering only)."""
+    notes: tuple[Note, ...] = ()
+    records: tuple[RecordWrite, ...] = ()
+    """Ownership records apply writes with the changes (never shown as changes)."""
 
     @property
     def failed_gates(self) -> tuple[GateResult, ...]:
@@ -146,34 +174,51 @@ def _version_problems(
             )
 
 
-def plan_model(name: str, spec: ModelSpec, obs: ObservedModel) -> Iterator[Change]:
-    """Changes for one model, in a fixed order: aliases, stages, description, tags, versions."""
+def _removal(model: str, kind: Kind, key: str, before: Any, version: int | None = None) -> Change:
+    after: Any = "" if kind in BLANK_IS_ABSENT else None
+    return Change(model, kind, key, Action.REMOVE, before, after, version)
+
+
+def plan_model(
+    name: str, spec: ModelSpec, obs: ObservedModel, owned: Managed = EMPTY
+) -> Iterator[Change]:
+    """Changes for one model, in a fixed order: aliases, stages, description, tags, versions.
+
+    Three-way rule: a declared key is set to the declared value; a key in ``owned`` (the
+    ownership record) that is no longer declared is removed; any other key is left alone
+    (aliases: unless ``prune``).
+    """
     for alias in sorted(spec.aliases):
         yield from _diff_value(name, Kind.ALIAS, alias, obs.aliases.get(alias), spec.aliases[alias])
-    if spec.prune:
-        for alias in sorted(set(obs.aliases) - set(spec.aliases)):
-            yield Change(name, Kind.ALIAS, alias, Action.REMOVE, obs.aliases[alias], None)
-    declared = {number: stage for stage, number in spec.stages.items()}
-    for number in sorted(obs.versions.keys() | declared.keys()):
-        version = obs.versions.get(number)
-        if version is None:
-            continue
-        want: str | None = declared.get(number)
-        if want is None and version.stage in spec.stages:
+    dropped = set(obs.aliases) - set(spec.aliases)
+    for alias in sorted(dropped if spec.prune else dropped & owned.aliases):
+        yield _removal(name, Kind.ALIAS, alias, obs.aliases[alias])
+    declared_stage = {number: stage for stage, number in spec.stages.items()}
+    for number in sorted(obs.versions):
+        stage = obs.versions[number].stage
+        want: str | None = declared_stage.get(number)
+        if want is None and stage in spec.stages:
             want = "Archived"
-        if want is not None and want != version.stage:
-            yield Change(name, Kind.STAGE, str(number), Action.UPDATE, version.stage, want, number)
+        if want is not None and want != stage:
+            yield Change(name, Kind.STAGE, str(number), Action.UPDATE, stage, want, number)
+        elif want is None and stage in owned.stages:
+            yield Change(name, Kind.STAGE, str(number), Action.REMOVE, stage, "None", number)
     if spec.description is not None:
         yield from _diff_value(
             name, Kind.DESCRIPTION, "description", obs.description, spec.description
         )
+    elif owned.description and obs.description:
+        yield _removal(name, Kind.DESCRIPTION, "description", obs.description)
     for key in sorted(spec.tags):
         yield from _diff_value(name, Kind.TAG, key, obs.tags.get(key), spec.tags[key])
-    for number in sorted(spec.versions):
+    for key in sorted((owned.tags - set(spec.tags)) & set(obs.tags)):
+        yield _removal(name, Kind.TAG, key, obs.tags[key])
+    owned_versions = owned.version_tags.keys() | owned.version_descriptions
+    for number in sorted(spec.versions.keys() | owned_versions):
         version = obs.versions.get(number)
         if version is None:
             continue
-        vspec = spec.versions[number]
+        vspec = spec.versions.get(number, VersionSpec())
         if vspec.description is not None:
             yield from _diff_value(
                 name,
@@ -183,10 +228,57 @@ def plan_model(name: str, spec: ModelSpec, obs: ObservedModel) -> Iterator[Chang
                 vspec.description,
                 number,
             )
+        elif number in owned.version_descriptions and version.description:
+            yield _removal(
+                name, Kind.VERSION_DESCRIPTION, "description", version.description, number
+            )
         for key in sorted(vspec.tags):
             yield from _diff_value(
                 name, Kind.VERSION_TAG, key, version.tags.get(key), vspec.tags[key], number
             )
+        gone = owned.version_tags.get(number, frozenset()) - set(vspec.tags)
+        for key in sorted(gone & set(version.tags)):
+            yield _removal(name, Kind.VERSION_TAG, key, version.tags[key], number)
+
+
+def unmanaged_notes(
+    name: str, spec: ModelSpec, obs: ObservedModel, owned: Managed
+) -> Iterator[Note]:
+    """Live keys the state neither declares nor has recorded: left alone, but shown."""
+    if not spec.prune:
+        for alias in sorted(set(obs.aliases) - set(spec.aliases) - owned.aliases):
+            yield Note(
+                name,
+                f"alias {alias} (version {obs.aliases[alias]}) is not managed by the state; "
+                "left alone",
+            )
+    for key in sorted(set(managed_tags(obs.tags)) - set(spec.tags) - owned.tags):
+        if not key.startswith("mlflow."):
+            yield Note(name, f"tag {key} is not managed by the state; left alone")
+    staged = sorted(
+        (v.version, v.stage)
+        for v in obs.versions.values()
+        if v.stage in STAGES and v.stage not in spec.stages and v.stage not in owned.stages
+    )
+    for number, stage in staged:
+        yield Note(name, f"version {number} is in {stage}, which the state does not manage")
+
+
+def record_writes(name: str, spec: ModelSpec, owned: Managed) -> Iterator[RecordWrite]:
+    """The ownership record writes for a model that apply writes to.
+
+    Keys are claimed before they are set (``first``: old record + declared keys) and
+    released only after their removal succeeded (``final``: declared keys), so an apply
+    cut off half-way never forgets a key it may still have to remove.
+    """
+    want = declared(spec)
+    first = owned.union(want)
+    if first != owned:
+        text, dropped = encode(first)
+        yield RecordWrite(name, text, after_removals=False, dropped=dropped)
+    if want != first:
+        text, dropped = encode(want)
+        yield RecordWrite(name, text, after_removals=True, dropped=dropped)
 
 
 def compute_plan(desired: DesiredState, observed: ObservedState, registry: str = "") -> Plan:
@@ -194,6 +286,8 @@ def compute_plan(desired: DesiredState, observed: ObservedState, registry: str =
     changes: list[Change] = []
     problems: list[Problem] = []
     gates: list[GateResult] = []
+    notes: list[Note] = []
+    records: list[RecordWrite] = []
     for name in sorted(desired.models):
         spec, src = desired.models[name], desired.sources[name]
         obs = observed.models.get(name)
@@ -203,9 +297,25 @@ def compute_plan(desired: DesiredState, observed: ObservedState, registry: str =
             )
             continue
         problems.extend(_version_problems(name, spec, obs, src))
-        model_changes = list(plan_model(name, spec, obs))
+        owned = parse_record(obs.tags.get(MANAGED_TAG))
+        model_changes = list(plan_model(name, spec, obs, owned))
         changes.extend(model_changes)
-        gates.extend(evaluate_gates(name, spec, obs, observed.metrics, model_changes))
+        moving = {c.key for c in model_changes if c.kind is Kind.ALIAS and c.after is not None}
+        gates.extend(evaluate_gates(name, spec, obs, observed.metrics, moving))
+        notes.extend(unmanaged_notes(name, spec, obs, owned))
+        if model_changes:
+            model_records = list(record_writes(name, spec, owned))
+            records.extend(model_records)
+            dropped = sorted({d for r in model_records for d in r.dropped})
+            if dropped:
+                notes.append(
+                    Note(
+                        name,
+                        f"the ownership record would exceed {TAG_VALUE_LIMIT} characters: keys "
+                        f"of versions {', '.join(map(str, dropped))} are not recorded, so a "
+                        "later revert will not remove them",
+                    )
+                )
     return Plan(
         registry=registry,
         state_digest=desired.digest(),
@@ -215,6 +325,8 @@ def compute_plan(desired: DesiredState, observed: ObservedState, registry: str =
         gates=tuple(gates),
         problems=tuple(problems),
         sources={n: f"{s.file}:{s.line}" for n, s in desired.sources.items()},
+        notes=tuple(notes),
+        records=tuple(records),
     )
 
 
@@ -251,4 +363,16 @@ def differences(changes: tuple[Change, ...], observed: ObservedState) -> list[st
             if change.version is not None and change.kind is not Kind.STAGE:
                 where += f" of version {change.version}"
             out.append(f"{where} is {have!r}, expected {want!r}")
+    return out
+
+
+def record_differences(records: tuple[RecordWrite, ...], observed: ObservedState) -> list[str]:
+    """Ownership records the registry does not hold as written (post-apply verification)."""
+    last = {r.model: r.value for r in records}
+    out = []
+    for model, value in sorted(last.items()):
+        obs = observed.models.get(model)
+        have = obs.tags.get(MANAGED_TAG) if obs else None
+        if have != value:
+            out.append(f"{model}: ownership record {MANAGED_TAG} is {have!r}, expected {value!r}")
     return out

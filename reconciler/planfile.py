@@ -1,7 +1,8 @@
 """The plan as JSON (SPEC §5): the machine-readable form and the saved-plan format.
 
 ``format_version`` is bumped only for breaking changes; keys beyond SPEC §5
-(``models``, ``errors``, a change's ``version``) are additions, not breaks.
+(``models``, ``errors``, ``notes``, ``records``, a change's ``version``) are additions,
+not breaks. ``records`` are the ownership-record writes a saved plan must carry out.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from reconciler.errors import PlanError
 from reconciler.gates import GateResult
-from reconciler.plan import Action, Change, Kind, Plan, Problem
+from reconciler.plan import Action, Change, Kind, Note, Plan, Problem, RecordWrite
 
 FORMAT_VERSION = 1
 
@@ -62,6 +63,11 @@ def to_dict(plan: Plan) -> dict[str, Any]:
             {"model": p.model, "message": p.message, "file": p.file, "line": p.line}
             for p in plan.problems
         ],
+        "notes": [{"model": n.model, "message": n.message} for n in plan.notes],
+        "records": [
+            {"model": r.model, "value": r.value, "after_removals": r.after_removals}
+            for r in plan.records
+        ],
         "summary": plan.summary(),
     }
 
@@ -106,6 +112,17 @@ def from_dict(data: Any) -> Plan:
             Problem(model=p["model"], message=p["message"], file=p.get("file"), line=p.get("line"))
             for p in data.get("errors", [])
         )
+        notes = tuple(
+            Note(model=str(n["model"]), message=str(n["message"])) for n in data.get("notes", [])
+        )
+        records = tuple(
+            RecordWrite(
+                model=str(r["model"]),
+                value=str(r["value"]),
+                after_removals=bool(r["after_removals"]),
+            )
+            for r in data.get("records", [])
+        )
         return Plan(
             registry=str(data["registry"]),
             state_digest=str(data["state_digest"]),
@@ -114,6 +131,8 @@ def from_dict(data: Any) -> Plan:
             changes=changes,
             gates=gates,
             problems=problems,
+            notes=notes,
+            records=records,
         )
     except PlanError:
         raise

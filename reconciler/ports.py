@@ -37,3 +37,7 @@ class Registry(Protocol):
     def set_version_tag(self, model: str, version: int, key: str, value: str) -> None:
         """Set one tag on a model version (audit trail)."""
         ...
+
+    def set_model_tag(self, model: str, key: str, value: str) -> None:
+        """Set one tag on a registered model (ownership record)."""
+        ...

@@ -208,6 +208,12 @@ class MlflowRegistry:
         else:
             store.update_model_version(c.model, v, c.after or "")
 
+    def set_model_tag(self, model: str, key: str, value: str) -> None:
+        from mlflow.entities.model_registry import RegisteredModelTag
+
+        tag = RegisteredModelTag(key, value)
+        self._call(lambda: self._store.set_registered_model_tag(model, tag))
+
     def set_version_tag(self, model: str, version: int, key: str, value: str) -> None:
         from mlflow.entities.model_registry import ModelVersionTag
 

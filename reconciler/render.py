@@ -79,8 +79,11 @@ def render_text(plan: Plan, color: bool = False) -> str:
     gates: dict[str, list[GateResult]] = {}
     for gate in plan.gates:
         gates.setdefault(gate.model, []).append(gate)
+    notes: dict[str, list[str]] = {}
+    for item in plan.notes:
+        notes.setdefault(item.model, []).append(item.message)
     for model in plan.models:
-        if model not in by_model and model not in gates:
+        if model not in by_model and model not in gates and model not in notes:
             continue
         where = plan.sources.get(model)
         lines.append(style(f"model {model}", bold=True) + (f"  ({where})" if where else ""))
@@ -91,6 +94,7 @@ def render_text(plan: Plan, color: bool = False) -> str:
         for gate in gates.get(model, []):
             verdict = style("passed", "green") if gate.passed else style("FAILED", "red")
             lines.append(f"  gate {describe_gate(gate)}: {verdict}")
+        lines.extend(style(f"  note: {message}", "cyan") for message in notes.get(model, []))
         lines.append("")
     for problem in plan.problems:
         where = f"{problem.file}:{problem.line}: " if problem.file else ""
@@ -126,6 +130,10 @@ def render_markdown(plan: Plan) -> str:
             result = "passed" if gate.passed else "**FAILED**"
             out.append(f"| {_md(gate.model)} | {_md(describe_gate(gate))} | {result} |")
         out.append("")
+    if plan.notes:
+        out += ["<details><summary>Notes (not changes)</summary>", ""]
+        out += [f"- {_md(n.model)}: {_md(n.message)}" for n in plan.notes]
+        out += ["", "</details>", ""]
     errors = [f"{p.file}:{p.line}: {p.message}" if p.file else p.message for p in plan.problems]
     errors += [g.reason for g in plan.failed_gates]
     if errors:

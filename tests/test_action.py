@@ -248,8 +248,9 @@ def test_action_apply_writes_result_and_audit(
     assert "alias champion: 1 -> 2" in run.summary
     assert "**Applied:** Apply complete: 1 change(s) applied and verified." in run.summary
     tags = client(sqlite_server.url).get_model_version(seeded, "2").tags
-    assert tags["reconciler.actor"] == "octo-reviewer"
-    assert tags["reconciler.commit"] == "c0ffee" * 6 + "abcd"
+    audit = json.loads(tags["reconciler.applied"])
+    assert audit["by"] == "octo-reviewer"
+    assert audit["commit"] == "c0ffee" * 6 + "abcd"
     again = run_action(tmp_path, sqlite_server.url)
     assert again.outputs["has-changes"] == "false"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from reconciler.apply import execute, phases
 from reconciler.audit import AuditInfo
 from reconciler.load import DesiredState, Source
-from reconciler.observed import ObservedModel, ObservedState, ObservedVersion
+from reconciler.observed import ObservedModel, ObservedState, ObservedVersion, managed_tags
 from reconciler.plan import Action, Kind, compute_plan, differences
 from reconciler.state import ModelSpec
 from tests.support.memory_registry import MemoryRegistry
@@ -148,13 +149,22 @@ def test_a_failed_set_skips_every_removal() -> None:
     assert not report.ok
 
 
-def test_audit_tags_mark_every_version_an_alias_moved() -> None:
-    """Versions on both sides of an applied alias move get the reconciler.* audit tags."""
+def test_one_audit_tag_per_version_that_gains_an_alias() -> None:
+    """Only versions that gain an alias get an audit tag, one each, naming what they gained."""
     registry, want = _moving_plan()
     execute(compute_plan(want, registry.read(["m"])), registry, AUDIT)
-    tagged = {(v, k) for _, v, k, _ in registry.audit}
-    assert {v for v, _ in tagged} == {1, 2, 3, 4}
-    assert all((v, k) in tagged for v in (1, 2, 3, 4) for k in AUDIT.tags())
+    assert [(v, k) for _, v, k, _ in registry.audit] == [
+        (3, "reconciler.applied"),
+        (4, "reconciler.applied"),
+    ]
+    bodies = {v: json.loads(value) for _, v, _, value in registry.audit}
+    assert bodies[3] == {
+        "at": AUDIT.applied_at,
+        "by": "tester",
+        "commit": "abc123",
+        "aliases": ["champion"],
+    }
+    assert bodies[4]["aliases"] == ["challenger"]
     assert compute_plan(want, registry.read(["m"])).changes == ()
 
 
@@ -179,4 +189,4 @@ def test_an_empty_tag_value_is_a_value_not_a_removal() -> None:
     ]
     assert execute(plan, registry, AUDIT).ok
     assert differences(plan.changes, registry.read(["m"])) == []
-    assert registry.models["m"].tags == {"team": "", "tier": ""}
+    assert managed_tags(registry.models["m"].tags) == {"team": "", "tier": ""}

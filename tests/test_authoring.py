@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.conftest import Cli, write_state
+from tests.support.gitrepo import git, init_repo
 from tests.support.seed import client, seed_model
 
 STATE = """\
@@ -42,23 +43,6 @@ def offline(cwd: Path, *args: str) -> Result:
         return CliRunner().invoke(main, list(args), env=env)
     finally:
         os.chdir(old)
-
-
-def git(cwd: Path, *args: str, date: str | None = None) -> str:
-    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
-    if date:
-        env |= {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
-    done = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
-    )
-    return done.stdout
-
-
-def init_repo(path: Path) -> None:
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.name", "Ada")
-    git(path, "config", "user.email", "ada@example.com")
-    git(path, "config", "commit.gpgsign", "false")
 
 
 def test_promote_moves_alias_and_archives_previous_holder_in_two_lines(tmp_path: Path) -> None:
@@ -152,7 +136,7 @@ def seed_rich(url: str, name: str) -> None:
     c.update_registered_model(name, "line one: with colon\nline two")
     c.set_registered_model_tag(name, "team", "growth")
     c.set_registered_model_tag(name, "01", "true")
-    c.set_registered_model_tag(name, "reconciler.applied_at", "x")
+    c.set_registered_model_tag(name, "reconciler.applied", "x")
     c.set_model_version_tag(name, "2", "validation_status", "approved")
     c.update_model_version(name, "1", "# not a comment")
     c.transition_model_version_stage(name, "2", "Production")
@@ -169,7 +153,7 @@ def test_import_round_trip_plan_shows_no_changes(cli_sqlite: Cli, name: str) -> 
     result = cli_sqlite("import", *args, "--out", "state/imported.yaml")
     assert result.exit_code == 0, result.output
     text = (cli_sqlite.cwd / "state/imported.yaml").read_text(encoding="utf-8")
-    assert "reconciler.applied_at" not in text and "Production: 2" in text
+    assert "reconciler.applied" not in text and "Production: 2" in text
     plan = cli_sqlite("plan", "--detailed-exitcode")
     assert plan.exit_code == 0, plan.output
     assert "No changes" in plan.stdout

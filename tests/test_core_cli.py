@@ -49,7 +49,7 @@ def test_second_apply_on_converged_registry_writes_nothing(cli: Cli, name: str) 
     state = state_for(cli.cwd, name, "    aliases: {champion: 2}\n")
     assert cli("apply", "--state", state, "--yes").exit_code == 0
     tags = client(cli.url).get_model_version(name, "2").tags
-    assert tags["reconciler.applied_at"] and tags["reconciler.actor"]
+    assert json.loads(tags["reconciler.applied"])["aliases"] == ["champion"]
     second = cli("apply", "--state", state, "--yes")
     assert second.exit_code == 0 and "No changes" in second.stdout
     assert client(cli.url).get_model_version(name, "2").tags == tags
@@ -107,7 +107,11 @@ def test_model_tags_and_description_are_managed_only_for_listed_keys(cli: Cli, n
     assert cli("apply", "--state", state, "--yes").exit_code == 0
     model = client(cli.url).get_registered_model(name)
     assert model.description == "Churn model"
-    assert model.tags == {"team": "growth", "owner": "someone"}
+    assert model.tags == {
+        "team": "growth",
+        "owner": "someone",
+        "reconciler.managed": '{"description":true,"tags":["team"],"v":1}',
+    }
 
 
 def test_json_plan_has_the_spec_shape(cli: Cli, name: str) -> None:

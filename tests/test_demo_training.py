@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from reconciler import training
+from tests.support.gitrepo import git
 
 
 def _model(trees: int) -> object:
@@ -75,6 +77,13 @@ def test_demo_runs_green_from_an_empty_directory(tmp_path: Path) -> None:
     assert "The gate blocks it" in done.stdout and "must be <= 20" in done.stdout
     uri = f"sqlite:///{tmp_path / 'reconciler-demo' / 'mlflow.db'}"
     assert training.champion_info("demo-regressor", tracking_uri=uri)["version"] == 3
+    folder = tmp_path / "reconciler-demo"
+    subjects = git(folder, "log", "--format=%s").splitlines()
+    assert sum(s.startswith("Revert") for s in subjects) == 3, subjects
+    assert "$ git revert --no-edit HEAD" in done.stdout
+    modeline = (folder / "state/models.yaml").read_text(encoding="utf-8").splitlines()[0]
+    assert modeline == "# yaml-language-server: $schema=../state.schema.json"
+    assert json.loads((folder / "state.schema.json").read_text())["title"]
 
 
 def test_training_calls_do_not_redirect_the_callers_mlflow(url: str, name: str) -> None:

@@ -7,11 +7,9 @@ is reported by ``plan --detailed-exitcode`` and undone by ``apply``.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-from pathlib import Path
 
 from tests.conftest import Cli, write_state
+from tests.support.gitrepo import git, init_repo
 from tests.support.seed import client, seed_model
 
 STATE = """\
@@ -27,13 +25,6 @@ models:
 """
 
 
-def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
-    ).stdout
-
-
 def aliases_of(url: str, name: str) -> dict[str, int]:
     return {a: int(v) for a, v in client(url).get_registered_model(name).aliases.items()}
 
@@ -41,13 +32,7 @@ def aliases_of(url: str, name: str) -> dict[str, int]:
 def test_promote_commit_apply_revert_apply_and_drift_repair(cli: Cli, name: str) -> None:
     """Promotion and its git revert both reach the registry; hand-made drift is found and undone."""
     repo = cli.cwd
-    git(repo, "init", "-q", "-b", "main")
-    for key, value in (
-        ("user.name", "Ada"),
-        ("user.email", "ada@example.com"),
-        ("commit.gpgsign", "false"),
-    ):
-        git(repo, "config", key, value)
+    init_repo(repo)
     seed_model(cli.url, name, [{}, {}, {}])
     write_state(repo, STATE.format(name=json.dumps(name)))
     git(repo, "add", "state")
@@ -65,7 +50,8 @@ def test_promote_commit_apply_revert_apply_and_drift_repair(cli: Cli, name: str)
     assert applied.exit_code == 0, applied.output
     assert aliases_of(cli.url, name) == {"champion": 3, "archived": 2}
     head = git(repo, "rev-parse", "HEAD").strip()
-    assert client(cli.url).get_model_version(name, "3").tags["reconciler.commit"] == head
+    audit = json.loads(client(cli.url).get_model_version(name, "3").tags["reconciler.applied"])
+    assert audit["commit"] == head and audit["aliases"] == ["champion"]
 
     git(repo, "revert", "--no-edit", "HEAD")
     assert cli("apply", "--yes").exit_code == 0

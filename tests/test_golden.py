@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.gates import GateResult
-from reconciler.plan import Action, Change, Kind, Plan, Problem
+from reconciler.plan import Action, Change, Kind, Note, Plan, Problem, RecordWrite
 from reconciler.planfile import to_json
 from reconciler.render import render_markdown, render_text
 
@@ -43,6 +43,8 @@ PLAN = Plan(
     ),
     problems=(Problem("fraud", "model 'fraud' has no version 9", "state/fraud.yaml", 4),),
     sources={"churn-classifier": "state/churn.yaml:3", "fraud": "state/fraud.yaml:2"},
+    notes=(Note("churn-classifier", "alias candidate (version 8) is not managed by the state"),),
+    records=(RecordWrite("churn-classifier", '{"aliases":["archived","champion"],"v":1}', False),),
 )
 
 

@@ -53,7 +53,7 @@ def test_failed_threshold_blocks_plan_and_apply_writes_nothing(cli: Cli, name: s
     ]
     assert cli("apply", "--state", path, "--yes").exit_code == 1
     assert aliases_of(cli.url, name) == {"champion": 1}
-    assert "reconciler.applied_at" not in client(cli.url).get_model_version(name, "2").tags
+    assert "reconciler.applied" not in client(cli.url).get_model_version(name, "2").tags
 
 
 def test_not_beating_the_current_champion_blocks(cli_sqlite: Cli, name: str) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from reconciler import api
+from reconciler.audit import current_audit
 from reconciler.cli import Options, common_options, fail, out
 from reconciler.github import Report, github_option
 from reconciler.planfile import read_plan
@@ -68,11 +69,18 @@ def command(
         return
     if not yes and not click.confirm("Apply these changes?", default=False):
         fail("apply cancelled (nothing was written)")
+    audit = current_audit(opts.state)
+    if audit.dirty:
+        out(
+            f"warning: {opts.state} has uncommitted changes; the audit tags will name commit "
+            f"{audit.commit}",
+            err=True,
+        )
     if len(plan.changes) >= PROGRESS_MIN and sys.stderr.isatty():
         with click.progressbar(length=len(plan.changes), label="Applying", file=sys.stderr) as bar:
-            outcome = api.apply_plan(plan, registry, desired, bar.update)
+            outcome = api.apply_plan(plan, registry, desired, bar.update, audit)
     else:
-        outcome = api.apply_plan(plan, registry, desired)
+        outcome = api.apply_plan(plan, registry, desired, audit=audit)
     done = (
         f"Apply complete: {len(outcome.report.applied)} change(s) applied and verified. "
         f"({summary_line(plan)})"

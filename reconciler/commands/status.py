@@ -1,4 +1,6 @@
-"""``reconciler status``: what the registry holds now, one row per version.
+"""``reconciler status``: what the registry holds now, one row per version, and whether
+each alias matches git (``synced``), differs (``drift``) or is outside the state
+(``unmanaged``).
 
 Reads are batched: one registry read for the models, one ``run_metrics`` call for all
 their runs. Key metrics are the ones named with ``--metric``, else those the state's
@@ -16,18 +18,44 @@ import click
 from reconciler import api
 from reconciler.cli import Options, common_options, out
 from reconciler.errors import StateError
-from reconciler.load import load_state
-from reconciler.observed import ObservedState
+from reconciler.load import DesiredState, load_state
+from reconciler.observed import MANAGED_TAG, ObservedModel, ObservedState
+from reconciler.ownership import parse as parse_record
+from reconciler.state import ModelSpec
 
 
 def _created(ms: int) -> str:
     if not ms:
         return "-"
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def alias_sync(model: ObservedModel, spec: ModelSpec | None) -> dict[int, dict[str, str]]:
+    """version -> {alias: synced | drift | unmanaged}, for live and for declared aliases.
+
+    ``drift``: declared here but live elsewhere or nowhere, or recorded as owned but no
+    longer declared (plan would remove it). ``unmanaged``: neither declared nor owned.
+    """
+    declared = dict(spec.aliases) if spec else {}
+    owned = parse_record(model.tags.get(MANAGED_TAG)).aliases
+    out: dict[int, dict[str, str]] = {}
+    for alias, number in model.aliases.items():
+        if alias in declared:
+            state = "synced" if declared[alias] == number else "drift"
+        else:
+            state = "drift" if alias in owned or (spec and spec.prune) else "unmanaged"
+        out.setdefault(number, {})[alias] = state
+    for alias, number in declared.items():
+        if model.aliases.get(alias) != number:
+            out.setdefault(number, {})[alias] = "drift"
+    return {n: dict(sorted(a.items())) for n, a in out.items()}
 
 
 def rows(
-    observed: ObservedState, metrics: dict[str, dict[str, float]] | Any, keys: dict[str, list[str]]
+    observed: ObservedState,
+    metrics: dict[str, dict[str, float]] | Any,
+    keys: dict[str, list[str]],
+    desired: DesiredState | None = None,
 ) -> list[dict[str, Any]]:
     """One dict per version (newest first within a model), for text or JSON."""
     result = []
@@ -35,6 +63,7 @@ def rows(
         held: dict[int, list[str]] = {}
         for alias, number in sorted(model.aliases.items()):
             held.setdefault(number, []).append(alias)
+        sync = alias_sync(model, desired.models.get(name) if desired else None)
         for number, v in sorted(model.versions.items(), reverse=True):
             run = dict(metrics.get(v.run_id, {})) if v.run_id else {}
             wanted = keys.get(name) or sorted(run)
@@ -43,6 +72,7 @@ def rows(
                     "model": name,
                     "version": number,
                     "aliases": held.get(number, []),
+                    "sync": sync.get(number, {}),
                     "stage": v.stage,
                     "status": v.status,
                     "created": _created(v.created_at),
@@ -59,7 +89,7 @@ def _table(data: list[dict[str, Any]]) -> str:
         (
             r["model"],
             str(r["version"]),
-            ",".join(r["aliases"]) or "-",
+            ",".join(f"{a}({s})" for a, s in r["sync"].items()) or "-",
             r["stage"],
             r["status"],
             r["created"],
@@ -110,5 +140,5 @@ def command(opts: Options, model: str | None, metric_names: tuple[str, ...], fmt
     if model and model not in observed.models:
         raise StateError(f"model {model!r} does not exist in the registry")
     runs = [v.run_id for m in observed.models.values() for v in m.versions.values() if v.run_id]
-    data = rows(observed, registry.run_metrics(runs), keys)
+    data = rows(observed, registry.run_metrics(runs), keys, desired)
     out(json.dumps(data, indent=2) if fmt == "json" else _table(data), nl=fmt == "json")

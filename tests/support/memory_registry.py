@@ -59,6 +59,7 @@ class MemoryRegistry:
         self.fail = fail
         self.writes: list[Change] = []
         self.audit: list[tuple[str, int, str, str]] = []
+        self.records: list[tuple[str, str, str]] = []
 
     def read(self, names: Iterable[str]) -> ObservedState:
         """The current contents for ``names`` as the frozen observed types."""
@@ -109,6 +110,10 @@ class MemoryRegistry:
                 v.tags[change.key] = str(change.after)
             else:
                 v.description = change.after or ""
+
+    def set_model_tag(self, model: str, key: str, value: str) -> None:
+        self.records.append((model, key, value))
+        self.models[model].tags[key] = value
 
     def set_version_tag(self, model: str, version: int, key: str, value: str) -> None:
         self.audit.append((model, version, key, value))

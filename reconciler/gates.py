@@ -7,11 +7,12 @@ a gate retroactively. A missing metric fails the gate: no data is not a pass.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from reconciler.observed import ObservedModel, ObservedState
+from reconciler.observed import ObservedModel, ObservedState, ObservedVersion
+from reconciler.resolve import Target, moving_aliases
 from reconciler.state import GateRule, ModelSpec
 
 if TYPE_CHECKING:
@@ -39,28 +40,24 @@ class GateResult:
     """For better_than: the version that holds the alias now."""
 
 
-def _moving_gated_aliases(spec: ModelSpec, obs: ObservedModel) -> Iterable[str]:
-    return (a for a in sorted(spec.gates) if obs.aliases.get(a) != spec.aliases[a])
-
-
 def gate_run_ids(desired: DesiredState, observed: ObservedState) -> set[str]:
-    """Run ids whose metrics the gates need (target versions and current holders)."""
+    """Run ids whose metrics the gates need (candidates and current holders)."""
     runs: set[str] = set()
     for name, spec in desired.models.items():
         obs = observed.models.get(name)
-        if obs is None:
-            continue
-        for alias in _moving_gated_aliases(spec, obs):
-            for version in (obs.versions.get(spec.aliases[alias]), obs.holder(alias)):
+        for alias, target in moving_aliases(spec, obs, observed).items():
+            if alias not in spec.gates:
+                continue
+            holder = obs.holder(alias) if obs else None
+            for version in (target.candidate, holder):
                 if version is not None and version.run_id:
                     runs.add(version.run_id)
     return runs
 
 
 def _metric(
-    obs: ObservedModel, number: int | None, metric: str, metrics: Mapping[str, Mapping[str, float]]
+    version: ObservedVersion | None, metric: str, metrics: Mapping[str, Mapping[str, float]]
 ) -> float | None:
-    version = obs.versions.get(number) if number is not None else None
     if version is None or not version.run_id:
         return None
     return metrics.get(version.run_id, {}).get(metric)
@@ -69,19 +66,20 @@ def _metric(
 def check_rule(
     name: str,
     alias: str,
-    target: int,
+    target: Target,
     rule: GateRule,
-    obs: ObservedModel,
+    obs: ObservedModel | None,
     metrics: Mapping[str, Mapping[str, float]],
 ) -> GateResult:
-    """Evaluate one rule for moving ``alias`` of model ``name`` to version ``target``."""
-    value = _metric(obs, target, rule.metric, metrics)
-    head = f"gate {name}@{alias} -> version {target}: {rule.metric}"
+    """Evaluate one rule for moving ``alias`` of model ``name`` to ``target``."""
+    value = _metric(target.candidate, rule.metric, metrics)
+    number = target.number or (target.candidate.version if target.candidate else 0)
+    head = f"gate {name}@{alias} -> version {number}: {rule.metric}"
     base = functools.partial(
         GateResult,
         model=name,
         alias=alias,
-        version=target,
+        version=number,
         metric=rule.metric,
         rule=rule.rule,
         value=value,
@@ -101,10 +99,10 @@ def check_rule(
             passed=ok,
             reason="" if ok else f"{head} = {value:g}, must be {sign} {bound:g}",
         )
-    holder = obs.aliases.get(alias)
-    if holder is None:
+    holder = obs.aliases.get(alias) if obs else None
+    if obs is None or holder is None:
         return base(threshold=None, passed=True)
-    current = _metric(obs, holder, rule.metric, metrics)
+    current = _metric(obs.versions.get(holder), rule.metric, metrics)
     if value is None or current is None:
         which = "candidate" if value is None else f"current version {holder}"
         return base(
@@ -126,13 +124,13 @@ def check_rule(
 def evaluate_gates(
     name: str,
     spec: ModelSpec,
-    obs: ObservedModel,
+    obs: ObservedModel | None,
     metrics: Mapping[str, Mapping[str, float]],
-    moving: Collection[str],
+    moving: Mapping[str, Target],
 ) -> list[GateResult]:
     """Results for every gate of every alias in ``moving`` (aliases the plan sets)."""
     return [
-        check_rule(name, alias, spec.aliases[alias], rule, obs, metrics)
+        check_rule(name, alias, moving[alias], rule, obs, metrics)
         for alias in sorted(spec.gates)
         if alias in moving
         for rule in spec.gates[alias]

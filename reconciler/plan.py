@@ -17,6 +17,7 @@ from reconciler.load import DesiredState, Source
 from reconciler.observed import ObservedModel, ObservedState, managed_tags
 from reconciler.ownership import EMPTY, MANAGED_TAG, TAG_VALUE_LIMIT, Managed, declared, encode
 from reconciler.ownership import parse as parse_record
+from reconciler.resolve import moving_aliases
 from reconciler.state import STAGES, ModelSpec, VersionSpec
 
 
@@ -300,7 +301,7 @@ def compute_plan(desired: DesiredState, observed: ObservedState, registry: str =
         owned = parse_record(obs.tags.get(MANAGED_TAG))
         model_changes = list(plan_model(name, spec, obs, owned))
         changes.extend(model_changes)
-        moving = {c.key for c in model_changes if c.kind is Kind.ALIAS and c.after is not None}
+        moving = moving_aliases(spec, obs, observed)
         gates.extend(evaluate_gates(name, spec, obs, observed.metrics, moving))
         notes.extend(unmanaged_notes(name, spec, obs, owned))
         if model_changes:

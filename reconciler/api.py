@@ -19,6 +19,7 @@ from reconciler.observed import ObservedState
 from reconciler.plan import Plan, compute_plan, differences, record_differences
 from reconciler.ports import Registry
 from reconciler.render import describe
+from reconciler.resolve import copy_sources
 
 
 def connect(uri: str | None, concurrency: int = 8) -> Registry:
@@ -34,8 +35,10 @@ def validate(state: Path, models: tuple[str, ...] = ()) -> DesiredState:
 
 
 def observe(desired: DesiredState, registry: Registry) -> ObservedState:
-    """Read the registry for the desired models, plus the run metrics their gates need."""
-    observed = registry.read(desired.models)
+    """Read the registry for the desired models and the models they copy from, plus the
+    run metrics their gates need."""
+    sources = {s for spec in desired.models.values() for s in copy_sources(spec)}
+    observed = registry.read(sorted(set(desired.models) | sources))
     runs = gate_run_ids(desired, observed)
     return replace(observed, metrics=registry.run_metrics(runs)) if runs else observed
 
@@ -58,7 +61,7 @@ def check_saved_plan(plan: Plan, registry: Registry) -> None:
         raise PlanError(f"the plan was made for {plan.registry}, not {registry.display_uri}")
     if not plan.applyable:
         raise PlanError("the saved plan has errors or failed gates; it cannot be applied")
-    if registry.read(plan.models).digest() != plan.observed_digest:
+    if registry.read(plan.models).digest(plan.models) != plan.observed_digest:
         raise PlanError(
             "the saved plan is stale: the registry changed since it was made; run plan again"
         )
@@ -104,7 +107,7 @@ def apply_plan(
             f"failed: {exc.message}; run plan to check the registry",
             tuple(_applied_lines(report)),
         ) from exc
-    found = differences(plan.changes, after) + record_differences(plan.records, after)
+    found = differences(tuple(report.applied), after) + record_differences(plan.records, after)
     if desired is not None:
         found += [
             f"{c.model}: {describe(c)} is still pending"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from reconciler.audit import APPLIED, AuditInfo
 from reconciler.errors import ReconcilerError
@@ -63,6 +63,14 @@ def _run_all(jobs: list[Job], workers: int, progress: Progress | None) -> list[s
         return list(pool.map(run, jobs))
 
 
+def resolve_copies(change: Change, made: dict[tuple[str, str], int]) -> Change:
+    """An alias change that points at a copy made by this apply, with its version number."""
+    if change.kind is Kind.ALIAS and isinstance(change.after, dict):
+        source = f"models:/{change.after['from']}/{change.after['version']}"
+        return replace(change, after=made[(change.model, source)])
+    return change
+
+
 def _record_jobs(plan: Plan, registry: Registry, after_removals: bool) -> list[Job]:
     return [
         functools.partial(registry.set_model_tag, r.model, MANAGED_TAG, r.value)
@@ -96,16 +104,33 @@ def execute(
 ) -> ApplyReport:
     """Write the plan's changes to the registry. The caller has checked ``plan.applyable``.
 
-    Order: ownership records that claim new keys, sets, removals, records that release
-    removed keys, then audit tags. A failed phase stops the later ones.
+    Order: copies (each waited for until READY), ownership records that claim new keys,
+    sets, removals, records that release removed keys, then audit tags. A failed phase
+    stops the later ones. The report lists alias changes with the copies' real numbers.
     """
     report = ApplyReport()
+    copies = [c for c in plan.changes if c.kind is Kind.COPY]
+    made: dict[tuple[str, str], int] = {}
+    for change in copies:
+        source_model, _, number = change.key.rpartition("/")
+        try:
+            made[(change.model, str(change.after))] = registry.copy_version(
+                change.model, source_model, int(number)
+            )
+        except ReconcilerError as exc:
+            report.failed.append((change, exc.message))
+            report.skipped = [c for c in plan.changes if c is not change and c not in copies]
+            report.skipped += copies[len(made) + 1 :]
+            return report
+        report.applied.append(change)
+        if progress is not None:
+            progress(1)
     errors = _run_all(_record_jobs(plan, registry, False), registry.concurrency, None)
     if any(errors):
         report.record_errors = sorted({e for e in errors if e is not None})
-        report.skipped = list(plan.changes)
+        report.skipped = [c for c in plan.changes if c.kind is not Kind.COPY]
         return report
-    todo = phases(plan.changes)
+    todo = phases(resolve_copies(c, made) for c in plan.changes if c.kind is not Kind.COPY)
     for index, phase in enumerate(todo):
         jobs: list[Job] = [functools.partial(registry.write, c) for c in phase]
         for change, error in zip(

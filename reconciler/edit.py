@@ -21,6 +21,7 @@ import yaml
 
 from reconciler.errors import StateError
 from reconciler.load import display_path, load_file
+from reconciler.state import AliasValue, CopyFrom
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][\w\-]*$")
 
@@ -99,7 +100,14 @@ def _insert_entries(
     return Splice(anchor, anchor, lines)
 
 
-def alias_splices(text: str, model: str, aliases: Mapping[str, int]) -> list[Splice]:
+def yaml_value(value: AliasValue) -> str:
+    """An alias value as YAML text: ``7`` or ``{from: churn-staging, version: 7}``."""
+    if isinstance(value, CopyFrom):
+        return f"{{from: {_key(value.from_)}, version: {value.version}}}"
+    return str(value)
+
+
+def alias_splices(text: str, model: str, aliases: Mapping[str, AliasValue]) -> list[Splice]:
     """Splices that set each alias of ``model`` to the given version (others untouched)."""
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     models = _get(root, "models") if root is not None else None
@@ -112,11 +120,13 @@ def alias_splices(text: str, model: str, aliases: Mapping[str, int]) -> list[Spl
     found = _get(model_node, "aliases")
     if found is None:
         if model_node.flow_style or not model_node.value:
-            body = ", ".join(f"{_key(a)}: {v}" for a, v in aliases.items())
+            body = ", ".join(f"{_key(a)}: {yaml_value(v)}" for a, v in aliases.items())
             return [_insert_entries(text, model_node, [("aliases", f"{{{body}}}")], model_key)]
         column = model_node.value[0][0].start_mark.column
         nl = _newline(text)
-        inner = "".join(f"{nl}{' ' * (column + 2)}{_key(a)}: {v}" for a, v in aliases.items())
+        inner = "".join(
+            f"{nl}{' ' * (column + 2)}{_key(a)}: {yaml_value(v)}" for a, v in aliases.items()
+        )
         anchor = _line_end(text, _last_end(model_node))
         return [Splice(anchor, anchor, f"{nl}{' ' * column}aliases:{inner}")]
     aliases_key, aliases_node = found
@@ -129,10 +139,11 @@ def alias_splices(text: str, model: str, aliases: Mapping[str, int]) -> list[Spl
     for alias, version in aliases.items():
         pair = _get(aliases_node, alias)
         if pair is None:
-            missing.append((_key(alias), str(version)))
+            missing.append((_key(alias), yaml_value(version)))
         else:
             value = pair[1]
-            splices.append(Splice(value.start_mark.index, value.end_mark.index, str(version)))
+            end = _last_end(value)
+            splices.append(Splice(value.start_mark.index, end, yaml_value(version)))
     if missing:
         splices.append(_insert_entries(text, aliases_node, missing, aliases_key))
     return splices
@@ -145,12 +156,12 @@ def apply_splices(text: str, splices: list[Splice]) -> str:
     return text
 
 
-def set_aliases(text: str, model: str, aliases: Mapping[str, int]) -> str:
+def set_aliases(text: str, model: str, aliases: Mapping[str, AliasValue]) -> str:
     """The file text with ``model``'s aliases set as given; everything else byte-identical."""
     return apply_splices(text, alias_splices(text, model, aliases))
 
 
-def rewrite_aliases(path: Path, model: str, aliases: Mapping[str, int]) -> str:
+def rewrite_aliases(path: Path, model: str, aliases: Mapping[str, AliasValue]) -> str:
     """Edit ``model``'s aliases in the file at ``path`` in place; return the new text.
 
     The new text goes to a temporary file beside the original, is loaded with the normal

@@ -30,9 +30,10 @@ class Move:
     date: datetime
     """Committer date: when the change landed on the branch."""
     subject: str
-    version: int | None
-    """The version that holds the alias after this commit (None: alias removed)."""
-    previous: int | None
+    version: int | str | None
+    """The version that holds the alias after this commit (None: alias removed); a copy
+    of another model's version reads ``churn-staging v7``."""
+    previous: int | str | None
 
 
 def _git(args: list[str], cwd: Path, stdin: bytes | None = None) -> bytes:
@@ -48,7 +49,7 @@ def _git(args: list[str], cwd: Path, stdin: bytes | None = None) -> bytes:
     return done.stdout
 
 
-def _alias_in(blob: bytes, model: str, alias: str) -> tuple[bool, int | None]:
+def _alias_in(blob: bytes, model: str, alias: str) -> tuple[bool, int | str | None]:
     """(declares the model, version holding the alias) in one historical file."""
     try:
         data: Any = parse(blob.decode("utf-8-sig"), "history").data
@@ -60,6 +61,8 @@ def _alias_in(blob: bytes, model: str, alias: str) -> tuple[bool, int | None]:
         return False, None
     aliases = spec.get("aliases")
     value = aliases.get(alias) if isinstance(aliases, dict) else None
+    if isinstance(value, dict) and {"from", "version"} <= value.keys():
+        return True, f"{value['from']} v{value['version']}"
     return True, value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -80,8 +83,8 @@ def alias_history(state: Path, model: str, alias: str) -> list[Move]:
         cwd,
     )
     moves: list[Move] = []
-    blobs: dict[str, tuple[bool, int | None]] = {}
-    previous: int | None = None
+    blobs: dict[str, tuple[bool, int | str | None]] = {}
+    previous: int | str | None = None
     for record in filter(None, log.decode(errors="replace").split("\0")):
         commit, author, email, date, subject = record.strip("\n").split(_SEP, 4)
         tree = _git(["ls-tree", "-r", "-z", commit, "--", target], cwd)
@@ -106,9 +109,9 @@ def alias_history(state: Path, model: str, alias: str) -> list[Move]:
 
 def _read_blobs(
     cwd: Path, shas: list[str], model: str, alias: str
-) -> dict[str, tuple[bool, int | None]]:
+) -> dict[str, tuple[bool, int | str | None]]:
     raw = _git(["cat-file", "--batch"], cwd, ("\n".join(shas) + "\n").encode())
-    out: dict[str, tuple[bool, int | None]] = {}
+    out: dict[str, tuple[bool, int | str | None]] = {}
     pos = 0
     for sha in shas:
         header_end = raw.index(b"\n", pos)

@@ -46,7 +46,10 @@ class DesiredState:
 
     def digest(self) -> str:
         """A stable hash of the declared content (not of formatting or comments)."""
-        body = {name: spec.model_dump(mode="json") for name, spec in sorted(self.models.items())}
+        body = {
+            name: spec.model_dump(mode="json", by_alias=True)
+            for name, spec in sorted(self.models.items())
+        }
         blob = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         return "sha256:" + hashlib.sha256(blob).hexdigest()
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+_MODELS_URI = re.compile(r"^models:/([^/@]+)/(\d+)$")
 AUDIT_PREFIX = "reconciler."
 MANAGED_TAG = "reconciler.managed"
 """The ownership record; never diffed, but plans depend on it, so it is in the digest."""
@@ -36,6 +38,14 @@ class ObservedVersion:
     description: str = ""
     created_at: int = 0
     """Creation time in epoch milliseconds (shown by ``status``, not diffed)."""
+    source: str = ""
+    """Where the version's files come from; ``models:/MODEL/N`` for a copy."""
+
+    @property
+    def copied_from(self) -> tuple[str, int] | None:
+        """(model, version) this version was copied from, when it is a copy."""
+        found = _MODELS_URI.match(self.source)
+        return (found.group(1), int(found.group(2))) if found else None
 
 
 @dataclass(frozen=True)
@@ -62,8 +72,11 @@ class ObservedState:
     metrics: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     """run id -> run metrics, for the runs that gates need."""
 
-    def digest(self) -> str:
-        """Hash of everything a plan depends on, to detect a stale saved plan."""
+    def digest(self, names: Iterable[str] | None = None) -> str:
+        """Hash of everything a plan of ``names`` (default: all) depends on, to detect a
+        stale saved plan. Copy sources read alongside are not part of it: what matters is
+        whether the copy exists in the target model, which is."""
+        keep = None if names is None else set(names)
         body = {
             name: {
                 "aliases": dict(sorted(m.aliases.items())),
@@ -76,11 +89,13 @@ class ObservedState:
                         v.stage,
                         dict(sorted(managed_tags(v.tags).items())),
                         v.description,
+                        v.source,
                     ]
                     for v in sorted(m.versions.values(), key=lambda v: v.version)
                 },
             }
             for name, m in sorted(self.models.items())
+            if keep is None or name in keep
         }
         blob = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         return "sha256:" + hashlib.sha256(blob).hexdigest()

@@ -17,8 +17,14 @@ from reconciler.load import DesiredState, Source
 from reconciler.observed import ObservedModel, ObservedState, managed_tags
 from reconciler.ownership import EMPTY, MANAGED_TAG, TAG_VALUE_LIMIT, Managed, declared, encode
 from reconciler.ownership import parse as parse_record
-from reconciler.resolve import moving_aliases
-from reconciler.state import STAGES, ModelSpec, VersionSpec
+from reconciler.resolve import (
+    alias_target,
+    copy_sources,
+    find_copy,
+    moving_aliases,
+    source_version,
+)
+from reconciler.state import STAGES, CopyFrom, ModelSpec, VersionSpec
 
 
 class Kind(str, Enum):
@@ -30,6 +36,8 @@ class Kind(str, Enum):
     VERSION_TAG = "version_tag"
     DESCRIPTION = "description"
     VERSION_DESCRIPTION = "version_description"
+    COPY = "copy"
+    """A new version of the model copied from another model's version (SPEC v2 §2)."""
 
 
 BLANK_IS_ABSENT = frozenset({Kind.DESCRIPTION, Kind.VERSION_DESCRIPTION})
@@ -154,12 +162,48 @@ def _diff_value(
     yield Change(model, kind, key, action, before, after, version)
 
 
+def _copy_problems(
+    name: str, spec: ModelSpec, obs: ObservedModel, observed: ObservedState, src: Source
+) -> Iterator[Problem]:
+    """A copy to be made needs its source; an existing copy must be READY."""
+    for alias, value in sorted(spec.aliases.items()):
+        if not isinstance(value, CopyFrom):
+            continue
+        line = src.locate(name, "aliases", alias)
+        copy = find_copy(obs, value)
+        if copy is not None:
+            if copy.status != "READY":
+                yield Problem(
+                    name,
+                    f"version {copy.version} of {name!r} (the copy of {value.label()}) is "
+                    f"{copy.status}, not READY",
+                    src.file,
+                    line,
+                )
+            continue
+        source = source_version(observed, value)
+        if value.from_ not in observed.models:
+            yield Problem(name, f"copy source model {value.from_!r} does not exist", src.file, line)
+        elif source is None:
+            yield Problem(
+                name, f"copy source {value.from_!r} has no version {value.version}", src.file, line
+            )
+        elif source.status != "READY":
+            yield Problem(
+                name,
+                f"copy source {value.label()} is {source.status}, not READY",
+                src.file,
+                line,
+            )
+
+
 def _version_problems(
     name: str, spec: ModelSpec, obs: ObservedModel, src: Source
 ) -> Iterator[Problem]:
     referenced: dict[int, tuple[object, ...]] = {}
     for alias, number in spec.aliases.items():
-        referenced.setdefault(number, ("aliases", alias))
+        if isinstance(number, int):
+            referenced.setdefault(number, ("aliases", alias))
     for stage, number in spec.stages.items():
         referenced.setdefault(number, ("stages", stage))
     for number in spec.versions:
@@ -181,16 +225,35 @@ def _removal(model: str, kind: Kind, key: str, before: Any, version: int | None 
 
 
 def plan_model(
-    name: str, spec: ModelSpec, obs: ObservedModel, owned: Managed = EMPTY
+    name: str,
+    spec: ModelSpec,
+    obs: ObservedModel,
+    owned: Managed = EMPTY,
+    observed: ObservedState | None = None,
 ) -> Iterator[Change]:
-    """Changes for one model, in a fixed order: aliases, stages, description, tags, versions.
+    """Changes for one model, in a fixed order: copies, aliases, stages, description, tags,
+    versions.
 
     Three-way rule: a declared key is set to the declared value; a key in ``owned`` (the
     ownership record) that is no longer declared is removed; any other key is left alone
-    (aliases: unless ``prune``).
+    (aliases: unless ``prune``). A copy that does not exist yet is made once, before the
+    alias that points at it.
     """
+    context = observed or ObservedState({name: obs})
+    targets = {a: alias_target(v, obs, context) for a, v in spec.aliases.items()}
+    refs = sorted(
+        {t.copy_of for t in targets.values() if t.copy_of and t.number is None},
+        key=lambda r: (r.from_, r.version),
+    )
+    for ref in refs:
+        key = f"{ref.from_}/{ref.version}"
+        yield Change(name, Kind.COPY, key, Action.ADD, None, ref.source)
     for alias in sorted(spec.aliases):
-        yield from _diff_value(name, Kind.ALIAS, alias, obs.aliases.get(alias), spec.aliases[alias])
+        target = targets[alias]
+        after: Any = target.number
+        if after is None and target.copy_of is not None:
+            after = {"from": target.copy_of.from_, "version": target.copy_of.version}
+        yield from _diff_value(name, Kind.ALIAS, alias, obs.aliases.get(alias), after)
     dropped = set(obs.aliases) - set(spec.aliases)
     for alias in sorted(dropped if spec.prune else dropped & owned.aliases):
         yield _removal(name, Kind.ALIAS, alias, obs.aliases[alias])
@@ -292,14 +355,16 @@ def compute_plan(desired: DesiredState, observed: ObservedState, registry: str =
     for name in sorted(desired.models):
         spec, src = desired.models[name], desired.sources[name]
         obs = observed.models.get(name)
-        if obs is None:
+        if obs is None and not copy_sources(spec):
             problems.append(
                 Problem(name, f"model {name!r} does not exist in the registry", src.file, src.line)
             )
             continue
+        obs = obs or ObservedModel(name)  # a copy creates it
+        problems.extend(_copy_problems(name, spec, obs, observed, src))
         problems.extend(_version_problems(name, spec, obs, src))
         owned = parse_record(obs.tags.get(MANAGED_TAG))
-        model_changes = list(plan_model(name, spec, obs, owned))
+        model_changes = list(plan_model(name, spec, obs, owned, observed))
         changes.extend(model_changes)
         moving = moving_aliases(spec, obs, observed)
         gates.extend(evaluate_gates(name, spec, obs, observed.metrics, moving))
@@ -320,7 +385,7 @@ def compute_plan(desired: DesiredState, observed: ObservedState, registry: str =
     return Plan(
         registry=registry,
         state_digest=desired.digest(),
-        observed_digest=observed.digest(),
+        observed_digest=observed.digest(desired.models),
         models=tuple(sorted(desired.models)),
         changes=tuple(changes),
         gates=tuple(gates),
@@ -338,6 +403,9 @@ def current_value(observed: ObservedState, change: Change) -> Any:
         return None
     if change.kind is Kind.ALIAS:
         return model.aliases.get(change.key)
+    if change.kind is Kind.COPY:
+        copies = [v for v in model.versions.values() if v.source == change.after]
+        return change.after if copies else None
     if change.kind is Kind.TAG:
         return model.tags.get(change.key)
     if change.kind is Kind.DESCRIPTION:

@@ -34,6 +34,11 @@ class Registry(Protocol):
         """Carry out one change with one request."""
         ...
 
+    def copy_version(self, model: str, source_model: str, source_version: int) -> int:
+        """Copy a version of ``source_model`` into ``model`` (created if missing), wait until
+        the copy is READY, and return its version number."""
+        ...
+
     def set_version_tag(self, model: str, version: int, key: str, value: str) -> None:
         """Set one tag on a model version (audit trail)."""
         ...

@@ -10,6 +10,7 @@ alias, tag and stage write, which doubles the request count for no benefit here.
 from __future__ import annotations
 
 import functools
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -22,13 +23,15 @@ from reconciler.connection import (
     redact_text,
 )
 from reconciler.errors import RegistryError
-from reconciler.observed import ObservedModel, ObservedState, ObservedVersion
+from reconciler.observed import AUDIT_PREFIX, ObservedModel, ObservedState, ObservedVersion
 from reconciler.plan import Action, Change, Kind
 
 NAMES_PER_FILTER = 100
 """Up to this many names are read with one ``IN (...)`` filter (GET URLs stay short)."""
 RUNS_PER_SEARCH = 500
 DEFAULT_CONCURRENCY = 8
+COPY_READY_TIMEOUT = 300.0
+"""Seconds apply waits for a copied version to become READY."""
 T = TypeVar("T")
 
 
@@ -127,6 +130,7 @@ class MlflowRegistry:
                         tags=dict(mv.tags or {}),
                         description=mv.description or "",
                         created_at=int(mv.creation_timestamp or 0),
+                        source=str(mv.source or ""),
                     )
         return ObservedState(
             models={
@@ -207,6 +211,50 @@ class MlflowRegistry:
             store.set_model_version_tag(c.model, v, ModelVersionTag(c.key, str(c.after)))
         else:
             store.update_model_version(c.model, v, c.after or "")
+
+    def copy_version(self, model: str, source_model: str, source_version: int) -> int:
+        """What ``copy_model_version`` does, without its extra reads and stderr chatter:
+        read the source, create the version (and the model when missing), wait for READY."""
+        return self._call(lambda: self._copy(model, source_model, source_version))
+
+    def _copy(self, model: str, source_model: str, source_version: int) -> int:
+        from mlflow.entities.model_registry import ModelVersionTag
+        from mlflow.exceptions import MlflowException
+
+        src = self._store.get_model_version(source_model, str(source_version))
+        tags = [
+            ModelVersionTag(k, v)
+            for k, v in (src.tags or {}).items()
+            if not k.startswith(AUDIT_PREFIX)
+        ]
+
+        def create() -> Any:
+            return self._store.create_model_version(
+                name=model,
+                source=f"models:/{source_model}/{source_version}",
+                run_id=src.run_id,
+                tags=tags,
+                run_link=src.run_link,
+                description=src.description,
+            )
+
+        try:
+            created = create()
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            self._store.create_registered_model(model)
+            created = create()
+        deadline = time.monotonic() + COPY_READY_TIMEOUT
+        while str(created.status) != "READY":
+            if str(created.status) == "FAILED_REGISTRATION" or time.monotonic() > deadline:
+                raise RegistryError(
+                    f"the copy of {source_model} v{source_version} in {model} (version "
+                    f"{created.version}) is {created.status}, not READY"
+                )
+            time.sleep(0.5)
+            created = self._store.get_model_version(model, str(created.version))
+        return int(created.version)
 
     def set_model_tag(self, model: str, key: str, value: str) -> None:
         from mlflow.entities.model_registry import RegisteredModelTag

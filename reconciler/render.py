@@ -21,6 +21,8 @@ STAGE_NOTE = "stages are deprecated in MLflow; prefer aliases"
 def _value(value: Any) -> str:
     if value is None:
         return "(none)"
+    if isinstance(value, dict) and "from" in value:
+        return f"the copy of {value['from']} v{value['version']}"
     if isinstance(value, str):
         return '""' if value == "" else f'"{value}"' if len(value) <= 60 else f'"{value[:57]}..."'
     return str(value)
@@ -28,6 +30,9 @@ def _value(value: Any) -> str:
 
 def describe(change: Change) -> str:
     """One line: what is changed, e.g. ``alias champion: 5 -> 7``."""
+    if change.kind is Kind.COPY:
+        source, _, number = change.key.rpartition("/")
+        return f"copy {source} v{number} -> {change.model} (new version)"
     if change.kind is Kind.ALIAS:
         what = f"alias {change.key}"
     elif change.kind is Kind.STAGE:

@@ -14,11 +14,13 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
+    Tag,
     model_validator,
 )
 
@@ -101,6 +103,50 @@ class GateRule(_Frozen):
         return "min" if self.min is not None else "max" if self.max is not None else "better_than"
 
 
+class CopyFrom(_Frozen):
+    """An alias value that names a version of another registered model (SPEC v2 §2).
+
+    It means: the version of this model whose ``source`` is ``models:/MODEL/N``, as
+    ``copy_model_version`` writes it; apply makes that copy once if it is missing.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    from_: ModelName = Field(alias="from")
+    """The source registered model (e.g. the staging one)."""
+    version: VersionNumber
+    """The source version number."""
+
+    @property
+    def source(self) -> str:
+        """The ``source`` a copy of it carries."""
+        return f"models:/{self.from_}/{self.version}"
+
+    def label(self) -> str:
+        return f"{self.from_} v{self.version}"
+
+
+def _alias_value_kind(value: object) -> str:
+    return "copy" if isinstance(value, (dict, CopyFrom)) else "version"
+
+
+AliasValue = Annotated[
+    Annotated[VersionNumber, Tag("version")] | Annotated[CopyFrom, Tag("copy")],
+    Discriminator(_alias_value_kind),
+]
+"""A version number of this model, or ``{from: MODEL, version: N}``: a copy of another's.
+
+The discriminator picks one shape from the YAML type, so an error names only that
+shape's problem (not "not an integer" for every copy mapping)."""
+
+
+def value_label(value: AliasValue | None) -> str:
+    """An alias value for messages: ``7`` or ``the copy of churn-staging v7``."""
+    if isinstance(value, CopyFrom):
+        return f"the copy of {value.label()}"
+    return "-" if value is None else str(value)
+
+
 class VersionSpec(_Frozen):
     """Metadata managed on one model version; only listed tag keys are managed."""
 
@@ -111,8 +157,8 @@ class VersionSpec(_Frozen):
 class ModelSpec(_Frozen):
     """Everything the state declares for one registered model."""
 
-    aliases: dict[AliasName, VersionNumber] = {}
-    """alias -> version number; these aliases are managed."""
+    aliases: dict[AliasName, AliasValue] = {}
+    """alias -> version number (or a copy of another model's version); these are managed."""
     prune: StrictBool = False
     """When true, aliases on the model that are not listed are removed."""
     description: StrictStr | None = None
@@ -141,3 +187,14 @@ class StateFile(_Frozen):
     version: Literal[1] = 1
     """Format version."""
     models: dict[ModelName, ModelSpec] = {}
+
+    @model_validator(mode="after")
+    def _no_copy_from_itself(self) -> StateFile:
+        for name, spec in self.models.items():
+            for alias, value in spec.aliases.items():
+                if isinstance(value, CopyFrom) and value.from_ == name:
+                    raise ValueError(
+                        f"models.{name}.aliases.{alias}: a copy from the model itself; "
+                        f"write the version number ({value.version}) instead"
+                    )
+        return self

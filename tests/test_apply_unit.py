@@ -190,3 +190,18 @@ def test_an_empty_tag_value_is_a_value_not_a_removal() -> None:
     assert execute(plan, registry, AUDIT).ok
     assert differences(plan.changes, registry.read(["m"])) == []
     assert managed_tags(registry.models["m"].tags) == {"team": "", "tier": ""}
+
+
+def test_apply_cut_off_after_a_copy_converges_without_a_second_copy() -> None:
+    """The alias write after a copy fails; the rerun's plan reuses the copy (one copy ever)."""
+    staging = ObservedModel("s", versions={1: ObservedVersion(1, run_id="r1")})
+    registry = MemoryRegistry(ObservedState({"s": staging, "m": ObservedModel("m")}))
+    want = desired_of({"aliases": {"champion": {"from": "s", "version": 1}}})
+    registry.fail = lambda c: c.kind is Kind.ALIAS
+    report = execute(compute_plan(want, registry.read(["m", "s"])), registry, AUDIT)
+    assert [c.kind for c in report.applied] == [Kind.COPY] and report.failed
+    registry.fail = lambda c: False
+    rerun = compute_plan(want, registry.read(["m", "s"]))
+    assert [(c.kind, c.after) for c in rerun.changes] == [(Kind.ALIAS, 1)]
+    assert execute(rerun, registry, AUDIT).ok
+    assert registry.copies == [("m", "s", 1)] and registry.models["m"].aliases == {"champion": 1}

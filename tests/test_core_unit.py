@@ -219,6 +219,7 @@ def test_kinds_are_the_spec_values() -> None:
         "version_tag",
         "description",
         "version_description",
+        "copy",
     }
     assert {a.value for a in Action} == {"add", "update", "remove"}
 

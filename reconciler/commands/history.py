@@ -42,7 +42,7 @@ def _applied_records(opts: Options, model: str) -> Applied:
 
 def _applied_for(move: Move, alias: str, applied: Applied) -> dict[str, Any] | None:
     """The audit record of the apply that carried out ``move``, when the version has it."""
-    record = applied.get(move.version or 0)
+    record = applied.get(move.version) if isinstance(move.version, int) else None
     if record is None or alias not in record.get("aliases", []):
         return None
     commit = str(record.get("commit") or "")

@@ -19,7 +19,8 @@ from reconciler.cli import Options, common_options, out
 from reconciler.errors import StateError
 from reconciler.load import display_path, load_file, load_state
 from reconciler.observed import ObservedModel, ObservedState
-from reconciler.state import STAGES
+from reconciler.resolve import find_copy
+from reconciler.state import STAGES, CopyFrom
 
 SKIPPED_TAG_PREFIXES = ("reconciler.", "mlflow.")
 
@@ -28,9 +29,21 @@ def _tags(tags: dict[str, str] | Any) -> dict[str, str]:
     return {k: v for k, v in sorted(tags.items()) if not k.startswith(SKIPPED_TAG_PREFIXES)}
 
 
+def _alias_value(model: ObservedModel, number: int) -> Any:
+    """``{from, version}`` when the version is the copy a plan would find, else the number."""
+    version = model.versions.get(number)
+    origin = version.copied_from if version else None
+    if origin is None:
+        return number
+    ref = CopyFrom.model_validate({"from": origin[0], "version": origin[1]})
+    return {"from": origin[0], "version": origin[1]} if find_copy(model, ref) is version else number
+
+
 def model_state(model: ObservedModel, warnings: list[str]) -> dict[str, Any]:
     """The state-file mapping that declares ``model`` as the registry holds it."""
-    spec: dict[str, Any] = {"aliases": dict(sorted(model.aliases.items()))}
+    spec: dict[str, Any] = {
+        "aliases": {a: _alias_value(model, n) for a, n in sorted(model.aliases.items())}
+    }
     if model.description:
         spec["description"] = model.description
     if tags := _tags(model.tags):

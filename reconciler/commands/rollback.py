@@ -12,6 +12,7 @@ from reconciler.cli import Options, common_options, out
 from reconciler.commands.promote import check_alias_names, locate
 from reconciler.edit import rewrite_aliases
 from reconciler.errors import StateError
+from reconciler.state import value_label
 
 
 @click.command("rollback")
@@ -45,14 +46,12 @@ def command(opts: Options, model: str, alias: str, archive_alias: str) -> None:
     if current == previous:
         out(
             f"{src.file}:{src.line}: {model}: {alias!r} and {archive_alias!r} both hold "
-            f"version {current}; nothing to change"
+            f"version {value_label(current)}; nothing to change"
         )
         return
     rewrite_aliases(path, model, {alias: previous, archive_alias: current})
-    out(
-        f"{path}: {model}: {alias}: {current} -> {previous}, "
-        f"{archive_alias}: {previous} -> {current}"
-    )
+    now, before = value_label(current), value_label(previous)
+    out(f"{path}: {model}: {alias}: {now} -> {before}, {archive_alias}: {before} -> {now}")
     out(
         "Next: review `git diff`, commit, and apply after review "
         "(prefer `git revert` of the promotion commit when it reverts cleanly)."

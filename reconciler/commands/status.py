@@ -21,7 +21,8 @@ from reconciler.errors import StateError
 from reconciler.load import DesiredState, load_state
 from reconciler.observed import MANAGED_TAG, ObservedModel, ObservedState
 from reconciler.ownership import parse as parse_record
-from reconciler.state import ModelSpec
+from reconciler.resolve import find_copy
+from reconciler.state import CopyFrom, ModelSpec
 
 
 def _created(ms: int) -> str:
@@ -36,7 +37,13 @@ def alias_sync(model: ObservedModel, spec: ModelSpec | None) -> dict[int, dict[s
     ``drift``: declared here but live elsewhere or nowhere, or recorded as owned but no
     longer declared (plan would remove it). ``unmanaged``: neither declared nor owned.
     """
-    declared = dict(spec.aliases) if spec else {}
+    declared: dict[str, int | None] = {}
+    for alias, value in spec.aliases.items() if spec else ():
+        if isinstance(value, CopyFrom):
+            copy = find_copy(model, value)
+            declared[alias] = copy.version if copy else None
+        else:
+            declared[alias] = value
     owned = parse_record(model.tags.get(MANAGED_TAG)).aliases
     out: dict[int, dict[str, str]] = {}
     for alias, number in model.aliases.items():
@@ -45,9 +52,9 @@ def alias_sync(model: ObservedModel, spec: ModelSpec | None) -> dict[int, dict[s
         else:
             state = "drift" if alias in owned or (spec and spec.prune) else "unmanaged"
         out.setdefault(number, {})[alias] = state
-    for alias, number in declared.items():
-        if model.aliases.get(alias) != number:
-            out.setdefault(number, {})[alias] = "drift"
+    for alias, want in declared.items():
+        if want is not None and model.aliases.get(alias) != want:
+            out.setdefault(want, {})[alias] = "drift"
     return {n: dict(sorted(a.items())) for n, a in out.items()}
 
 
@@ -77,6 +84,7 @@ def rows(
                     "status": v.status,
                     "created": _created(v.created_at),
                     "run_id": v.run_id,
+                    "copy_of": f"{v.copied_from[0]}/{v.copied_from[1]}" if v.copied_from else None,
                     "metrics": {k: run[k] for k in wanted if k in run},
                 }
             )
@@ -84,7 +92,17 @@ def rows(
 
 
 def _table(data: list[dict[str, Any]]) -> str:
-    head = ("MODEL", "VERSION", "ALIASES", "STAGE", "STATUS", "CREATED (UTC)", "RUN ID", "METRICS")
+    head = (
+        "MODEL",
+        "VERSION",
+        "ALIASES",
+        "STAGE",
+        "STATUS",
+        "CREATED (UTC)",
+        "RUN ID",
+        "COPY OF",
+        "METRICS",
+    )
     lines = [head] + [
         (
             r["model"],
@@ -94,6 +112,7 @@ def _table(data: list[dict[str, Any]]) -> str:
             r["status"],
             r["created"],
             r["run_id"] or "-",
+            r["copy_of"] or "-",
             " ".join(f"{k}={v:.4g}" for k, v in r["metrics"].items()) or "-",
         )
         for r in data

@@ -22,6 +22,7 @@ class _Version:
     run_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    source: str = ""
 
 
 @dataclass
@@ -49,7 +50,7 @@ class MemoryRegistry:
                 dict(m.tags),
                 m.description,
                 {
-                    n: _Version(v.stage, v.status, v.run_id, dict(v.tags), v.description)
+                    n: _Version(v.stage, v.status, v.run_id, dict(v.tags), v.description, v.source)
                     for n, v in m.versions.items()
                 },
             )
@@ -60,6 +61,7 @@ class MemoryRegistry:
         self.writes: list[Change] = []
         self.audit: list[tuple[str, int, str, str]] = []
         self.records: list[tuple[str, str, str]] = []
+        self.copies: list[tuple[str, str, int]] = []
 
     def read(self, names: Iterable[str]) -> ObservedState:
         """The current contents for ``names`` as the frozen observed types."""
@@ -69,7 +71,9 @@ class MemoryRegistry:
             if m is None:
                 continue
             versions = {
-                n: ObservedVersion(n, v.status, v.stage, v.run_id, dict(v.tags), v.description)
+                n: ObservedVersion(
+                    n, v.status, v.stage, v.run_id, dict(v.tags), v.description, source=v.source
+                )
                 for n, v in m.versions.items()
             }
             out[name] = ObservedModel(name, dict(m.aliases), dict(m.tags), m.description, versions)
@@ -110,6 +114,16 @@ class MemoryRegistry:
                 v.tags[change.key] = str(change.after)
             else:
                 v.description = change.after or ""
+
+    def copy_version(self, model: str, source_model: str, source_version: int) -> int:
+        src = self.models[source_model].versions[source_version]
+        target = self.models.setdefault(model, _Model())
+        number = max(target.versions, default=0) + 1
+        target.versions[number] = _Version(
+            run_id=src.run_id, source=f"models:/{source_model}/{source_version}"
+        )
+        self.copies.append((model, source_model, source_version))
+        return number
 
     def set_model_tag(self, model: str, key: str, value: str) -> None:
         self.records.append((model, key, value))

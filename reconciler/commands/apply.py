@@ -9,7 +9,7 @@ import click
 
 from reconciler import api
 from reconciler.audit import current_audit
-from reconciler.cli import Options, common_options, fail, out
+from reconciler.console import Options, common_options, fail, out
 from reconciler.github import Report, github_option
 from reconciler.planfile import read_plan
 from reconciler.render import render_text, summary_line

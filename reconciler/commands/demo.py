@@ -6,13 +6,12 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli import out
+from reconciler.console import fail, out
 
 
 def _run(args: list[str]) -> int:
-    """Run one real ``reconciler`` command in-process; its exit code."""
-    from reconciler.cli import main
-
+    """Run one real ``reconciler`` command in-process (the group this demo runs under)."""
+    main = click.get_current_context().find_root().command
     try:
         main.main(args=args, prog_name="reconciler", standalone_mode=False)
     except SystemExit as exc:
@@ -28,6 +27,4 @@ def command() -> None:
     try:
         run_demo(Path.cwd(), out, _run)
     except Exception as exc:
-        from reconciler.cli import fail
-
         fail(str(exc))

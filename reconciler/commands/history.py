@@ -14,8 +14,8 @@ import click
 
 from reconciler import api
 from reconciler.audit import APPLIED, parse_applied
-from reconciler.cli import Options, common_options, out
 from reconciler.connection import resolve_uri
+from reconciler.console import Options, common_options, out
 from reconciler.errors import ReconcilerError, RegistryError
 from reconciler.history import Move, alias_history, holder_at, parse_when
 

@@ -15,7 +15,7 @@ import click
 import yaml
 
 from reconciler import api
-from reconciler.cli import Options, common_options, out
+from reconciler.console import Options, common_options, out
 from reconciler.errors import StateError
 from reconciler.load import display_path, load_file, load_state
 from reconciler.observed import ObservedModel, ObservedState

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from reconciler import api
-from reconciler.cli import Options, common_options, fail, out
+from reconciler.console import Options, common_options, fail, out
 from reconciler.github import Report, github_option
 from reconciler.planfile import to_json
 from reconciler.render import render_markdown, render_text

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli import Options, common_options, out
+from reconciler.console import Options, common_options, out
 from reconciler.edit import rewrite_aliases
 from reconciler.errors import StateError
 from reconciler.load import Source, load_state

@@ -16,11 +16,12 @@ from urllib.parse import urlsplit, urlunsplit
 SECRET_ENV = (
     "MLFLOW_TRACKING_TOKEN",
     "MLFLOW_TRACKING_PASSWORD",
-    "MLFLOW_TRACKING_USERNAME",
     "DATABRICKS_TOKEN",
     "AWS_SECRET_ACCESS_KEY",
 )
-"""Environment variables whose values are masked in every line the tool prints."""
+"""Environment variables whose values are masked in every line the tool prints.
+MLFLOW_TRACKING_USERNAME is not among them: a user name is no secret, and a permission
+error must say who was refused."""
 
 PROBE_SECONDS = 2.0
 """How long the connect probe waits before leaving the decision to the retry policy."""

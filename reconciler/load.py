@@ -76,10 +76,21 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+def require_state(state: Path) -> None:
+    """Refuse a state path that does not exist, saying how to point at or create one."""
+    if state.exists() or state.is_symlink():
+        return
+    where = display_path(state)
+    out = where if state.suffix in (".yaml", ".yml") else f"{where.rstrip('/')}/models.yaml"
+    raise StateError(
+        f"state path {where} does not exist: pass --state with your state file or "
+        f"directory, or create it from the registry with `reconciler import --out {out}`"
+    )
+
+
 def find_state_files(state: Path) -> tuple[Path, list[Path]]:
     """The state root and the YAML files under it, sorted by path."""
-    if not state.exists() and not state.is_symlink():
-        raise StateError(f"state path {display_path(state)} does not exist")
+    require_state(state)
     if state.is_dir():
         root = state.resolve()
         files: list[Path] = []

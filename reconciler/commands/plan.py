@@ -49,9 +49,11 @@ def empty_state(state: Path, names: list[str]) -> str:
     """The warning for a state that declares nothing while the registry has models."""
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     where = display_path(state)
+    out = f"{where} --force" if state.is_file() else f"{where.rstrip('/')}/models.yaml"
     return (
-        f"the state {where} declares no models, but the registry has {len(names)} ({shown}); "
-        f"`reconciler import --out {where.rstrip('/')}/models.yaml` declares them as they are"
+        f"no models are declared {'in' if state.is_file() else 'under'} {where}, but the "
+        f"registry has {len(names)} ({shown}); "
+        f"`reconciler import --out {out}` declares them as they are"
     )
 
 

@@ -28,6 +28,8 @@ from urllib.parse import urlsplit
 FAULTS = ("503", "slow", "reset")
 Hook = Callable[[str, str, int], None]
 """Called as ``hook(method, path, writes_so_far)`` before a request is forwarded."""
+Deny = Callable[[str, str, bytes], bool]
+"""``deny(method, path, body)``: True answers 403 as MLflow's basic-auth app does."""
 
 
 class FaultProxy:
@@ -42,6 +44,7 @@ class FaultProxy:
         slow_seconds: float = 0.3,
         max_streak: int | None = 2,
         hook: Hook | None = None,
+        deny: Deny | None = None,
     ) -> None:
         self.upstream = urlsplit(upstream)
         self.rate = rate
@@ -49,6 +52,7 @@ class FaultProxy:
         self.slow_seconds = slow_seconds
         self.max_streak = max_streak
         self.hook = hook
+        self.deny = deny
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.requests: Counter[str] = Counter()
@@ -114,6 +118,8 @@ class FaultProxy:
                     return self._reply(503, b'{"error_code": "TEMPORARILY_UNAVAILABLE"}')
                 if fault == "slow":
                     time.sleep(proxy.slow_seconds)
+                if proxy.deny is not None and proxy.deny(self.command, path, body):
+                    return self._reply(403, b"Permission denied", "text/plain")
                 if proxy.hook is not None:
                     proxy.hook(self.command, path, proxy.writes)
                 try:

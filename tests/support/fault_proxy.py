@@ -6,7 +6,9 @@ the server, so a retried write is never applied twice. ``max_streak`` bounds how
 times in a row the same request (method, path, body) is faulted, so a client with more
 retries than that always gets through: the injected faults are bounded, not a lottery.
 
-The proxy also counts requests by ``METHOD path``, can call a hook before forwarding
+``deny`` answers chosen requests 403 "Permission denied" (what MLflow's basic-auth app
+says), for permission errors without an auth server. The proxy also counts requests by
+``METHOD path``, can call a hook before forwarding
 (tests use it to kill things or move aliases at an exact point) and keeps the last
 response body per path (tests use it to see what a process read when it verified).
 """

@@ -107,7 +107,7 @@ def cell(text: str) -> str:
 
 HOSTILE_HEADER = (
     "| inputs | tried | accepted (exit 0) | rejected (exit 1) | tracebacks "
-    "| multi-line errors | internal errors | registry writes |\n" + "| --- " * 8 + "|"
+    "| malformed errors | internal errors | registry writes |\n" + "| --- " * 8 + "|"
 )
 
 
@@ -119,7 +119,7 @@ def tally(entries: list[dict[str, Any]]) -> dict[str, int | None]:
         "accepted": sum(e["outcome"] == "accepted" for e in entries),
         "rejected": sum(e["outcome"] == "rejected" for e in entries),
         "tracebacks": sum(bool(e["traceback"]) for e in entries),
-        "multi": sum(e["outcome"] == "rejected" and not e["one_line"] for e in entries),
+        "multi": sum(e["outcome"] == "rejected" and not e["well_formed"] for e in entries),
         "unexpected": sum(bool(e["unexpected"]) for e in entries),
         "writes": sum(counted) if counted else None,
         "applies": len(counted),
@@ -177,7 +177,8 @@ model names (which must be accepted). The same hostile files, each next to a val
 (sorted first) that would move an alias, are given to `reconciler apply --yes` against
 the sqlite-backed mlflow server through a proxy that counts every non-GET request; the
 model's observed digest is compared before and after. An input passes if it exits 0, or
-exits 1 with exactly one `error:` line on stderr and no traceback. "Tried" counts every
+exits 1 with one `error:` line per error on stderr (then a count line when there are
+several) and no traceback. "Tried" counts every
 run of a test body, as recorded by the tests (`FUZZ_REPORT`). `--fuzz-examples N`
 (default {FUZZ_DEFAULT}) sets the examples per property.
 
@@ -185,8 +186,8 @@ run of a test body, as recorded by the tests (`FUZZ_REPORT`). `--fuzz-examples N
 {n.join(rows)}
 {group_row("**total**", fuzz)}
 
-**{tried} hostile inputs: {tracebacks} tracebacks, {multi} rejections not on one
-`error:` line, {writes} registry writes in {applies} `apply --yes` runs against a real
+**{tried} hostile inputs: {tracebacks} tracebacks, {multi} rejections not as
+`error:` lines, {writes} registry writes in {applies} `apply --yes` runs against a real
 server.** "Internal errors" are rejections by the CLI's last-resort handler
 (`error: unexpected ...`): one line, but a case the loader did not anticipate.
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from reconciler.apply import ApplyReport, Progress, execute
 from reconciler.audit import AuditInfo, current_audit
-from reconciler.connection import resolve_uri
-from reconciler.errors import ApplyError, PlanError, RegistryError
+from reconciler.connection import default_local_uri, redact, resolve_uri
+from reconciler.errors import PERMISSION_DENIED, ApplyError, PlanError, RegistryError
 from reconciler.gates import gate_run_ids
 from reconciler.load import DesiredState, load_state
 from reconciler.observed import ObservedState
@@ -22,11 +22,12 @@ from reconciler.render import describe
 from reconciler.resolve import copy_sources
 
 
-def connect(uri: str | None, concurrency: int = 8) -> Registry:
-    """The MLflow registry at ``uri`` (None: MLflow's local default)."""
+def connect(uri: str | None, concurrency: int = 8, debug: bool = False) -> Registry:
+    """The MLflow registry at ``uri`` (None: MLflow's local default); MLflow's own log
+    lines reach the terminal only with ``debug``."""
     from reconciler.registry import MlflowRegistry
 
-    return MlflowRegistry(resolve_uri(uri), concurrency=concurrency)
+    return MlflowRegistry(resolve_uri(uri), concurrency=concurrency, debug=debug)
 
 
 def validate(state: Path, models: tuple[str, ...] = ()) -> DesiredState:
@@ -53,6 +54,19 @@ class Outcome:
 
     report: ApplyReport
     plan: Plan
+
+
+def check_plan_offline(plan: Plan, uri: str | None) -> None:
+    """Refuse a saved plan for another registry, or with errors, before connecting: a
+    refused plan creates nothing (not even a local sqlite file)."""
+    target = redact(resolve_uri(uri) or default_local_uri())
+    if plan.registry != target:
+        raise PlanError(
+            f"the plan was made for {plan.registry}, not {target}; "
+            f"pass --tracking-uri {plan.registry} or make a new plan (nothing was written)"
+        )
+    if not plan.applyable:
+        raise PlanError("the saved plan has errors or failed gates; it cannot be applied")
 
 
 def check_saved_plan(plan: Plan, registry: Registry) -> None:
@@ -90,13 +104,21 @@ def apply_plan(
         )
         details = (
             *_applied_lines(report),
-            *(f"FAILED       {c.model}: {describe(c)}: {e}" for c, e in report.failed),
+            # the first failure's reason is said once, in the error line
+            *(
+                f"FAILED       {c.model}: {describe(c)}" + ("" if e == first else f": {e}")
+                for c, e in report.failed
+            ),
             *(f"not applied  {c.model}: {describe(c)}" for c in report.skipped),
+        )
+        denied = first.startswith(PERMISSION_DENIED) or any(
+            e.startswith(PERMISSION_DENIED) for _, e in report.failed
         )
         raise ApplyError(
             f"apply stopped: {len(report.applied)} of {len(plan.changes)} changes applied, "
             f"{len(report.failed)} failed, {len(report.skipped)} not attempted "
-            f"(first failure: {first}); run apply again to converge",
+            f"(first failure: {first})" + ("" if denied else "; run apply again to converge"),
+            # running again cannot fix a refused permission; it does converge a cut-off apply
             details,
         )
     try:

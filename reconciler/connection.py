@@ -9,20 +9,27 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import urllib.request
 from urllib.parse import urlsplit, urlunsplit
 
 SECRET_ENV = (
     "MLFLOW_TRACKING_TOKEN",
     "MLFLOW_TRACKING_PASSWORD",
-    "MLFLOW_TRACKING_USERNAME",
     "DATABRICKS_TOKEN",
     "AWS_SECRET_ACCESS_KEY",
 )
-"""Environment variables whose values are masked in every line the tool prints."""
+"""Environment variables whose values are masked in every line the tool prints.
+MLFLOW_TRACKING_USERNAME is not among them: a user name is no secret, and a permission
+error must say who was refused."""
+
+PROBE_SECONDS = 2.0
+"""How long the connect probe waits before leaving the decision to the retry policy."""
 
 HTTP_DEFAULTS = {
     # MLflow's defaults (7 retries, backoff factor 2, 120 s timeout) take ~245 s to give
     # up on an unreachable server; these give up in ~10 s. Users may still override them.
+    # A refused connection does not wait for them at all (``refused``).
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
@@ -76,3 +83,29 @@ def apply_http_defaults() -> None:
     """Set fail-fast HTTP retry/timeout defaults unless the user set them."""
     for key, value in HTTP_DEFAULTS.items():
         os.environ.setdefault(key, value)
+
+
+def refused(uri: str, timeout: float = PROBE_SECONDS) -> str | None:
+    """Why an http(s) registry certainly cannot answer now, from one TCP connect.
+
+    A refused connection (nothing listens on host:port) or an unknown host is final, so
+    it is said at once instead of after a round of retries; a timeout or anything else
+    returns None and is left to MLflow's retry policy, as is a host reached through an
+    HTTP(S) proxy (a direct probe would test the wrong path).
+    """
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname
+    if urllib.request.getproxies().get(parts.scheme) and not urllib.request.proxy_bypass(host):
+        return None
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except ConnectionRefusedError:
+        return "connection refused"
+    except socket.gaierror as exc:  # EAI_AGAIN (a DNS hiccup) is left to the retries
+        return "unknown host" if exc.errno == socket.EAI_NONAME else None
+    except (OSError, ValueError):
+        return None

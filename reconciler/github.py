@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import click
 
-from reconciler.errors import ApplyError, ReconcilerError
+from reconciler.errors import ApplyError, PlanErrors, ReconcilerError
 from reconciler.plan import Plan
 from reconciler.render import render_markdown
 
@@ -136,10 +136,11 @@ class Report:
             self._publish(f"\n**Applied:** {line}\n", {"status": "applied"})
 
     def error(self, exc: ReconcilerError) -> None:
-        """Add the error (and what was and was not applied)."""
-        if not self.enabled:
+        """Add the error (and what was and was not applied), unless the plan already
+        published lists it (a plan that cannot be applied: each error is said once)."""
+        if not self.enabled or (isinstance(exc, PlanErrors) and self.markdown):
             return
-        lines = ["", f"**Error:** `{_code(str(exc))}`", ""]
+        lines = [""] + [f"**Error:** `{_code(line)}`  " for line in exc.error_lines()] + [""]
         if isinstance(exc, ApplyError) and exc.details:
             lines += ["```", *exc.details, "```", ""]
         head = "" if self.markdown else f"{HEADING} {self.command}\n"

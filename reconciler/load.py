@@ -1,7 +1,9 @@
 """Load the desired state from YAML files: discovery, parsing, schema, cross-file rules.
 
 Everything here is offline; ``validate`` is exactly this module. Errors name the
-file and line a reviewer must fix, never a Python traceback.
+file and line a reviewer must fix, never a Python traceback, and all of them are
+reported in one run: a file that does not parse does not hide the errors of the
+others (``StateErrors``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from reconciler.errors import StateError
+from reconciler.errors import StateError, StateErrors
+from reconciler.explain import schema_errors
 from reconciler.state import ModelSpec, StateFile
 from reconciler.yamlsafe import Document, parse, read_text
 
@@ -76,10 +79,21 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+def require_state(state: Path) -> None:
+    """Refuse a state path that does not exist, saying how to point at or create one."""
+    if state.exists() or state.is_symlink():
+        return
+    where = display_path(state)
+    out = where if state.suffix in (".yaml", ".yml") else f"{where.rstrip('/')}/models.yaml"
+    raise StateError(
+        f"state path {where} does not exist: pass --state with your state file or "
+        f"directory, or create it from the registry with `reconciler import --out {out}`"
+    )
+
+
 def find_state_files(state: Path) -> tuple[Path, list[Path]]:
     """The state root and the YAML files under it, sorted by path."""
-    if not state.exists() and not state.is_symlink():
-        raise StateError(f"state path {display_path(state)} does not exist")
+    require_state(state)
     if state.is_dir():
         root = state.resolve()
         files: list[Path] = []
@@ -103,57 +117,71 @@ def _check_inside(path: Path, root: Path) -> None:
 
 
 def load_file(path: Path) -> tuple[StateFile, Document]:
-    """Parse and schema-check one state file."""
+    """Parse and schema-check one state file; ``StateErrors`` lists all its errors."""
     display = display_path(path)
     doc = parse(read_text(path, display), display)
+    parsed, errors = check_document(doc)
+    if parsed is None:
+        raise StateErrors(errors)
+    return parsed, doc
+
+
+def check_document(doc: Document) -> tuple[StateFile | None, list[StateError]]:
+    """The schema-checked file (None when invalid) and every error found in it."""
+    errors = list(doc.errors)
     data = {} if doc.data is None else doc.data
     if not isinstance(data, dict):
-        raise StateError("a state file must be a mapping with a 'models' key", file=display, line=1)
+        message = "a state file must be a mapping with a 'models' key"
+        return None, [*errors, StateError(message, file=doc.file, line=1)]
     try:
-        return StateFile.model_validate(data), doc
+        parsed = StateFile.model_validate(data)
     except ValidationError as exc:
-        raise _schema_error(exc, doc) from None
+        errors.extend(schema_errors(exc.errors(include_url=False), doc))
+        return None, errors
+    return (None if errors else parsed), errors
 
 
-def _schema_error(exc: ValidationError, doc: Document) -> StateError:
-    errors = exc.errors(include_url=False)
-    located = sorted(
-        ((doc.line_of(tuple(err["loc"])) or 0, i, err) for i, err in enumerate(errors)),
-        key=lambda t: (t[0], t[1]),
-    )
-    line, _, err = located[0]
-    loc = [str(p) for p in err["loc"] if p != "[key]"]
-    if err["type"] == "extra_forbidden":
-        message = f"unknown key {loc[-1]!r}"
-        loc = loc[:-1]
-    else:
-        message = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "literal_error" and err["loc"] and err["loc"][-1] == "[key]":
-            message = f"unknown key {loc[-1]!r}: {message}"
-            loc = loc[:-1]
-    where = ".".join(loc)
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    text = f"{where}: {message}{more}" if where else f"{message}{more}"
-    return StateError(text, file=doc.file, line=line or None)
+def _declared(doc: Document) -> list[str]:
+    """Model names a document declares, even when its schema is invalid."""
+    models = doc.data.get("models") if isinstance(doc.data, dict) else None
+    return list(models) if isinstance(models, dict) else []
 
 
 def load_state(state: Path) -> DesiredState:
-    """Read every state file and check the rules that span files."""
+    """Read every state file and check the rules that span files.
+
+    Every file is read even after one fails, and every error is collected; the result is
+    returned only when there is none.
+    """
     _, paths = find_state_files(state)
     models: dict[str, ModelSpec] = {}
     sources: dict[str, Source] = {}
+    errors: list[StateError] = []
     for path in paths:
-        parsed, doc = load_file(path)
-        for name, spec in parsed.models.items():
+        display = display_path(path)
+        try:
+            doc = parse(read_text(path, display), display)
+        except StateError as exc:
+            errors.append(exc)
+            continue
+        parsed, found = check_document(doc)
+        errors.extend(found)
+        for name in _declared(doc):
             line = doc.line_of(("models", name))
-            if name in sources:
-                first = sources[name]
-                raise StateError(
-                    f"model {name!r} is declared in two files: {first.file}:{first.line} "
-                    f"and {doc.file}:{line}",
-                    file=doc.file,
-                    line=line,
+            first = sources.get(name)
+            if first is not None:
+                errors.append(
+                    StateError(
+                        f"model {name!r} is declared in two files: {first.file}:{first.line} "
+                        f"and {doc.file}:{line}",
+                        file=doc.file,
+                        line=line,
+                    )
                 )
-            models[name] = spec
+                continue
             sources[name] = Source(doc.file, line, doc)
+            if parsed is not None:
+                models[name] = parsed.models[name]
+    if errors:
+        raise StateErrors(errors)
     return DesiredState(models=models, sources=sources, files=tuple(display_path(p) for p in paths))

@@ -10,6 +10,8 @@ alias, tag and stage write, which doubles the request count for no benefit here.
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -21,8 +23,9 @@ from reconciler.connection import (
     is_http,
     redact,
     redact_text,
+    refused,
 )
-from reconciler.errors import RegistryError
+from reconciler.errors import PERMISSION_DENIED, RegistryError
 from reconciler.observed import AUDIT_PREFIX, ObservedModel, ObservedState, ObservedVersion
 from reconciler.plan import Action, Change, Kind
 
@@ -48,17 +51,28 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 class MlflowRegistry:
     """The ``Registry`` port over MLflow's client and registry store."""
 
-    def __init__(self, uri: str | None, concurrency: int = DEFAULT_CONCURRENCY) -> None:
+    def __init__(
+        self, uri: str | None, concurrency: int = DEFAULT_CONCURRENCY, debug: bool = False
+    ) -> None:
         apply_http_defaults()
         self.uri = uri or default_local_uri()
         self.display_uri = redact(self.uri)
+        self.debug = debug
         # Local sqlite stores serialise writes anyway; threads only add lock errors.
         self.concurrency = max(1, concurrency) if is_http(self.uri) else 1
+        if reason := refused(self.uri):  # seconds, not a round of retries
+            raise RegistryError(f"cannot reach the registry at {self.display_uri} ({reason})")
         self._client, self._store = self._call(self._connect)
 
     def _connect(self) -> tuple[Any, Any]:
         warnings.filterwarnings("ignore", category=FutureWarning, module="mlflow")
         from mlflow.tracking import MlflowClient
+
+        # MLflow logs at INFO to stderr ("Creating initial MLflow database tables..."):
+        # the user's terminal gets it only with --debug.
+        level = logging.INFO if self.debug else logging.WARNING
+        for name in ("mlflow", "alembic"):
+            logging.getLogger(name).setLevel(level)
 
         client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         try:
@@ -70,8 +84,8 @@ class MlflowRegistry:
             ) from None
         return client, store
 
-    def _call(self, fn: Callable[[], T]) -> T:
-        """Run one MLflow call, turning its failures into one redacted line."""
+    def _call(self, fn: Callable[[], T], model: str | None = None) -> T:
+        """Run one MLflow call (about ``model``), turning its failures into one line."""
         from mlflow.exceptions import MlflowException
 
         try:
@@ -79,6 +93,9 @@ class MlflowRegistry:
         except RegistryError:
             raise
         except MlflowException as exc:
+            status = exc.get_http_status_code()
+            if status in (401, 403):
+                raise RegistryError(self._denied(status, model)) from exc
             raise RegistryError(self._explain(exc.message)) from exc
         except Exception as exc:
             if type(exc).__module__.startswith(("requests", "urllib3", "sqlalchemy", "mlflow")):
@@ -99,9 +116,29 @@ class MlflowRegistry:
         ):
             if marker in message:
                 return f"cannot reach the registry at {self.display_uri} ({reason})"
-        if "401" in message or "403" in message or "Unauthorized" in message:
-            return f"the registry at {self.display_uri} refused the credentials: {first}"
         return f"registry {self.display_uri}: {first}"
+
+    def _denied(self, status: int, model: str | None) -> str:
+        """401/403 as who was refused what: running again cannot help (SPEC §6.5)."""
+        user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+        who = (
+            repr(user)
+            if user
+            else "the MLFLOW_TRACKING_TOKEN user"
+            if os.environ.get("MLFLOW_TRACKING_TOKEN")
+            else "an anonymous user (MLFLOW_TRACKING_USERNAME is not set)"
+        )
+        on = f"model {model!r}" if model else f"the registry at {self.display_uri}"
+        if status == 401:
+            return (
+                f"{PERMISSION_DENIED}: the registry at {self.display_uri} did not accept the "
+                f"credentials of {who} (HTTP 401); check MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
+            )
+        return (
+            f"{PERMISSION_DENIED} for {who} on {on} (HTTP 403); "
+            "ask an admin of the registry for EDIT permission"
+        )
 
     def read(self, names: Iterable[str]) -> ObservedState:
         wanted = sorted(set(names))
@@ -187,7 +224,7 @@ class MlflowRegistry:
         return out
 
     def write(self, change: Change) -> None:
-        self._call(lambda: self._write(change))
+        self._call(lambda: self._write(change), change.model)
 
     def _write(self, c: Change) -> None:
         from mlflow.entities.model_registry import ModelVersionTag, RegisteredModelTag
@@ -268,5 +305,6 @@ class MlflowRegistry:
         self._call(
             lambda: self._store.set_model_version_tag(
                 model, str(version), ModelVersionTag(key, value)
-            )
+            ),
+            model,
         )

@@ -1,7 +1,10 @@
 """Plan rendering for people: Terraform-like text and markdown for PR comments. Pure.
 
 Rendering is plan in, string out; golden files pin the output. JSON lives in
-``planfile`` because it is also the saved-plan format.
+``planfile`` because it is also the saved-plan format. The text plan shows a failed
+gate in its model's block but no ``error:`` lines: the CLI says each error once, on
+stderr (``plan_errors``). Markdown and JSON are documents read elsewhere (a PR
+comment, a program), so they carry the errors themselves.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from typing import Any
 
 import click
 
+from reconciler.errors import PlanError, PlanErrors
 from reconciler.gates import GateResult
 from reconciler.plan import Action, Change, Kind, Plan
 
@@ -101,20 +105,38 @@ def render_text(plan: Plan, color: bool = False) -> str:
             lines.append(f"  gate {describe_gate(gate)}: {verdict}")
         lines.extend(style(f"  note: {message}", "cyan") for message in notes.get(model, []))
         lines.append("")
-    for problem in plan.problems:
-        where = f"{problem.file}:{problem.line}: " if problem.file else ""
-        lines.append(style(f"error: {where}{problem.message}", "red"))
-    for gate in plan.failed_gates:
-        lines.append(style(f"error: {gate.reason}", "red"))
     if not plan.applyable:
-        lines.append("")
-        lines.append(style("This plan cannot be applied (see the errors above).", "red", True))
+        count = len(plan.problems) + len(plan.failed_gates)
+        errors = f"{count} error{'' if count == 1 else 's'}"
+        lines.append(style(f"This plan cannot be applied: {errors} (see below).", "red", True))
     lines.append(style(summary_line(plan), bold=True))
     return "\n".join(lines) + "\n"
 
 
+def _where(source: str | None) -> tuple[str | None, int | None]:
+    """``("state/m.yaml", 3)`` from a plan source ``"state/m.yaml:3"``."""
+    if not source:
+        return None, None
+    file, _, line = source.rpartition(":")
+    return (file, int(line)) if file and line.isdigit() else (source, None)
+
+
+def plan_errors(plan: Plan, note: str = "") -> PlanErrors:
+    """Every reason ``plan`` cannot be applied, located: problems, then failed gates
+    (at the line of their model)."""
+    errors = [PlanError(p.message, p.file, p.line) for p in plan.problems]
+    errors += [PlanError(g.reason, *_where(plan.sources.get(g.model))) for g in plan.failed_gates]
+    return PlanErrors(errors, note)
+
+
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _model_md(plan: Plan, model: str) -> str:
+    """The model and where the state declares it: ``churn `state/churn.yaml:3` ``."""
+    where = plan.sources.get(model)
+    return _md(model) + (f" `{_md(where)}`" if where else "")
 
 
 def render_markdown(plan: Plan) -> str:
@@ -125,7 +147,7 @@ def render_markdown(plan: Plan) -> str:
         for change in plan.changes:
             note = f" ({STAGE_NOTE})" if change.kind is Kind.STAGE else ""
             out.append(
-                f"| `{SYMBOL[change.action]}` | {_md(change.model)} | "
+                f"| `{SYMBOL[change.action]}` | {_model_md(plan, change.model)} | "
                 f"{_md(describe(change))}{note} |"
             )
         out.append("")
@@ -133,14 +155,13 @@ def render_markdown(plan: Plan) -> str:
         out += ["**Gates**", "", "| model | gate | result |", "|---|---|---|"]
         for gate in plan.gates:
             result = "passed" if gate.passed else "**FAILED**"
-            out.append(f"| {_md(gate.model)} | {_md(describe_gate(gate))} | {result} |")
+            out.append(f"| {_model_md(plan, gate.model)} | {_md(describe_gate(gate))} | {result} |")
         out.append("")
     if plan.notes:
         out += ["<details><summary>Notes (not changes)</summary>", ""]
         out += [f"- {_md(n.model)}: {_md(n.message)}" for n in plan.notes]
         out += ["", "</details>", ""]
-    errors = [f"{p.file}:{p.line}: {p.message}" if p.file else p.message for p in plan.problems]
-    errors += [g.reason for g in plan.failed_gates]
+    errors = plan_errors(plan).error_lines() if not plan.applyable else ()
     if errors:
         out += ["**Errors: this plan cannot be applied**", ""]
         out += [f"- {_md(e)}" for e in errors]

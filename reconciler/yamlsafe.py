@@ -2,15 +2,17 @@
 
 PyYAML's ``safe_load`` keeps the last of two duplicate keys, expands anchors and
 forgets line numbers. State files are reviewed data, so this module rejects
-anchors, aliases, explicit tags, duplicate keys, deep nesting and oversized files,
-and records the line of every key path so that schema errors point at the line a
-reviewer must fix. Mapping keys are kept as the text the author wrote.
+anchors, aliases, explicit tags, deep nesting and oversized files, and records the
+line of every key path so that schema errors point at the line a reviewer must fix.
+Mapping keys are kept as the text the author wrote. A duplicate key is not a safety
+matter: it is recorded (the first value is kept) and parsing goes on, so the schema
+errors of the same file are reported in the same run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,11 @@ class Document:
     """Plain dicts, lists and scalars; mapping keys are strings."""
     lines: Mapping[KeyPath, int]
     """Key path (each element as a string) -> line where that key is written."""
+    raw: Mapping[KeyPath, str] = field(default_factory=dict)
+    """Key path -> source text of each plain scalar that YAML did not read as a string
+    (``3``, ``yes``, ``2024-01-01``), so a message can say exactly what to quote."""
+    errors: tuple[StateError, ...] = ()
+    """Duplicate keys found while parsing (the first value of each is kept)."""
 
     def line_of(self, path: tuple[object, ...]) -> int | None:
         """Line of the longest known prefix of ``path`` (None if nothing matches)."""
@@ -116,8 +123,8 @@ def parse(text: str, display: str) -> Document:
     try:
         loader = _Loader(text)
         node = loader.get_single_node()
-        lines: dict[KeyPath, int] = {}
-        data = _to_python(loader, node, (), lines) if node is not None else None
+        seen = _Seen()
+        data = _to_python(loader, node, (), seen) if node is not None else None
     except StateError as exc:
         raise StateError(exc.message, file=display, line=exc.line) from None
     except yaml.MarkedYAMLError as exc:
@@ -137,10 +144,22 @@ def parse(text: str, display: str) -> Document:
     finally:
         if loader is not None:
             loader.dispose()
-    return Document(file=display, data=data, lines=lines)
+    duplicates = tuple(
+        StateError(message, file=display, line=line) for line, message in seen.duplicates
+    )
+    return Document(display, data, seen.lines, seen.raw, duplicates)
 
 
-def _to_python(loader: Any, node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]) -> Any:
+@dataclass
+class _Seen:
+    """What the walk over the node tree records besides the data."""
+
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+    raw: dict[KeyPath, str] = field(default_factory=dict)
+    duplicates: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _to_python(loader: Any, node: yaml.Node, path: KeyPath, seen: _Seen) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -150,18 +169,22 @@ def _to_python(loader: Any, node: yaml.Node, path: KeyPath, lines: dict[KeyPath,
             key = str(key_node.value)
             sub: KeyPath = (*path, key)
             if key in out:
-                first = lines[sub]
-                raise StateError(
-                    f"duplicate key {key!r} (first defined on line {first})", line=line
+                first = seen.lines[sub]
+                seen.duplicates.append(
+                    (line, f"duplicate key {key!r} (first defined on line {first})")
                 )
-            lines[sub] = line
-            out[key] = _to_python(loader, value_node, sub, lines)
+                continue
+            seen.lines[sub] = line
+            out[key] = _to_python(loader, value_node, sub, seen)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, item in enumerate(node.value):
             at: KeyPath = (*path, str(index))
-            lines[at] = item.start_mark.line + 1
-            items.append(_to_python(loader, item, at, lines))
+            seen.lines[at] = item.start_mark.line + 1
+            items.append(_to_python(loader, item, at, seen))
         return items
-    return loader.construct_object(node, deep=True)
+    value = loader.construct_object(node, deep=True)
+    if not isinstance(value, str) and isinstance(node, yaml.ScalarNode):
+        seen.raw[path] = str(node.value)
+    return value

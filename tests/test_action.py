@@ -228,7 +228,11 @@ def test_action_failed_gate(sqlite_server: MlflowServer, seeded: str, tmp_path: 
     run = run_action(tmp_path, sqlite_server.url)
     assert run.code == 1
     assert run.outputs["status"] == "error"
-    assert "  error: gate" in run.stdout and "\nerror: " not in run.stdout
+    assert "FAILED" in run.stdout and "error:" not in run.stdout
+    assert [line for line in run.stderr.splitlines() if "val_rmspe" in line] == [
+        f"error: state/models.yaml:2: gate {seeded}@champion -> version 2: "
+        "val_rmspe = 0.2, must be <= 0.1"
+    ]
     assert "**FAILED**" in run.summary
     assert "this plan cannot be applied" in run.summary
     assert "val_rmspe" in run.stderr

@@ -38,9 +38,15 @@ def load_text(tmp_path: Path, text: str) -> DesiredState:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("models:\n  m:\n    alias: {a: 1}\n", ":3: models.m: unknown key 'alias'"),
+        (
+            "models:\n  m:\n    alias: {a: 1}\n",
+            ":3: m: unknown key 'alias': did you mean 'aliases'?",
+        ),
         ("models:\n  m: {}\n  m: {}\n", ":3: duplicate key 'm'"),
-        ("models:\n  m:\n    aliases: {champion: 0}\n", ":3: models.m.aliases.champion"),
+        (
+            "models:\n  m:\n    aliases: {champion: 0}\n",
+            ":3: m.aliases.champion: version numbers start at 1",
+        ),
         ("models:\n  m:\n    aliases: {latest: 1}\n", "reserved"),
         ("models:\n  m:\n    aliases: {v2: 1}\n", "reserved"),
         ("models:\n  m:\n    aliases: {'a b': 1}\n", "invalid alias"),

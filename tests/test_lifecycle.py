@@ -43,13 +43,17 @@ def test_passing_gates_are_shown_and_apply_proceeds(cli_sqlite: Cli, name: str) 
 
 
 def test_failed_threshold_blocks_plan_and_apply_writes_nothing(cli: Cli, name: str) -> None:
-    """A metric over the max: plan exits 1 naming model, alias, version, metric; no write."""
+    """A worse candidate: plan says both failed gates, each once, at the model's line; no write."""
     seed_model(cli.url, name, [{"val_rmse": 0.09}, {"val_rmse": 0.2}], {"champion": 1})
     path = state(cli, name, GATED.format(v=2))
     planned = cli("plan", "--state", path)
     assert planned.exit_code == 1
     assert planned.stderr.strip().splitlines() == [
-        f"error: gate {name}@champion -> version 2: val_rmse = 0.2, must be <= 0.1"
+        f"error: state/models.yaml:2: gate {name}@champion -> version 2: val_rmse = 0.2, "
+        "must be <= 0.1",
+        f"error: state/models.yaml:2: gate {name}@champion -> version 2: val_rmse = 0.2 "
+        "does not beat version 1 (0.09; lower is better)",
+        "2 errors",
     ]
     assert cli("apply", "--state", path, "--yes").exit_code == 1
     assert aliases_of(cli.url, name) == {"champion": 1}

@@ -9,10 +9,10 @@ import click
 
 from reconciler import api
 from reconciler.audit import current_audit
-from reconciler.cli import Options, common_options, fail, out
+from reconciler.console import Options, common_options, fail, out
 from reconciler.github import Report, github_option
 from reconciler.planfile import read_plan
-from reconciler.render import render_text, summary_line
+from reconciler.render import plan_errors, render_text, summary_line
 
 PROGRESS_MIN = 6
 """Show a progress bar (on a TTY) from this many changes up."""
@@ -49,22 +49,20 @@ def command(
         fail("not on a terminal: pass --yes to apply (nothing was written)")
     if planfile and models:
         fail("--model cannot be combined with a saved PLANFILE")
-    registry = api.connect(opts.tracking_uri, concurrency)
     if planfile:
         plan = read_plan(Path(planfile))
+        api.check_plan_offline(plan, opts.tracking_uri)  # before anything is created
+        registry = api.connect(opts.tracking_uri, concurrency, debug=opts.debug)
         api.check_saved_plan(plan, registry)
         desired = None
     else:
         desired = api.validate(opts.state, models)
+        registry = api.connect(opts.tracking_uri, concurrency, debug=opts.debug)
         plan = api.make_plan(desired, registry)
     out(render_text(plan, color=opts.color), nl=False, color=opts.color)
     report.plan(plan)
     if not plan.applyable:
-        first = plan.problems[0] if plan.problems else None
-        loc = f"{first.file}:{first.line}: " if first and first.file else ""
-        fail(
-            f"{loc}{first.message if first else plan.failed_gates[0].reason} (nothing was written)"
-        )
+        raise plan_errors(plan, "nothing was written")
     if not plan.changes:
         return
     if not yes and not click.confirm("Apply these changes?", default=False):

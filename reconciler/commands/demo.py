@@ -6,13 +6,12 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli import out
+from reconciler.console import fail, out
 
 
 def _run(args: list[str]) -> int:
-    """Run one real ``reconciler`` command in-process; its exit code."""
-    from reconciler.cli import main
-
+    """Run one real ``reconciler`` command in-process (the group this demo runs under)."""
+    main = click.get_current_context().find_root().command
     try:
         main.main(args=args, prog_name="reconciler", standalone_mode=False)
     except SystemExit as exc:
@@ -23,11 +22,11 @@ def _run(args: list[str]) -> int:
 @click.command("demo")
 def command() -> None:
     """Train LightGBM versions into a local registry, then plan, apply, promote, roll back."""
+    import mlflow  # noqa: F401  # its import sets its logger to INFO: before the demo quiets it
+
     from reconciler.demo import run_demo
 
     try:
         run_demo(Path.cwd(), out, _run)
     except Exception as exc:
-        from reconciler.cli import fail
-
         fail(str(exc))

@@ -14,10 +14,11 @@ import click
 
 from reconciler import api
 from reconciler.audit import APPLIED, parse_applied
-from reconciler.cli import Options, common_options, out
 from reconciler.connection import resolve_uri
+from reconciler.console import Options, common_options, out
 from reconciler.errors import ReconcilerError, RegistryError
 from reconciler.history import Move, alias_history, holder_at, parse_when
+from reconciler.load import display_path, require_state
 
 Applied = dict[int, dict[str, Any]]
 
@@ -77,9 +78,13 @@ def _row(move: Move, alias: str = "", applied: Applied | None = None) -> dict[st
 )
 def command(opts: Options, model: str, alias: str, at: str | None, fmt: str) -> None:
     """Show the commits that moved ALIAS of MODEL, from `git log` of the state files."""
+    require_state(opts.state)
     moves = alias_history(opts.state, model, alias)
     if not moves:
-        raise ReconcilerError(f"no commit under {opts.state} ever set {alias!r} of {model!r}")
+        raise ReconcilerError(
+            f"no commit under {display_path(opts.state)} ever set {alias!r} of {model!r} "
+            "(is the state committed in git, and is --state the right path?)"
+        )
     if at is not None:
         move = holder_at(moves, parse_when(at))
         if fmt == "json":

@@ -15,9 +15,9 @@ import click
 import yaml
 
 from reconciler import api
-from reconciler.cli import Options, common_options, out
+from reconciler.console import Options, common_options, out
 from reconciler.errors import StateError
-from reconciler.load import display_path, load_file, load_state
+from reconciler.load import display_path, load_file, load_state, require_state
 from reconciler.observed import ObservedModel, ObservedState
 from reconciler.resolve import find_copy
 from reconciler.state import STAGES, CopyFrom
@@ -114,7 +114,10 @@ def command(opts: Options, models: tuple[str, ...], out_path: str, force: bool) 
     target = None if out_path == "-" else Path(out_path)
     if target is not None and target.exists() and not force:
         raise StateError(f"{display_path(target)} exists; pass --force to overwrite it")
-    registry = api.connect(opts.tracking_uri)
+    if opts.state_given and not _inside(target, opts.state):
+        # a mistyped --state would silently skip the check that models are declared once
+        require_state(opts.state)
+    registry = api.connect(opts.tracking_uri, debug=opts.debug)
     names = list(models) or registry.model_names()
     observed = registry.read(names)
     if missing := sorted(set(models) - set(observed.models)):
@@ -135,6 +138,14 @@ def command(opts: Options, models: tuple[str, ...], out_path: str, force: bool) 
     finally:
         temp.unlink(missing_ok=True)
     out(f"wrote {len(observed.models)} model(s) to {display_path(target)}", err=True)
+
+
+def _inside(target: Path | None, state: Path) -> bool:
+    """Whether ``target`` is ``state`` or below it (import creating the state)."""
+    if target is None:
+        return False
+    where = target.resolve()
+    return where == state.resolve() or state.resolve() in where.parents
 
 
 def _check_not_declared_elsewhere(state: Path, target: Path, names: set[str]) -> None:

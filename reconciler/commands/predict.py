@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli import Options, common_options, out
+from reconciler.console import Options, common_options, out
 from reconciler.errors import ReconcilerError
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli import Options, common_options, out
+from reconciler.console import Options, common_options, out
 from reconciler.edit import rewrite_aliases
 from reconciler.errors import StateError
-from reconciler.load import Source, load_state
+from reconciler.load import Source, display_path, load_state
 from reconciler.state import AliasValue, CopyFrom, ModelSpec, _check_alias, value_label
 
 
@@ -23,7 +23,12 @@ def locate(state: Path, model: str) -> tuple[Path, ModelSpec, Source]:
     """The file declaring ``model``, its spec, and where in it the model is declared."""
     desired = load_state(state)
     if model not in desired.models:
-        raise StateError(f"model {model!r} is not declared in the state files under {state}")
+        where = display_path(state)
+        raise StateError(
+            f"model {model!r} is not declared in the state files under {where}: pass --state "
+            f"if it is declared elsewhere, or declare it with `reconciler import --model "
+            f"{model} --out {where.rstrip('/')}/{model}.yaml`"
+        )
     src = desired.sources[model]
     return Path(src.file), desired.models[model], src
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import click
 
-from reconciler.cli import Options, common_options, out
 from reconciler.commands.promote import check_alias_names, locate
+from reconciler.console import Options, common_options, out
 from reconciler.edit import rewrite_aliases
 from reconciler.errors import StateError
 from reconciler.state import value_label

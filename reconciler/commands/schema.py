@@ -6,7 +6,7 @@ import json
 
 import click
 
-from reconciler.cli import out
+from reconciler.console import out
 
 
 def state_schema() -> dict[str, object]:

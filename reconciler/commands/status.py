@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from reconciler import api
-from reconciler.cli import Options, common_options, out
+from reconciler.console import Options, common_options, out
 from reconciler.errors import StateError
 from reconciler.load import DesiredState, load_state
 from reconciler.observed import MANAGED_TAG, ObservedModel, ObservedState

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from reconciler import api
-from reconciler.cli import Options, common_options, out
+from reconciler.console import Options, common_options, out
 
 
 @click.command("validate")

@@ -6,7 +6,9 @@ the server, so a retried write is never applied twice. ``max_streak`` bounds how
 times in a row the same request (method, path, body) is faulted, so a client with more
 retries than that always gets through: the injected faults are bounded, not a lottery.
 
-The proxy also counts requests by ``METHOD path``, can call a hook before forwarding
+``deny`` answers chosen requests 403 "Permission denied" (what MLflow's basic-auth app
+says), for permission errors without an auth server. The proxy also counts requests by
+``METHOD path``, can call a hook before forwarding
 (tests use it to kill things or move aliases at an exact point) and keeps the last
 response body per path (tests use it to see what a process read when it verified).
 """
@@ -28,6 +30,8 @@ from urllib.parse import urlsplit
 FAULTS = ("503", "slow", "reset")
 Hook = Callable[[str, str, int], None]
 """Called as ``hook(method, path, writes_so_far)`` before a request is forwarded."""
+Deny = Callable[[str, str, bytes], bool]
+"""``deny(method, path, body)``: True answers 403 as MLflow's basic-auth app does."""
 
 
 class FaultProxy:
@@ -42,6 +46,7 @@ class FaultProxy:
         slow_seconds: float = 0.3,
         max_streak: int | None = 2,
         hook: Hook | None = None,
+        deny: Deny | None = None,
     ) -> None:
         self.upstream = urlsplit(upstream)
         self.rate = rate
@@ -49,6 +54,7 @@ class FaultProxy:
         self.slow_seconds = slow_seconds
         self.max_streak = max_streak
         self.hook = hook
+        self.deny = deny
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.requests: Counter[str] = Counter()
@@ -114,6 +120,8 @@ class FaultProxy:
                     return self._reply(503, b'{"error_code": "TEMPORARILY_UNAVAILABLE"}')
                 if fault == "slow":
                     time.sleep(proxy.slow_seconds)
+                if proxy.deny is not None and proxy.deny(self.command, path, body):
+                    return self._reply(403, b"Permission denied", "text/plain")
                 if proxy.hook is not None:
                     proxy.hook(self.command, path, proxy.writes)
                 try:

@@ -12,7 +12,7 @@ from pathlib import Path
 from reconciler.apply import ApplyReport, Progress, execute
 from reconciler.audit import AuditInfo, current_audit
 from reconciler.connection import resolve_uri
-from reconciler.errors import ApplyError, PlanError, RegistryError
+from reconciler.errors import ApplyError, PlanError, RegistryError, is_refusal
 from reconciler.gates import gate_run_ids
 from reconciler.load import DesiredState, load_state
 from reconciler.observed import ObservedState
@@ -90,6 +90,8 @@ def apply_plan(
             *(f"FAILED       {c.model}: {describe(c)}: {e}" for c, e in report.failed),
             *(f"not applied  {c.model}: {describe(c)}" for c in report.skipped),
         )
+        if not report.applied and is_refusal(first):  # nothing written; retrying cannot help
+            raise ApplyError(f"nothing applied: {first}")
         raise ApplyError(
             f"apply stopped: {len(report.applied)} of {len(plan.changes)} changes applied, "
             f"{len(report.failed)} failed, {len(report.skipped)} not attempted "

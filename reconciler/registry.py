@@ -157,7 +157,9 @@ class MlflowRegistry:
         ):
             if marker in message:
                 return f"cannot reach the registry at {self.display_uri} ({reason})"
-        if "401" in message or "403" in message or "Unauthorized" in message:
+        if "403" in message or "PERMISSION_DENIED" in message:
+            return f"permission denied by the registry at {self.display_uri}: {first}"
+        if "401" in message or "Unauthorized" in message or "UNAUTHENTICATED" in message:
             return f"the registry at {self.display_uri} refused the credentials: {first}"
         return f"registry {self.display_uri}: {first}"
 

@@ -20,6 +20,7 @@ from reconciler.compat import (
     PROMPT_TAG,
     Read,
     choose_read,
+    equals_literal,
     parse_version,
     refuses_in_lists,
     too_old,
@@ -165,16 +166,19 @@ class MlflowRegistry:
 
     def read(self, names: Iterable[str]) -> ObservedState:
         wanted = sorted(set(names))
-        found = _Found(wanted)
-        strategy = choose_read(len(wanted), self.in_lists)
+        strategy = choose_read(wanted, self.in_lists)
         try:
-            self._readers[strategy](found)
+            return self.read_by(strategy, wanted)
         except RegistryError as exc:
             if strategy is not Read.IN_LISTS or not refuses_in_lists(str(exc.__cause__)):
                 raise
-            self._learn_no_in_lists()
-            found = _Found(wanted)
-            self._readers[choose_read(len(wanted), self.in_lists)](found)
+        self._learn_no_in_lists()
+        return self.read_by(choose_read(wanted, self.in_lists), wanted)
+
+    def read_by(self, strategy: Read, names: Iterable[str]) -> ObservedState:
+        """The named models read one particular way (``read`` chooses the way)."""
+        found = _Found(sorted(set(names)))
+        self._readers[strategy](found)
         return found.observed()
 
     def _learn_no_in_lists(self) -> None:
@@ -210,9 +214,13 @@ class MlflowRegistry:
         """Two searches per model with ``name = '...'``, ``concurrency`` at a time."""
         from concurrent.futures import ThreadPoolExecutor
 
+        if not all(equals_literal(n) for n in found.wanted):
+            return self._read_everything(found)  # a name no literal can hold
+
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             for future in [
-                pool.submit(self._read_where, found, f"name = {quote(n)}") for n in found.wanted
+                pool.submit(self._read_where, found, f"name = {equals_literal(n)}")
+                for n in found.wanted
             ]:
                 future.result()
 

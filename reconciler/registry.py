@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from reconciler.compat import (
-    PROMPT_TAG,
     Read,
     choose_read,
     equals_literal,
@@ -33,7 +32,8 @@ from reconciler.connection import (
     redact_text,
 )
 from reconciler.errors import RegistryError
-from reconciler.observed import ObservedModel, ObservedState, ObservedVersion
+from reconciler.found import Found, is_prompt
+from reconciler.observed import ObservedState
 from reconciler.plan import Action, Change, Kind
 
 RUNS_PER_SEARCH = 500
@@ -51,50 +51,6 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
-def _is_prompt(rm: Any) -> bool:
-    return str((rm.tags or {}).get(PROMPT_TAG, "")).lower() == "true"
-
-
-class _Found:
-    """What the searches returned for the wanted names (exact matches only, prompts
-    dropped), however many requests and threads it took."""
-
-    def __init__(self, wanted: list[str]) -> None:
-        self.wanted = wanted
-        self.models: dict[str, Any] = {}
-        self.versions: dict[str, dict[int, ObservedVersion]] = {n: {} for n in wanted}
-
-    def add_model(self, rm: Any) -> None:
-        if rm.name in self.versions and not _is_prompt(rm):
-            self.models[rm.name] = rm
-
-    def add_version(self, mv: Any) -> None:
-        if mv.name in self.versions:
-            self.versions[mv.name][int(mv.version)] = ObservedVersion(
-                version=int(mv.version),
-                status=str(mv.status),
-                stage=str(mv.current_stage or "None"),
-                run_id=mv.run_id or None,
-                tags=dict(mv.tags or {}),
-                description=mv.description or "",
-                created_at=int(mv.creation_timestamp or 0),
-            )
-
-    def observed(self) -> ObservedState:
-        return ObservedState(
-            models={
-                name: ObservedModel(
-                    name=name,
-                    aliases={a: int(v) for a, v in (rm.aliases or {}).items()},
-                    tags=dict(rm.tags or {}),
-                    description=rm.description or "",
-                    versions=self.versions[name],
-                )
-                for name, rm in sorted(self.models.items())
-            }
-        )
-
-
 class MlflowRegistry:
     """The ``Registry`` port over MLflow's client and registry store."""
 
@@ -109,7 +65,7 @@ class MlflowRegistry:
         """Whether the server accepts ``name IN (...)``; None until a read finds out."""
         self.server_version: str | None = None
         """The server's MLflow version, asked only once it refused an ``IN`` filter."""
-        self._readers: dict[Read, Callable[[_Found], None]] = {
+        self._readers: dict[Read, Callable[[Found], None]] = {
             Read.IN_LISTS: self._read_in_lists,
             Read.ONE_BY_ONE: self._read_one_by_one,
             Read.EVERYTHING: self._read_everything,
@@ -177,7 +133,7 @@ class MlflowRegistry:
 
     def read_by(self, strategy: Read, names: Iterable[str]) -> ObservedState:
         """The named models read one particular way (``read`` chooses the way)."""
-        found = _Found(sorted(set(names)))
+        found = Found(sorted(set(names)))
         self._readers[strategy](found)
         return found.observed()
 
@@ -201,16 +157,16 @@ class MlflowRegistry:
         text = response.text.strip() if response.status_code == 200 else ""
         return text if parse_version(text) else None
 
-    def _read_in_lists(self, found: _Found) -> None:
+    def _read_in_lists(self, found: Found) -> None:
         """Two searches filtered with ``name IN (...)``: 3.x servers and local stores."""
         if found.wanted:
             self._read_where(found, f"name IN ({', '.join(quote(n) for n in found.wanted)})")
 
-    def _read_everything(self, found: _Found) -> None:
+    def _read_everything(self, found: Found) -> None:
         """Two unfiltered, paged searches (1000 models, 10000 versions a page)."""
         self._read_where(found, None)
 
-    def _read_one_by_one(self, found: _Found) -> None:
+    def _read_one_by_one(self, found: Found) -> None:
         """Two searches per model with ``name = '...'``, ``concurrency`` at a time."""
         from concurrent.futures import ThreadPoolExecutor
 
@@ -224,9 +180,9 @@ class MlflowRegistry:
             ]:
                 future.result()
 
-    def _read_where(self, found: _Found, where: str | None) -> None:
+    def _read_where(self, found: Found, where: str | None) -> None:
         # The store, not MlflowClient: the 3.x client appends a prompt filter that a
-        # 2.9 server answers with nothing at all; prompts are dropped by ``_Found``.
+        # 2.9 server answers with nothing at all; prompts are dropped by ``Found``.
         for rm in self._paged(
             self._store.search_registered_models, filter_string=where, max_results=1000
         ):
@@ -239,7 +195,7 @@ class MlflowRegistry:
     def model_names(self) -> list[str]:
         """Every registered model's name (``import`` without ``--model``), paged."""
         found = self._paged(self._store.search_registered_models, max_results=1000)
-        return sorted(rm.name for rm in found if not _is_prompt(rm))
+        return sorted(rm.name for rm in found if not is_prompt(rm))
 
     def _paged(self, search: Callable[..., Any], **kwargs: Any) -> Iterator[Any]:
         """All pages of an MLflow search call."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from reconciler.apply import ApplyReport, Progress, execute
 from reconciler.audit import AuditInfo, current_audit
 from reconciler.connection import default_local_uri, redact, resolve_uri
-from reconciler.errors import PERMISSION_DENIED, ApplyError, PlanError, RegistryError
+from reconciler.errors import PERMISSION_DENIED, ApplyError, PlanError, RegistryError, is_refusal
 from reconciler.gates import gate_run_ids
 from reconciler.load import DesiredState, load_state
 from reconciler.observed import ObservedState
@@ -111,6 +111,8 @@ def apply_plan(
             ),
             *(f"not applied  {c.model}: {describe(c)}" for c in report.skipped),
         )
+        if not report.applied and is_refusal(first):  # nothing written; retrying cannot help
+            raise ApplyError(f"nothing applied: {first}")
         denied = first.startswith(PERMISSION_DENIED) or any(
             e.startswith(PERMISSION_DENIED) for _, e in report.failed
         )

@@ -76,6 +76,15 @@ class RegistryError(ReconcilerError):
     """The registry could not be reached, refused a call, or lacks what the state names."""
 
 
+REFUSALS = ("permission denied", "refused the credentials")
+"""How ``registry.py`` starts to say a 403 / 401: retrying cannot help (SPEC §6.5)."""
+
+
+def is_refusal(message: str) -> bool:
+    """Whether a registry error says the server refused us (no advice to run it again)."""
+    return any(refusal in message for refusal in REFUSALS)
+
+
 class PlanError(ReconcilerError):
     """The plan cannot be applied: missing versions, failed gates, a stale saved plan."""
 

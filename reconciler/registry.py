@@ -2,7 +2,9 @@
 
 Reads are batched (SPEC §8): registered models with their aliases/tags come from
 ``search_registered_models`` with ``name IN (...)``, versions from
-``search_model_versions``, metrics from ``search_runs``. Writes go straight to the
+``search_model_versions``, metrics from ``search_runs``. MLflow 2.x servers refuse ``IN``
+on names; the first refusal switches this registry object to filters they accept
+(``compat.choose_read``), with the same result. Writes go straight to the
 registry store: ``MlflowClient`` makes a hidden ``registered-models/get`` before every
 alias, tag and stage write, which doubles the request count for no benefit here.
 """
@@ -17,6 +19,14 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
+from reconciler.compat import (
+    Read,
+    choose_read,
+    equals_literal,
+    parse_version,
+    refuses_in_lists,
+    too_old,
+)
 from reconciler.connection import (
     apply_http_defaults,
     default_local_uri,
@@ -26,11 +36,10 @@ from reconciler.connection import (
     refused,
 )
 from reconciler.errors import PERMISSION_DENIED, RegistryError
-from reconciler.observed import AUDIT_PREFIX, ObservedModel, ObservedState, ObservedVersion
+from reconciler.found import Found, is_prompt
+from reconciler.observed import AUDIT_PREFIX, ObservedState
 from reconciler.plan import Action, Change, Kind
 
-NAMES_PER_FILTER = 100
-"""Up to this many names are read with one ``IN (...)`` filter (GET URLs stay short)."""
 RUNS_PER_SEARCH = 500
 DEFAULT_CONCURRENCY = 8
 COPY_READY_TIMEOUT = 300.0
@@ -63,6 +72,15 @@ class MlflowRegistry:
         if reason := refused(self.uri):  # seconds, not a round of retries
             raise RegistryError(f"cannot reach the registry at {self.display_uri} ({reason})")
         self._client, self._store = self._call(self._connect)
+        self.in_lists: bool | None = None
+        """Whether the server accepts ``name IN (...)``; None until a read finds out."""
+        self.server_version: str | None = None
+        """The server's MLflow version, asked only once it refused an ``IN`` filter."""
+        self._readers: dict[Read, Callable[[Found], None]] = {
+            Read.IN_LISTS: self._read_in_lists,
+            Read.ONE_BY_ONE: self._read_one_by_one,
+            Read.EVERYTHING: self._read_everything,
+        }
 
     def _connect(self) -> tuple[Any, Any]:
         warnings.filterwarnings("ignore", category=FutureWarning, module="mlflow")
@@ -116,6 +134,10 @@ class MlflowRegistry:
         ):
             if marker in message:
                 return f"cannot reach the registry at {self.display_uri} ({reason})"
+        if "403" in message or "PERMISSION_DENIED" in message:
+            return f"permission denied by the registry at {self.display_uri}: {first}"
+        if "401" in message or "Unauthorized" in message or "UNAUTHENTICATED" in message:
+            return f"the registry at {self.display_uri} refused the credentials: {first}"
         return f"registry {self.display_uri}: {first}"
 
     def _denied(self, status: int, model: str | None) -> str:
@@ -142,50 +164,80 @@ class MlflowRegistry:
 
     def read(self, names: Iterable[str]) -> ObservedState:
         wanted = sorted(set(names))
-        models: dict[str, Any] = {}
-        versions: dict[str, dict[int, ObservedVersion]] = {n: {} for n in wanted}
-        # Few names: filter server-side. Many: one unfiltered, paged read (1000 models and
-        # 10000 versions a page) costs fewer requests than many IN-lists, and URLs stay short.
-        filters: list[str | None] = [None]
-        if len(wanted) <= NAMES_PER_FILTER:
-            filters = [f"name IN ({', '.join(quote(n) for n in wanted)})"] if wanted else []
-        for where in filters:
-            for rm in self._paged(
-                self._client.search_registered_models, filter_string=where, max_results=1000
-            ):
-                if rm.name in versions:  # exact match only, whatever the filter did
-                    models[rm.name] = rm
-            for mv in self._paged(
-                self._client.search_model_versions, filter_string=where, max_results=10000
-            ):
-                if mv.name in versions:
-                    versions[mv.name][int(mv.version)] = ObservedVersion(
-                        version=int(mv.version),
-                        status=str(mv.status),
-                        stage=str(mv.current_stage or "None"),
-                        run_id=mv.run_id or None,
-                        tags=dict(mv.tags or {}),
-                        description=mv.description or "",
-                        created_at=int(mv.creation_timestamp or 0),
-                        source=str(mv.source or ""),
-                    )
-        return ObservedState(
-            models={
-                name: ObservedModel(
-                    name=name,
-                    aliases={a: int(v) for a, v in (rm.aliases or {}).items()},
-                    tags=dict(rm.tags or {}),
-                    description=rm.description or "",
-                    versions=versions[name],
-                )
-                for name, rm in sorted(models.items())
-            }
-        )
+        strategy = choose_read(wanted, self.in_lists)
+        try:
+            return self.read_by(strategy, wanted)
+        except RegistryError as exc:
+            if strategy is not Read.IN_LISTS or not refuses_in_lists(str(exc.__cause__)):
+                raise
+        self._learn_no_in_lists()
+        return self.read_by(choose_read(wanted, self.in_lists), wanted)
+
+    def read_by(self, strategy: Read, names: Iterable[str]) -> ObservedState:
+        """The named models read one particular way (``read`` chooses the way)."""
+        found = Found(sorted(set(names)))
+        self._readers[strategy](found)
+        return found.observed()
+
+    def _learn_no_in_lists(self) -> None:
+        """The server refused ``name IN (...)``: an MLflow 2.x server. Remember it, and
+        refuse one too old to hold aliases before anything is planned against it."""
+        self.in_lists = False
+        self.server_version = self._call(self._get_server_version)
+        problem = too_old(self.server_version) if self.server_version else None
+        if problem:
+            raise RegistryError(f"the registry at {self.display_uri} {problem}")
+
+    def _get_server_version(self) -> str | None:
+        """What ``GET /version`` says (MLflow servers 1.x to 3.x answer it), or None."""
+        from mlflow.utils.rest_utils import http_request
+
+        get_creds = getattr(self._store, "get_host_creds", None)
+        if get_creds is None:
+            return None
+        response = http_request(get_creds(), "/version", "GET", max_retries=0, timeout=10)
+        text = response.text.strip() if response.status_code == 200 else ""
+        return text if parse_version(text) else None
+
+    def _read_in_lists(self, found: Found) -> None:
+        """Two searches filtered with ``name IN (...)``: 3.x servers and local stores."""
+        if found.wanted:
+            self._read_where(found, f"name IN ({', '.join(quote(n) for n in found.wanted)})")
+
+    def _read_everything(self, found: Found) -> None:
+        """Two unfiltered, paged searches (1000 models, 10000 versions a page)."""
+        self._read_where(found, None)
+
+    def _read_one_by_one(self, found: Found) -> None:
+        """Two searches per model with ``name = '...'``, ``concurrency`` at a time."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if not all(equals_literal(n) for n in found.wanted):
+            return self._read_everything(found)  # a name no literal can hold
+
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            for future in [
+                pool.submit(self._read_where, found, f"name = {equals_literal(n)}")
+                for n in found.wanted
+            ]:
+                future.result()
+
+    def _read_where(self, found: Found, where: str | None) -> None:
+        # The store, not MlflowClient: the 3.x client appends a prompt filter that a
+        # 2.9 server answers with nothing at all; prompts are dropped by ``Found``.
+        for rm in self._paged(
+            self._store.search_registered_models, filter_string=where, max_results=1000
+        ):
+            found.add_model(rm)
+        for mv in self._paged(
+            self._store.search_model_versions, filter_string=where, max_results=10000
+        ):
+            found.add_version(mv)
 
     def model_names(self) -> list[str]:
         """Every registered model's name (``import`` without ``--model``), paged."""
-        found = self._paged(self._client.search_registered_models, max_results=1000)
-        return sorted(rm.name for rm in found)
+        found = self._paged(self._store.search_registered_models, max_results=1000)
+        return sorted(rm.name for rm in found if not is_prompt(rm))
 
     def _paged(self, search: Callable[..., Any], **kwargs: Any) -> Iterator[Any]:
         """All pages of an MLflow search call."""

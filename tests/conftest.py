@@ -1,7 +1,9 @@
-"""Shared fixtures: real mlflow servers (sqlite and PostgreSQL backends) and a CLI runner.
+"""Shared fixtures: real mlflow servers and a CLI runner.
 
-Servers start once per test session on free loopback ports. With ``CI=true`` the
-PostgreSQL-backed tests fail (never skip) when PostgreSQL is unavailable.
+The ``server`` matrix: MLflow 3 with sqlite and PostgreSQL backends, and an MLflow 2.22
+server (sqlite) from a virtualenv the tests build (``tests/support/mlflow2.py``). Servers
+start once per test session on free loopback ports. With ``CI=true`` the PostgreSQL and
+MLflow 2 tests fail (never skip) when their server cannot be had.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from tests.support.mlflow2 import mlflow2_python
 from tests.support.mlflow_server import MlflowServer, create_pg_database, drop_pg_database
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -43,9 +46,35 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mlflow
     drop_pg_database(uri)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def require_mlflow2_python() -> str:
+    """The MLflow 2.22 virtualenv's interpreter; fails in CI, skips elsewhere, if unbuildable."""
+    try:
+        return mlflow2_python()
+    except Exception as exc:  # no uv, no index, a broken build
+        if IN_CI:
+            pytest.fail(f"the MLflow 2.22 server is required in CI: {exc}")
+        pytest.skip(f"MLflow 2.22 server environment not available: {exc}")
+
+
+@pytest.fixture(scope="session")
+def mlflow2_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """An MLflow 2.22 server (sqlite backend) from its own virtualenv."""
+    python = require_mlflow2_python()
+    work = tmp_path_factory.mktemp("mlflow2-sqlite")
+    server = MlflowServer(f"sqlite:///{work / 'mlflow.db'}", work, python=python).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mlflow2", marks=pytest.mark.mlflow2),
+    ]
+)
 def server(request: pytest.FixtureRequest) -> MlflowServer:
-    """A running mlflow server; tests using it run once per backend."""
+    """A running mlflow server; tests using it run once per server and backend."""
     return request.getfixturevalue(f"{request.param}_server")  # type: ignore[no-any-return]
 
 

@@ -143,23 +143,23 @@ def seed_rich(url: str, name: str) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
-def test_import_round_trip_plan_shows_no_changes(cli_sqlite: Cli, name: str) -> None:
+def test_import_round_trip_plan_shows_no_changes(cli: Cli, name: str) -> None:
     """import writes state from the registry; plan right after reports no changes."""
     names = [name, f"{name} with: colon?", f"- {name}", "true-" + name[2:], f"#{name}é"]
     names = [n.replace(":", "") for n in names]  # ':' is not allowed in MLflow names
     for n in names:
-        seed_rich(cli_sqlite.url, n)
+        seed_rich(cli.url, n)
     args = [a for n in names for a in ("--model", n)]
-    result = cli_sqlite("import", *args, "--out", "state/imported.yaml")
+    result = cli("import", *args, "--out", "state/imported.yaml")
     assert result.exit_code == 0, result.output
-    text = (cli_sqlite.cwd / "state/imported.yaml").read_text(encoding="utf-8")
+    text = (cli.cwd / "state/imported.yaml").read_text(encoding="utf-8")
     assert "reconciler.applied" not in text and "Production: 2" in text
-    plan = cli_sqlite("plan", "--detailed-exitcode")
+    plan = cli("plan", "--detailed-exitcode")
     assert plan.exit_code == 0, plan.output
     assert "No changes" in plan.stdout
-    again = cli_sqlite("import", *args, "--out", "state/imported.yaml")
+    again = cli("import", *args, "--out", "state/imported.yaml")
     assert again.exit_code == 1 and "--force" in again.stderr
-    assert cli_sqlite("import", *args, "--out", "state/imported.yaml", "--force").exit_code == 0
+    assert cli("import", *args, "--out", "state/imported.yaml", "--force").exit_code == 0
 
 
 def test_import_all_models_to_stdout_includes_every_model(cli_sqlite: Cli, name: str) -> None:
@@ -180,18 +180,18 @@ def test_import_refuses_models_declared_in_another_state_file(cli_sqlite: Cli, n
     assert not (cli_sqlite.cwd / "state/b.yaml").exists()
 
 
-def test_status_lists_versions_with_aliases_and_metrics(cli_sqlite: Cli, name: str) -> None:
+def test_status_lists_versions_with_aliases_and_metrics(cli: Cli, name: str) -> None:
     """status shows one row per version with aliases, stage, run id and metrics (text, json)."""
-    runs = seed_model(cli_sqlite.url, name, [{"auc": 0.81}, {"auc": 0.93}], {"champion": 2})
-    data = json.loads(cli_sqlite("status", name, "--format", "json").stdout)
+    runs = seed_model(cli.url, name, [{"auc": 0.81}, {"auc": 0.93}], {"champion": 2})
+    data = json.loads(cli("status", name, "--format", "json").stdout)
     assert [(r["version"], r["aliases"], r["run_id"], r["metrics"]) for r in data] == [
         (2, ["champion"], runs[1], {"auc": 0.93}),
         (1, [], runs[0], {"auc": 0.81}),
     ]
     assert data[0]["status"] == "READY" and data[0]["stage"] == "None"
-    text = cli_sqlite("status", name)
+    text = cli("status", name)
     assert text.exit_code == 0 and "champion" in text.stdout and "auc=0.93" in text.stdout
-    missing = cli_sqlite("status", name + "-missing")
+    missing = cli("status", name + "-missing")
     assert missing.exit_code == 1 and "does not exist" in missing.stderr
 
 

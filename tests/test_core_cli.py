@@ -174,21 +174,19 @@ def test_model_filter_plans_only_the_named_model(cli: Cli, name: str) -> None:
     assert {c["model"] for c in json.loads(result.stdout)["changes"]} == {name}
 
 
-def test_names_with_quotes_and_filter_characters_match_only_themselves(
-    cli_sqlite: Cli, name: str
-) -> None:
+def test_names_with_quotes_and_filter_characters_match_only_themselves(cli: Cli, name: str) -> None:
     """Quotes, backslashes, % and _ in names neither break the filter nor match other models."""
     odd = [f'{name} it\'s "odd"', f"{name}%_x", f"{name} back\\slash"]
     decoy = f"{name}AAx"  # would match '{name}%_x' if it were read as a LIKE pattern
     for model in [*odd, decoy]:
-        seed_model(cli_sqlite.url, model, [{}, {}], {"champion": 1})
+        seed_model(cli.url, model, [{}, {}], {"champion": 1})
     body = "models:\n" + "".join(f"  {json.dumps(m)}:\n    aliases: {{champion: 2}}\n" for m in odd)
-    state = str(write_state(cli_sqlite.cwd, body))
-    result = cli_sqlite("apply", "--state", state, "--yes")
+    state = str(write_state(cli.cwd, body))
+    result = cli("apply", "--state", state, "--yes")
     assert result.exit_code == 0, result.output
     for model in odd:
-        assert aliases_of(cli_sqlite.url, model) == {"champion": 2}
-    assert aliases_of(cli_sqlite.url, decoy) == {"champion": 1}
+        assert aliases_of(cli.url, model) == {"champion": 2}
+    assert aliases_of(cli.url, decoy) == {"champion": 1}
 
 
 def test_unreachable_registry_is_one_line_and_exit_1(tmp_path: Path) -> None:

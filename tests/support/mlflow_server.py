@@ -1,7 +1,8 @@
 """Start a real ``mlflow server`` on 127.0.0.1 (sqlite or PostgreSQL backend).
 
 Shared by the test suite and ``bench/``; the command line here is the one
-``deploy/docker-compose.yml`` mirrors.
+``deploy/docker-compose.yml`` mirrors. The server may run from another interpreter (an
+MLflow 2.x virtualenv, see ``mlflow2.py``) and as another app (``basic-auth``).
 """
 
 from __future__ import annotations
@@ -25,10 +26,15 @@ def free_port() -> int:
 
 
 def server_command(
-    backend_uri: str, artifacts: str, port: int, workers: int | None = 1
+    backend_uri: str,
+    artifacts: str,
+    port: int,
+    workers: int | None = 1,
+    python: str = sys.executable,
+    app_name: str | None = None,
 ) -> list[str]:
     cmd = [
-        sys.executable,
+        python,
         "-m",
         "mlflow",
         "server",
@@ -43,16 +49,32 @@ def server_command(
     ]
     if workers is not None:
         cmd += ["--workers", str(workers)]
+    if app_name is not None:
+        cmd += ["--app-name", app_name]
     return cmd
 
 
 class MlflowServer:
     """A real tracking server process; ``url`` is its base URL once started."""
 
-    def __init__(self, backend_uri: str, workdir: Path, workers: int | None = 1) -> None:
+    def __init__(
+        self,
+        backend_uri: str,
+        workdir: Path,
+        workers: int | None = 1,
+        python: str = sys.executable,
+        app_name: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.backend_uri = backend_uri
         self.workdir = workdir
         self.workers = workers
+        self.python = python
+        """The interpreter whose mlflow serves (another virtualenv for MLflow 2.x)."""
+        self.app_name = app_name
+        """``mlflow server --app-name`` (``basic-auth``), or None for the plain server."""
+        self.env = env or {}
+        """Extra environment for the server process (auth config, admin password)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -61,12 +83,20 @@ class MlflowServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.workdir / f"server-{self.port}.log", "ab")  # noqa: SIM115
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-        # The registry needs no background job runner (it spawns a dozen huey workers).
+        # The registry needs no background job runner (it spawns a dozen huey workers;
+        # 3.x only, a 2.x server ignores it).
         env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+        env.update(self.env)
+        command = server_command(
+            self.backend_uri,
+            str(self.workdir / "artifacts"),
+            self.port,
+            self.workers,
+            self.python,
+            self.app_name,
+        )
         self.proc = subprocess.Popen(
-            server_command(
-                self.backend_uri, str(self.workdir / "artifacts"), self.port, self.workers
-            ),
+            command,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
@@ -95,6 +125,11 @@ class MlflowServer:
                 os.killpg(self.proc.pid, 9)
                 self.proc.wait()
         self.proc = None
+
+    def version(self) -> str:
+        """What the running server says its MLflow version is (``GET /version``)."""
+        with urllib.request.urlopen(f"{self.url}/version", timeout=5) as resp:
+            return str(resp.read().decode().strip())
 
 
 def create_pg_database(prefix: str = "reconciler_test") -> str:

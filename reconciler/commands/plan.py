@@ -45,7 +45,7 @@ def command(
 ) -> None:
     """Show what apply would change. Exit 1 on errors or failed gates."""
     desired = api.validate(opts.state, models)
-    plan = api.make_plan(desired, api.connect(opts.tracking_uri))
+    plan = api.make_plan(desired, api.connect(opts.tracking_uri), with_evidence=True)
     report.plan(plan)
     if out_file:
         Path(out_file).write_text(to_json(plan), encoding="utf-8")

@@ -21,7 +21,7 @@ from reconciler.errors import StateError
 from reconciler.load import DesiredState, load_state
 from reconciler.observed import MANAGED_TAG, ObservedModel, ObservedState
 from reconciler.ownership import parse as parse_record
-from reconciler.state import ModelSpec
+from reconciler.state import MetricRule, ModelSpec
 
 
 def _created(ms: int) -> str:
@@ -132,7 +132,14 @@ def command(opts: Options, model: str | None, metric_names: tuple[str, ...], fmt
     for name in names:
         spec = desired.models.get(name) if desired else None
         gate_metrics = (
-            [] if spec is None else [g.metric for rules in spec.gates.values() for g in rules]
+            []
+            if spec is None
+            else [
+                g.metric
+                for rules in spec.gates.values()
+                for g in rules
+                if isinstance(g, MetricRule)
+            ]
         )
         keys[name] = list(metric_names) or list(dict.fromkeys(gate_metrics))
     registry = api.connect(opts.tracking_uri)

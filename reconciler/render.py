@@ -58,14 +58,12 @@ def describe_gate(gate: GateResult) -> str:
         return f'{head}: tag {gate.tag} = {actual}, must be "{gate.expected}"'
     if gate.rule == "signature":
         if gate.current_version is None:
-            compared = "no current holder" if gate.passed else "not compared"
-        elif gate.changes and not gate.passed:
-            more = f" (and {len(gate.changes) - 3} more)" if len(gate.changes) > 3 else ""
-            compared = f"vs version {gate.current_version}: {'; '.join(gate.changes[:3])}{more}"
-        else:
-            compared = f"same as version {gate.current_version}"
-            compared = gate.changes[0] if gate.changes else compared
-        return f"{head}: signature compatible, {compared}"
+            return f"{head}: signature compatible: " + (
+                "no current holder" if gate.passed else "not checked"
+            )
+        more = f" (and {len(gate.changes) - 3} more)" if len(gate.changes) > 3 else ""
+        found = "; ".join(gate.changes[:3]) + more if gate.changes else "same"
+        return f"{head}: signature compatible with version {gate.current_version}: {found}"
     value = "missing" if gate.value is None else f"{gate.value:g}"
     if gate.rule == "better_than":
         if gate.current_version is None:

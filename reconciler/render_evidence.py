@@ -9,7 +9,9 @@ from __future__ import annotations
 from reconciler.evidence import Evidence, MetricRow, Side, Trend
 
 SHOWN = 6
-"""Metrics (and params) shown per alias move before "and K more"."""
+"""Metrics (and params) shown per alias move in markdown before "and K more"."""
+TEXT_SHOWN = 3
+"""The same for the text plan, where each kind stays on one line."""
 TICKS = "▁▂▃▄▅▆▇█"
 
 
@@ -64,14 +66,23 @@ def text_block(ev: Evidence, indent: str = "      ") -> list[str]:
     lines.append(f"created    {created}{ev.after.created or '-'}")
     if ev.metrics:
         shown = [
-            f"{m.name} {number(m.before)} -> {number(m.after)}"
+            f"{m.name} {number(m.after)}"
+            if ev.before is None
+            else f"{m.name} {number(m.before)} -> {number(m.after)}"
             + (f" ({_delta(m)})" if m.delta is not None else "")
-            for m in ev.metrics[:SHOWN]
+            for m in ev.metrics[:TEXT_SHOWN]
         ]
-        lines.append("metrics    " + "; ".join(shown) + _more(len(ev.metrics) - SHOWN, "metrics"))
+        more = _more(len(ev.metrics) - TEXT_SHOWN, "metrics")
+        lines.append("metrics    " + "; ".join(shown) + more)
     if ev.params:
-        shown = [f"{p.name} {p.before or '-'} -> {p.after or '-'}" for p in ev.params[:SHOWN]]
-        lines.append("params     " + "; ".join(shown) + _more(len(ev.params) - SHOWN, "params"))
+        shown = [
+            f"{p.name} {p.after or '-'}"
+            if ev.before is None
+            else f"{p.name} {p.before or '-'} -> {p.after or '-'}"
+            for p in ev.params[:TEXT_SHOWN]
+        ]
+        more = _more(len(ev.params) - TEXT_SHOWN, "params")
+        lines.append("params     " + "; ".join(shown) + more)
     if ev.lineage:
         items = list(ev.lineage.items())
         shown = [f"{k}={v}" for k, v in items[:SHOWN]]
@@ -109,7 +120,7 @@ def _link(label: str, url: str | None) -> str:
 
 def _md_side(side: Side | None, what: str) -> tuple[str, str]:
     if side is None:
-        return "-", "-"
+        return "-", "(none)"
     run = _link(f"`{_short(side.run_id)}`", side.run_url) if side.run_id else "(no run)"
     if side.run_name:
         run += f" {_md(side.run_name)}"
@@ -156,7 +167,14 @@ def markdown_block(ev: Evidence, open_: bool) -> str:
     for p in ev.params[:SHOWN]:
         out.append(f"| param `{_md(p.name)}` | {_md(p.before or '-')} | {_md(p.after or '-')} | |")
     sig = ev.signature
-    verdict = {"same": "same", "changed": "**changed**", "missing": "**missing**"}
+    verdict = {
+        "same": "same",
+        "changed": "**changed**",
+        "missing": "**missing**",
+        "new": "no current version",
+        "unknown": "not compared",
+        "holder-missing": "none before",
+    }
     out.append(
         f"| signature | {_md(sig.before or '-')} | {_md(sig.after or '-')} | "
         f"{verdict.get(sig.status, _md(sig.status))} |"
@@ -175,34 +193,62 @@ def markdown_block(ev: Evidence, open_: bool) -> str:
     if sig.changes:
         shown = "; ".join(_md(c) for c in sig.changes[:SHOWN])
         out += [f"Signature: {shown}{_more(len(sig.changes) - SHOWN, 'changes')}", ""]
-    tags = [*(ev.lineage or {}).items(), *(ev.version_tags or {}).items()]
-    if tags:
-        shown = ", ".join(f"`{_md(k)}`=`{_md(v)}`" for k, v in tags[:SHOWN])
-        out += [f"Lineage: {shown}{_more(len(tags) - SHOWN, 'tags')}", ""]
+    for label, tags in (("Lineage", ev.lineage), ("Version tags", ev.version_tags)):
+        items = list((tags or {}).items())
+        if items:
+            shown = ", ".join(f"`{_md(k)}`=`{_md(v)}`" for k, v in items[:SHOWN])
+            out += [f"{label}: {shown}{_more(len(items) - SHOWN, 'tags')}", ""]
     if ev.trend and len(ev.trend.points) > 1:
         out += [*mermaid(ev.trend), ""]
     out += ["</details>", ""]
     return "\n".join(out)
 
 
+def compact_line(ev: Evidence) -> str:
+    """One line for a move whose full table does not fit: the first metric and signature."""
+    head = f"v{ev.before.version} → " if ev.before else ""
+    parts = [f"- **{_md(ev.model)}** `{_md(ev.alias)}`: {head}v{ev.after.version}"]
+    if ev.metrics:
+        m = ev.metrics[0]
+        delta = f" ({_delta(m)})" if m.delta is not None else ""
+        parts.append(f"`{_md(m.name)}` {number(m.before)} → {number(m.after)}{delta}")
+    parts.append(f"signature {ev.signature.status}")
+    return " · ".join(parts) + "\n"
+
+
 def markdown_section(evidence: tuple[Evidence, ...], budget: int) -> str:
-    """Blocks for as many moves as fit in ``budget`` characters; a note for the rest."""
+    """Full tables for the first moves, one line each for the next, a note for the rest.
+
+    The first table is always shown when it fits; each further one only when the lines of
+    every move after it still fit in ``budget`` characters, so as many moves as possible
+    are at least named. The JSON plan has all of it.
+    """
     if not evidence:
         return ""
     head = "**Evidence** (what each alias move changes)\n\n"
     open_ = len(evidence) <= 3
-    parts = [head]
-    used = len(head)
-    for i, ev in enumerate(evidence):
+    lines = [compact_line(ev) for ev in evidence]
+    blocks: list[str] = []
+    used = len(head) + 250  # room for the note
+    after = sum(len(line) for line in lines)
+    for ev, line in zip(evidence, lines, strict=True):
         block = markdown_block(ev, open_)
-        left = len(evidence) - i
-        note = (
-            f"_Evidence for {left} more alias move{'s' * (left != 1)} is left out to keep this "
-            "comment under GitHub's size limit; `reconciler plan --format json` has all of it._\n\n"
-        )
-        if used + len(block) + len(note) > budget:
-            parts.append(note)
+        after -= len(line)
+        first = not blocks and used + len(block) <= budget  # one table is worth some lines
+        if used + len(block) + after > budget and not first:
             break
-        parts.append(block)
+        blocks.append(block)
         used += len(block)
-    return "".join(parts) if len(parts) > 1 else ""
+    short: list[str] = []
+    for line in lines[len(blocks) :]:
+        if used + len(line) > budget:
+            break
+        short.append(line)
+        used += len(line)
+    shown = blocks + ([*(["\n"] if blocks else []), *short, "\n"] if short else [])
+    left = len(evidence) - len(blocks) - len(short)
+    note = (
+        f"_Evidence for {left} more alias move{'s' * (left != 1)} is left out to keep this "
+        "comment under GitHub's size limit; `reconciler plan --format json` has all of it._\n\n"
+    )
+    return head + "".join(shown) + (note if left else "")

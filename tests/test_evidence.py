@@ -83,7 +83,7 @@ def test_text_plan_shows_the_evidence_under_the_alias_change(cli_sqlite: Cli, pr
     assert re.search(r"trend +val_auc: v1 0.8, v2 0.85, .*\(now v1, new v2\)", out)
     exp = client(cli_sqlite.url).get_run(promo.runs[2]).info.experiment_id
     assert f"run page   {cli_sqlite.url}/#/experiments/{exp}/runs/{promo.runs[2]}" in out
-    assert "gate champion -> version 2: signature compatible, same as version 1: passed" in out
+    assert "gate champion -> version 2: signature compatible with version 1: same: passed" in out
     assert 'tag validation_status = "approved", must be "approved": passed' in out
 
 
@@ -168,7 +168,7 @@ def test_signature_gate_passes_when_nothing_holds_the_alias(cli_sqlite: Cli, pro
     )
     result = cli_sqlite("plan", "--state", str(write_state(cli_sqlite.cwd, state)))
     assert result.exit_code == 0, result.stdout
-    assert "signature compatible, no current holder: passed" in result.stdout
+    assert "signature compatible: no current holder: passed" in result.stdout
     assert "signature  2 inputs, 1 output (nothing holds the alias now)" in result.stdout
 
 

@@ -28,6 +28,7 @@ class _Version:
     run_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    source: str = ""
 
 
 @dataclass
@@ -55,7 +56,7 @@ class MemoryRegistry:
                 dict(m.tags),
                 m.description,
                 {
-                    n: _Version(v.stage, v.status, v.run_id, dict(v.tags), v.description)
+                    n: _Version(v.stage, v.status, v.run_id, dict(v.tags), v.description, v.source)
                     for n, v in m.versions.items()
                 },
             )
@@ -77,7 +78,9 @@ class MemoryRegistry:
             if m is None:
                 continue
             versions = {
-                n: ObservedVersion(n, v.status, v.stage, v.run_id, dict(v.tags), v.description)
+                n: ObservedVersion(
+                    n, v.status, v.stage, v.run_id, dict(v.tags), v.description, source=v.source
+                )
                 for n, v in m.versions.items()
             }
             out[name] = ObservedModel(name, dict(m.aliases), dict(m.tags), m.description, versions)

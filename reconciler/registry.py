@@ -259,7 +259,7 @@ class MlflowRegistry:
     def _logged_model_locations(self, model_ids: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         experiments = self._experiment_ids()
-        for chunk in _chunks(model_ids, NAMES_PER_FILTER):
+        for chunk in _chunks(model_ids, RUNS_PER_SEARCH):  # POST: no URL length limit
             where = f"model_id IN ({', '.join(quote(m) for m in chunk)})"
             for exp_chunk in _chunks(experiments, 1000):
                 for model in self._paged(
@@ -284,9 +284,18 @@ class MlflowRegistry:
             with tempfile.TemporaryDirectory() as tmp:
                 local = os.path.join(tmp, "MLmodel")
                 if place.startswith("models:/"):  # a copy's source: let MLflow resolve it
-                    local = download_artifacts(artifact_uri=f"{place}/MLmodel", dst_path=tmp)
+                    local = download_artifacts(
+                        artifact_uri=f"{place}/MLmodel",
+                        dst_path=tmp,
+                        tracking_uri=self.uri,
+                        registry_uri=self.uri,
+                    )
                 else:  # one request (download_artifacts would list the folder first)
-                    get_artifact_repository(place)._download_file("MLmodel", local)
+                    repo = get_artifact_repository(place, tracking_uri=self.uri)
+                    if getattr(repo, "_server_capabilities", ...) is None:
+                        # No /server-info probe (multipart download) for a 1 kB file.
+                        repo._server_capabilities = {}  # type: ignore[attr-defined]
+                    repo._download_file("MLmodel", local)
                 with open(local, encoding="utf-8") as fh:
                     return parse_mlmodel(fh.read())
         except Exception as exc:

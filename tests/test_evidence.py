@@ -184,3 +184,20 @@ def test_saved_plan_with_evidence_applies(cli_sqlite: Cli, name: str, tmp_path: 
     result = cli_sqlite("apply", "--state", str(state), "--yes", str(saved))
     assert result.exit_code == 0, result.stdout + result.stderr
     assert client(cli_sqlite.url).get_model_version_by_alias(name, "champion").version == "2"
+
+
+def test_status_shows_the_gated_metric_across_versions(cli_sqlite: Cli, promo: Promo) -> None:
+    """`status` prints the gated metric of each version as one series with a sparkline,
+    the alias holder marked."""
+    state = (
+        f"models:\n  {promo.name}:\n    aliases: {{champion: 1}}\n"
+        "    gates:\n      champion:\n        - {metric: val_auc, min: 0.5}\n"
+    )
+    result = cli_sqlite("status", promo.name, "--state", str(write_state(cli_sqlite.cwd, state)))
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert re.search(
+        rf"^{promo.name} val_auc: v1 0.8 \[champion\], v2 0.85, v3 0.9, v4 0.9, v5 0.9"
+        r"  [▁-█]{5}$",
+        result.stdout,
+        re.MULTILINE,
+    )

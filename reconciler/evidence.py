@@ -10,7 +10,7 @@ which version is "the candidate" comes from ``resolve`` (the one place that says
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
@@ -113,9 +113,9 @@ class Evidence:
     """Every metric of either run, gated ones first, then by name."""
     params: tuple[ParamRow, ...] = ()
     """Params that differ (with no holder: all of the candidate's)."""
-    lineage: Mapping[str, str] | None = None
+    lineage: Mapping[str, str] = field(default_factory=dict)
     """The candidate run's tags without MLflow's own (git commit, data version, ...)."""
-    version_tags: Mapping[str, str] | None = None
+    version_tags: Mapping[str, str] = field(default_factory=dict)
     """The candidate version's tags without the reconciler's audit tags."""
     signature: SignatureCheck = SignatureCheck("unknown")
     trend: Trend | None = None
@@ -132,8 +132,14 @@ def _base_url(registry: str) -> str | None:
 
 
 def _side(
-    model: str, number: int, version: ObservedVersion, observed: ObservedState, registry: str
+    model: str,
+    number: int,
+    version: ObservedVersion,
+    observed: ObservedState,
+    registry: str,
+    exists: bool = True,
 ) -> Side:
+    """One side; ``exists`` is False for a copy not made yet (no version page to link)."""
     base = _base_url(registry)
     run = observed.runs.get(version.run_id or "")
     run_url = (
@@ -141,7 +147,8 @@ def _side(
         if base and run and run.experiment_id
         else None
     )
-    version_url = f"{base}/#/models/{quote(model, safe='')}/versions/{number}" if base else None
+    page = f"{base}/#/models/{quote(model, safe='')}/versions/{number}"
+    version_url = page if base and exists else None
     return Side(
         number,
         version.run_id,
@@ -245,7 +252,7 @@ def for_alias(
         model=name,
         alias=alias,
         before=_side(name, old.version, old, observed, registry) if old else None,
-        after=_side(name, number, new, observed, registry),
+        after=_side(name, number, new, observed, registry, target.number is not None),
         metrics=rows,
         params=params,
         lineage=lineage,

@@ -81,8 +81,8 @@ def evidence_to_dict(ev: Evidence) -> dict[str, Any]:
             for m in ev.metrics
         ],
         "params": [{"name": p.name, "before": p.before, "after": p.after} for p in ev.params],
-        "lineage": dict(ev.lineage or {}),
-        "version_tags": dict(ev.version_tags or {}),
+        "lineage": dict(ev.lineage),
+        "version_tags": dict(ev.version_tags),
         "signature": {
             "status": ev.signature.status,
             "changes": list(ev.signature.changes),

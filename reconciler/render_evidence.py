@@ -194,7 +194,7 @@ def markdown_block(ev: Evidence, open_: bool) -> str:
         shown = "; ".join(_md(c) for c in sig.changes[:SHOWN])
         out += [f"Signature: {shown}{_more(len(sig.changes) - SHOWN, 'changes')}", ""]
     for label, tags in (("Lineage", ev.lineage), ("Version tags", ev.version_tags)):
-        items = list((tags or {}).items())
+        items = list(tags.items())
         if items:
             shown = ", ".join(f"`{_md(k)}`=`{_md(v)}`" for k, v in items[:SHOWN])
             out += [f"{label}: {shown}{_more(len(items) - SHOWN, 'tags')}", ""]

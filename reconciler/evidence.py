@@ -180,6 +180,8 @@ def _signature(
     missing = ObservedSignature(error="not read")
     after = observed.signatures.get(new.source, missing)
     if old is None:
+        if after.error:
+            return SignatureCheck("unknown", after=summary(after))
         return SignatureCheck("new" if after.found else "missing", after=summary(after))
     before = observed.signatures.get(old.source, missing)
     words = (summary(before), summary(after))

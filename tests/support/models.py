@@ -48,25 +48,31 @@ def log_lightgbm(
     version_tags: Mapping[str, str] | None = None,
     experiment: str = "evidence",
 ) -> tuple[str, int]:
-    """Log a 2-tree LightGBM model with signature ``columns`` (None: none) and register it."""
+    """Log a 2-tree LightGBM model with signature ``columns`` (None: none) and register it.
+
+    MLflow's global URIs (and the env vars they set) are restored afterwards, as
+    ``reconciler.training`` does: a leaked ``MLFLOW_REGISTRY_URI`` would point later
+    tests' CLI runs at this server.
+    """
     import lightgbm as lgb
     import mlflow
     import mlflow.lightgbm
     import numpy as np
 
-    mlflow.set_tracking_uri(url)
-    mlflow.set_registry_uri(url)
-    mlflow.set_experiment(experiment)
+    from reconciler.training import _session
+
     x = np.random.default_rng(0).normal(size=(30, 2))
     model = lgb.LGBMRegressor(n_estimators=2, min_child_samples=2, verbose=-1).fit(x, x[:, 0])
-    with mlflow.start_run() as run:
-        mlflow.log_params(dict(params or {}))
-        mlflow.log_metrics(dict(metrics))
-        mlflow.set_tags(dict(run_tags or {}))
-        info = mlflow.lightgbm.log_model(
-            model, name="model", signature=schema(columns), pip_requirements=["lightgbm"]
-        )
-    mv = mlflow.register_model(info.model_uri, name, tags=dict(version_tags or {}))
+    with _session(url):
+        mlflow.set_experiment(experiment)
+        with mlflow.start_run() as run:
+            mlflow.log_params(dict(params or {}))
+            mlflow.log_metrics(dict(metrics))
+            mlflow.set_tags(dict(run_tags or {}))
+            info = mlflow.lightgbm.log_model(
+                model, name="model", signature=schema(columns), pip_requirements=["lightgbm"]
+            )
+        mv = mlflow.register_model(info.model_uri, name, tags=dict(version_tags or {}))
     return run.info.run_id, int(mv.version)
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from reconciler import evidence
 from reconciler.apply import ApplyReport, Progress, execute
 from reconciler.audit import AuditInfo, current_audit
 from reconciler.connection import default_local_uri, redact, resolve_uri
 from reconciler.errors import PERMISSION_DENIED, ApplyError, PlanError, RegistryError, is_refusal
-from reconciler.gates import gate_run_ids
+from reconciler.gates import gate_run_ids, gate_sources
 from reconciler.load import DesiredState, load_state
 from reconciler.observed import ObservedState
 from reconciler.plan import Plan, compute_plan, differences, record_differences
@@ -35,17 +36,31 @@ def validate(state: Path, models: tuple[str, ...] = ()) -> DesiredState:
     return load_state(state).only(models)
 
 
-def observe(desired: DesiredState, registry: Registry) -> ObservedState:
-    """Read the registry for the desired models and the models they copy from, plus the
-    run metrics their gates need."""
-    sources = {s for spec in desired.models.values() for s in copy_sources(spec)}
-    observed = registry.read(sorted(set(desired.models) | sources))
-    runs = gate_run_ids(desired, observed)
-    return replace(observed, metrics=registry.run_metrics(runs)) if runs else observed
+def observe(
+    desired: DesiredState, registry: Registry, with_evidence: bool = False
+) -> ObservedState:
+    """Read the registry for the desired models, plus the runs and signatures that gates
+    (and, ``with_evidence``, the reviewer's evidence) need: one batched run search, one
+    MLmodel read per version involved."""
+    copied = {s for spec in desired.models.values() for s in copy_sources(spec)}
+    observed = registry.read(sorted(set(desired.models) | copied))
+    run_ids, sources = gate_run_ids(desired, observed), gate_sources(desired, observed)
+    if with_evidence:
+        more_runs, more_sources = evidence.needs(desired, observed)
+        run_ids, sources = run_ids | more_runs, sources | more_sources
+    runs = registry.runs(run_ids) if run_ids else {}
+    return replace(
+        observed,
+        metrics={run_id: run.metrics for run_id, run in runs.items()},
+        runs=runs,
+        signatures=registry.signatures(sources) if sources else {},
+    )
 
 
-def make_plan(desired: DesiredState, registry: Registry) -> Plan:
-    return compute_plan(desired, observe(desired, registry), registry.display_uri)
+def make_plan(desired: DesiredState, registry: Registry, with_evidence: bool = False) -> Plan:
+    """The plan; ``with_evidence`` adds what each alias move changes (for reviewers)."""
+    observed = observe(desired, registry, with_evidence)
+    return compute_plan(desired, observed, registry.display_uri, evidence=with_evidence)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ models:
     gates:
       champion:
         - {metric: val_rmse, max: 20.0}
+        - {signature: compatible}
 """
 Say = Callable[[str], None]
 Run = Callable[[list[str]], int]
@@ -36,6 +37,8 @@ def train_versions(uri: str, folder: Path, say: Say) -> list[tuple[int, float]]:
     import lightgbm as lgb
     import mlflow
     import numpy as np
+    import pandas as pd
+    from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
 
     from reconciler.training import log_candidate
@@ -46,8 +49,9 @@ def train_versions(uri: str, folder: Path, say: Say) -> list[tuple[int, float]]:
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("reconciler-demo")
     rng = np.random.default_rng(7)
-    x = rng.normal(size=(600, 4))
-    y = 30 * x[:, 0] - 20 * x[:, 1] + 10 * x[:, 2] * x[:, 3] + rng.normal(scale=2, size=600)
+    x = pd.DataFrame(rng.normal(size=(600, 4)), columns=["tenure", "spend", "visits", "calls"])
+    v = x.to_numpy()
+    y = 30 * v[:, 0] - 20 * v[:, 1] + 10 * v[:, 2] * v[:, 3] + rng.normal(scale=2, size=600)
     x_train, y_train, x_val, y_val = x[:450], y[:450], x[450:], y[450:]
     out = []
     for trees in (40, 2, 300):
@@ -58,9 +62,11 @@ def train_versions(uri: str, folder: Path, say: Say) -> list[tuple[int, float]]:
             model,
             MODEL,
             {"val_rmse": rmse},
-            params={"n_estimators": trees},
+            params={"n_estimators": trees, "learning_rate": 0.1},
             tracking_uri=uri,
             run_name=f"lgbm-{trees}-trees",
+            data_version="demo-2026-11",
+            signature=infer_signature(x_val, model.predict(x_val)),
         )
         say(f"  registered {MODEL} version {version}: {trees} trees, val_rmse={rmse:.2f}")
         out.append((version, rmse))
@@ -146,7 +152,11 @@ def run_demo(workdir: Path, say: Say, run: Run) -> int:
         ["promote", MODEL, str(good)],
     )
     commit(f"Promote {MODEL} v{good}")
-    step("Plan passes the gate; the reviewer sees both versions side by side", ["plan"])
+    step(
+        "Plan passes the gates; under the change, the evidence the reviewer approves: both "
+        "runs, metrics with deltas, params that differ, lineage, signature, the val_rmse trend",
+        ["plan"],
+    )
     step("Apply", ["apply", "--yes"])
     say("\n== Roll back: revert the promotion commit")
     _git(folder, say, "revert", "--no-edit", "HEAD")
@@ -170,12 +180,16 @@ def run_demo(workdir: Path, say: Say, run: Run) -> int:
     step("Apply", ["apply", "--yes"])
     step("Who moved champion, when, from which commit (git + audit tags)", ["history", MODEL])
     say("\n== Load the champion and predict (reconciler.training.load)")
-    import numpy as np
 
     from reconciler.training import load
 
     model = load(MODEL, "champion", tracking_uri=uri)
-    sample = np.array([[1.0, 0.0, 0.5, 0.5], [0.0, 1.0, -0.5, 0.5]])
+    import pandas as pd
+
+    sample = pd.DataFrame(
+        [[1.0, 0.0, 0.5, 0.5], [0.0, 1.0, -0.5, 0.5]],
+        columns=["tenure", "spend", "visits", "calls"],
+    )
     say(f"  predictions for two rows: {[round(float(p), 2) for p in model.predict(sample)]}")
     step("Status", ["status", MODEL])
     say(f"\nDone. Everything lives in {folder}; run `reconciler demo` again to start over.")

@@ -63,6 +63,12 @@ def valid_keys(loc: Sequence[object]) -> list[str]:
     tp = type_at(loc)
     if isclass(tp) and issubclass(tp, BaseModel):
         return list(tp.model_fields)
+    if get_origin(tp) in (Union, types.UnionType):  # e.g. the gate rule shapes
+        members = [_unwrap(m) for m in get_args(tp)]
+        fields = [
+            f for m in members if isclass(m) and issubclass(m, BaseModel) for f in m.model_fields
+        ]
+        return list(dict.fromkeys(fields))
     if get_origin(tp) is dict:
         key = _unwrap(get_args(tp)[0])
         if get_origin(key) is Literal:
@@ -153,11 +159,23 @@ def _key_message(err: ErrorDetails, loc: tuple[object, ...]) -> str:
     return str(err["msg"]).removeprefix("Value error, ")
 
 
+ALIAS_VALUE_TAGS = frozenset({"version", "copy"})
+"""The discriminator tags of an alias value (a version number or a copy mapping)."""
+
+
+def _without_alias_tag(loc: tuple[object, ...]) -> tuple[object, ...]:
+    """``aliases.champion.copy.from`` -> ``aliases.champion.from``: the YAML path."""
+    for i in range(2, len(loc)):
+        if loc[i - 2] == "aliases" and loc[i] in ALIAS_VALUE_TAGS:
+            return loc[:i] + loc[i + 1 :]
+    return loc
+
+
 def message(err: ErrorDetails, doc: Document) -> tuple[tuple[object, ...], bool, str]:
     """Where the error is (key path without pydantic's markers), whether that key itself
     is wrong (rather than its value), and what to do."""
     kind = err["type"]
-    loc: tuple[object, ...] = tuple(err["loc"])
+    loc: tuple[object, ...] = _without_alias_tag(tuple(err["loc"]))
     if loc and loc[-1] == "[key]":
         return loc[:-1], True, _key_message(err, loc[:-1])
     if kind == "extra_forbidden":

@@ -97,6 +97,8 @@ class Report:
             else "The full plan is in the job summary."
         )
         self.markdown = ""
+        self.comment = ""
+        """The markdown for the PR comment: evidence bounded to fit GitHub's limit."""
         self.outputs: dict[str, str] = {
             "status": "error",
             "has-changes": "false",
@@ -110,14 +112,15 @@ class Report:
             with path.open("a", encoding="utf-8") as fh:
                 fh.write(text)
 
-    def _publish(self, addition: str, outputs: dict[str, str]) -> None:
+    def _publish(self, addition: str, outputs: dict[str, str], comment: str | None = None) -> None:
         """Add to the markdown, rewrite the files, append to the summary, set the outputs."""
         self.markdown += addition
+        self.comment += addition if comment is None else comment
         self.outputs = {**self.outputs, **outputs}
         self.summary_path.parent.mkdir(parents=True, exist_ok=True)
         self.summary_path.write_text(self.markdown, encoding="utf-8")
         self.comment_path.write_text(
-            truncate(self.markdown, COMMENT_BUDGET, self.pointer), encoding="utf-8"
+            truncate(self.comment, COMMENT_BUDGET, self.pointer), encoding="utf-8"
         )
         self._append(
             self.summary,
@@ -128,7 +131,8 @@ class Report:
     def plan(self, plan: Plan) -> None:
         """Report the plan: summary, files and outputs."""
         if self.enabled:
-            self._publish(render_markdown(plan), plan_outputs(plan))
+            full = render_markdown(plan, limit=SUMMARY_LIMIT // 2)  # all evidence that fits
+            self._publish(full, plan_outputs(plan), render_markdown(plan))
 
     def applied(self, line: str) -> None:
         """Add the result of a successful apply."""

@@ -49,6 +49,41 @@ class ObservedVersion:
 
 
 @dataclass(frozen=True)
+class ObservedRun:
+    """The run behind a version: what evidence shows next to its metrics."""
+
+    run_id: str
+    experiment_id: str = ""
+    name: str = ""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One input or output of a model signature."""
+
+    name: str
+    """The column name; ``#0``, ``#1``... for unnamed tensor inputs."""
+    type: str
+    """e.g. ``double``, ``string``, ``tensor float64 [-1, 3]``."""
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class ObservedSignature:
+    """A version's model signature as its MLmodel file declares it."""
+
+    inputs: tuple[Column, ...] | None = None
+    outputs: tuple[Column, ...] | None = None
+    found: bool = False
+    """True when the MLmodel was read and declares a signature."""
+    error: str = ""
+    """Why the MLmodel could not be read (empty when it was)."""
+
+
+@dataclass(frozen=True)
 class ObservedModel:
     """One registered model with its aliases and versions."""
 
@@ -71,6 +106,10 @@ class ObservedState:
     models: Mapping[str, ObservedModel]
     metrics: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     """run id -> run metrics, for the runs that gates need."""
+    runs: Mapping[str, ObservedRun] = field(default_factory=dict)
+    """run id -> the run (params, tags, experiment), for evidence."""
+    signatures: Mapping[str, ObservedSignature] = field(default_factory=dict)
+    """version source -> its signature, for evidence and signature gates."""
 
     def digest(self, names: Iterable[str] | None = None) -> str:
         """Hash of everything a plan of ``names`` (default: all) depends on, to detect a

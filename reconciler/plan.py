@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from reconciler import evidence as evidence_of
+from reconciler.evidence import Evidence
 from reconciler.gates import GateResult, evaluate_gates
 from reconciler.load import DesiredState, Source
 from reconciler.observed import ObservedModel, ObservedState, managed_tags
@@ -130,6 +132,8 @@ class Plan:
     notes: tuple[Note, ...] = ()
     records: tuple[RecordWrite, ...] = ()
     """Ownership records apply writes with the changes (never shown as changes)."""
+    evidence: tuple[Evidence, ...] = ()
+    """For reviewers: what each alias move changes about the model (never decides)."""
 
     @property
     def failed_gates(self) -> tuple[GateResult, ...]:
@@ -345,8 +349,14 @@ def record_writes(name: str, spec: ModelSpec, owned: Managed) -> Iterator[Record
         yield RecordWrite(name, text, after_removals=True, dropped=dropped)
 
 
-def compute_plan(desired: DesiredState, observed: ObservedState, registry: str = "") -> Plan:
-    """Diff every desired model against the registry; a pure function of its inputs."""
+def compute_plan(
+    desired: DesiredState, observed: ObservedState, registry: str = "", evidence: bool = False
+) -> Plan:
+    """Diff every desired model against the registry; a pure function of its inputs.
+
+    With ``evidence``, each alias move carries the comparison a reviewer needs.
+    """
+    found: list[Evidence] = []
     changes: list[Change] = []
     problems: list[Problem] = []
     gates: list[GateResult] = []
@@ -367,7 +377,9 @@ def compute_plan(desired: DesiredState, observed: ObservedState, registry: str =
         model_changes = list(plan_model(name, spec, obs, owned, observed))
         changes.extend(model_changes)
         moving = moving_aliases(spec, obs, observed)
-        gates.extend(evaluate_gates(name, spec, obs, observed.metrics, moving))
+        gates.extend(evaluate_gates(name, spec, obs, observed.metrics, moving, observed.signatures))
+        if evidence:
+            found.extend(evidence_of.for_model(name, spec, obs, observed, moving, registry))
         notes.extend(unmanaged_notes(name, spec, obs, owned))
         if model_changes:
             model_records = list(record_writes(name, spec, owned))
@@ -393,6 +405,7 @@ def compute_plan(desired: DesiredState, observed: ObservedState, registry: str =
         sources={n: f"{s.file}:{s.line}" for n, s in desired.sources.items()},
         notes=tuple(notes),
         records=tuple(records),
+        evidence=tuple(found),
     )
 
 

@@ -3,15 +3,19 @@
 ``format_version`` is bumped only for breaking changes; keys beyond SPEC §5
 (``models``, ``errors``, ``notes``, ``records``, a change's ``version``) are additions,
 not breaks. ``records`` are the ownership-record writes a saved plan must carry out.
+``evidence`` (SPEC §5) is for reviewers and carried in full; a saved plan is applied
+without it, so plans saved before it existed still load.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import PlanError
+from reconciler.evidence import Evidence, Side
 from reconciler.gates import GateResult
 from reconciler.plan import Action, Change, Kind, Note, Plan, Problem, RecordWrite
 
@@ -45,9 +49,55 @@ def gate_to_dict(gate: GateResult) -> dict[str, Any]:
     }
     if gate.current_version is not None:
         out["current_version"] = gate.current_version
+    if gate.rule == "tag":
+        out.update(tag=gate.tag, expected=gate.expected, actual=gate.actual)
+    if gate.rule == "signature":
+        out["changes"] = list(gate.changes)
     if gate.reason:
         out["reason"] = gate.reason
     return out
+
+
+def _side(side: Side | None) -> dict[str, Any] | None:
+    return None if side is None else dataclasses.asdict(side)
+
+
+def evidence_to_dict(ev: Evidence) -> dict[str, Any]:
+    """Everything the evidence holds (the renderings show a bounded part of it)."""
+    return {
+        "model": ev.model,
+        "alias": ev.alias,
+        "before": _side(ev.before),
+        "after": _side(ev.after),
+        "metrics": [
+            {
+                "name": m.name,
+                "before": m.before,
+                "after": m.after,
+                "delta": m.delta,
+                "better": m.better,
+                "improved": m.improved,
+            }
+            for m in ev.metrics
+        ],
+        "params": [{"name": p.name, "before": p.before, "after": p.after} for p in ev.params],
+        "lineage": dict(ev.lineage),
+        "version_tags": dict(ev.version_tags),
+        "signature": {
+            "status": ev.signature.status,
+            "changes": list(ev.signature.changes),
+            "before": ev.signature.before,
+            "after": ev.signature.after,
+        },
+        "trend": None
+        if ev.trend is None
+        else {
+            "metric": ev.trend.metric,
+            "points": [{"version": n, "value": v} for n, v in ev.trend.points],
+            "old": ev.trend.old,
+            "new": ev.trend.new,
+        },
+    }
 
 
 def to_dict(plan: Plan) -> dict[str, Any]:
@@ -68,6 +118,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
             {"model": r.model, "value": r.value, "after_removals": r.after_removals}
             for r in plan.records
         ],
+        "evidence": [evidence_to_dict(e) for e in plan.evidence],
         "summary": plan.summary(),
     }
 
@@ -98,13 +149,17 @@ def from_dict(data: Any) -> Plan:
                 model=g["model"],
                 alias=g["alias"],
                 version=g["version"],
-                metric=g["metric"],
+                metric=g.get("metric"),
                 rule=g["rule"],
                 threshold=g["threshold"],
                 value=g["value"],
                 passed=bool(g["passed"]),
                 reason=g.get("reason", ""),
                 current_version=g.get("current_version"),
+                tag=g.get("tag"),
+                expected=g.get("expected"),
+                actual=g.get("actual"),
+                changes=tuple(g.get("changes", ())),
             )
             for g in data.get("gates", [])
         )

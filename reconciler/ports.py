@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from reconciler.observed import ObservedState
+from reconciler.observed import ObservedRun, ObservedSignature, ObservedState
 from reconciler.plan import Change
 
 
@@ -28,6 +28,14 @@ class Registry(Protocol):
 
     def run_metrics(self, run_ids: Iterable[str]) -> Mapping[str, Mapping[str, float]]:
         """Latest metrics of each run, read in batches."""
+        ...
+
+    def runs(self, run_ids: Iterable[str]) -> Mapping[str, ObservedRun]:
+        """Each run's metrics, params, tags and experiment, read in batches."""
+        ...
+
+    def signatures(self, sources: Iterable[str]) -> Mapping[str, ObservedSignature]:
+        """The model signature at each version source (one MLmodel read each, cached)."""
         ...
 
     def write(self, change: Change) -> None:

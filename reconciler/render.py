@@ -16,10 +16,14 @@ import click
 from reconciler.errors import PlanError, PlanErrors
 from reconciler.gates import GateResult
 from reconciler.plan import Action, Change, Kind, Plan
+from reconciler.render_evidence import markdown_section, text_block
 
 SYMBOL = {Action.ADD: "+", Action.UPDATE: "~", Action.REMOVE: "-"}
 COLOR = {Action.ADD: "green", Action.UPDATE: "yellow", Action.REMOVE: "red"}
 STAGE_NOTE = "stages are deprecated in MLflow; prefer aliases"
+MARKDOWN_LIMIT = 60_000
+"""Evidence blocks stop before the markdown plan passes this many characters, so the PR
+comment stays under GitHub's 65,536 (the changes, gates and errors are never cut here)."""
 
 
 def _value(value: Any) -> str:
@@ -57,6 +61,18 @@ def describe(change: Change) -> str:
 
 
 def describe_gate(gate: GateResult) -> str:
+    head = f"{gate.alias} -> version {gate.version}"
+    if gate.rule == "tag":
+        actual = "missing" if gate.actual is None else f'"{gate.actual}"'
+        return f'{head}: tag {gate.tag} = {actual}, must be "{gate.expected}"'
+    if gate.rule == "signature":
+        if gate.current_version is None:
+            return f"{head}: signature compatible: " + (
+                "no current holder" if gate.passed else "not checked"
+            )
+        more = f" (and {len(gate.changes) - 3} more)" if len(gate.changes) > 3 else ""
+        found = "; ".join(gate.changes[:3]) + more if gate.changes else "same"
+        return f"{head}: signature compatible with version {gate.current_version}: {found}"
     value = "missing" if gate.value is None else f"{gate.value:g}"
     if gate.rule == "better_than":
         if gate.current_version is None:
@@ -67,7 +83,7 @@ def describe_gate(gate: GateResult) -> str:
     else:
         sign = ">=" if gate.rule == "min" else "<="
         cond = f"{sign} {gate.threshold:g}"
-    return f"{gate.alias} -> version {gate.version}: {gate.metric} = {value}, {cond}"
+    return f"{head}: {gate.metric} = {value}, {cond}"
 
 
 def summary_line(plan: Plan) -> str:
@@ -91,6 +107,7 @@ def render_text(plan: Plan, color: bool = False) -> str:
     notes: dict[str, list[str]] = {}
     for item in plan.notes:
         notes.setdefault(item.model, []).append(item.message)
+    evidence = {(e.model, e.alias): e for e in plan.evidence}
     for model in plan.models:
         if model not in by_model and model not in gates and model not in notes:
             continue
@@ -100,6 +117,9 @@ def render_text(plan: Plan, color: bool = False) -> str:
             mark = SYMBOL[change.action]
             note = f"  # {STAGE_NOTE}" if change.kind is Kind.STAGE else ""
             lines.append(style(f"  {mark} {describe(change)}", COLOR[change.action]) + note)
+            found = evidence.get((model, change.key)) if change.kind is Kind.ALIAS else None
+            if found is not None and change.action is not Action.REMOVE:
+                lines.extend(style(line, "bright_black") for line in text_block(found))
         for gate in gates.get(model, []):
             verdict = style("passed", "green") if gate.passed else style("FAILED", "red")
             lines.append(f"  gate {describe_gate(gate)}: {verdict}")
@@ -139,8 +159,8 @@ def _model_md(plan: Plan, model: str) -> str:
     return _md(model) + (f" `{_md(where)}`" if where else "")
 
 
-def render_markdown(plan: Plan) -> str:
-    """Markdown for a PR comment or a job summary."""
+def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
+    """Markdown for a PR comment or a job summary; evidence fills what ``limit`` leaves."""
     out = ["### registry-reconciler plan", "", f"Registry: `{plan.registry}`", ""]
     if plan.changes:
         out += ["| | model | change |", "|---|---|---|"]
@@ -157,6 +177,7 @@ def render_markdown(plan: Plan) -> str:
             result = "passed" if gate.passed else "**FAILED**"
             out.append(f"| {_model_md(plan, gate.model)} | {_md(describe_gate(gate))} | {result} |")
         out.append("")
+    at = len(out)
     if plan.notes:
         out += ["<details><summary>Notes (not changes)</summary>", ""]
         out += [f"- {_md(n.model)}: {_md(n.message)}" for n in plan.notes]
@@ -167,4 +188,8 @@ def render_markdown(plan: Plan) -> str:
         out += [f"- {_md(e)}" for e in errors]
         out.append("")
     out.append(f"**{summary_line(plan)}**")
+    rest = len("\n".join(out)) + 1
+    section = markdown_section(plan.evidence, limit - rest)
+    if section:
+        out.insert(at, section.rstrip("\n") + "\n")
     return "\n".join(out) + "\n"

@@ -8,7 +8,7 @@ The JSON Schema printed by ``reconciler schema`` is generated from these classes
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -21,8 +21,12 @@ from pydantic import (
     StrictInt,
     StrictStr,
     Tag,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 MAX_VERSION = 2**63 - 1
 _ALIAS_RE = re.compile(r"^[\w\-]+$")
@@ -74,7 +78,7 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class GateRule(_Frozen):
+class MetricRule(_Frozen):
     """One promotion condition on a run metric of the version an alias moves to."""
 
     metric: Annotated[StrictStr, Field(min_length=1)]
@@ -89,7 +93,7 @@ class GateRule(_Frozen):
     """With ``better_than``: whether lower or higher values are better."""
 
     @model_validator(mode="after")
-    def _one_rule(self) -> GateRule:
+    def _one_rule(self) -> MetricRule:
         given = [r for r in ("min", "max", "better_than") if getattr(self, r) is not None]
         if len(given) != 1:
             raise ValueError("a gate needs exactly one of 'min', 'max', 'better_than'")
@@ -101,6 +105,63 @@ class GateRule(_Frozen):
     def rule(self) -> str:
         """The rule's name as written in plans: min, max or better_than."""
         return "min" if self.min is not None else "max" if self.max is not None else "better_than"
+
+    @property
+    def better(self) -> Literal["lower", "higher"]:
+        """Which way the metric improves, as this rule implies it."""
+        if self.direction is not None:
+            return self.direction
+        return "higher" if self.min is not None else "lower"
+
+
+class SignatureRule(_Frozen):
+    """The candidate's model signature equals the current holder's (inputs and outputs)."""
+
+    signature: Literal["compatible"]
+
+
+class TagRule(_Frozen):
+    """The candidate version carries tag ``tag`` with value ``equals``."""
+
+    tag: Annotated[StrictStr, Field(min_length=1)]
+    equals: StrictStr
+
+
+def _gate_shape(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return next((f"@{key}" for key in ("metric", "signature", "tag") if key in value), None)
+    shapes: dict[type, str] = {MetricRule: "@metric", SignatureRule: "@signature", TagRule: "@tag"}
+    return shapes.get(type(value))
+
+
+def _untagged(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Drop the union's tag (``@metric``...) from error locations: they name no YAML key."""
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        details = [
+            InitErrorDetails(
+                type=PydanticCustomError(err["type"], err["msg"]),
+                loc=tuple(p for p in err["loc"] if not str(p).startswith("@")),
+                input=err["input"],
+            )
+            for err in exc.errors(include_url=False)
+        ]
+        raise ValidationError.from_exception_data(exc.title, details) from None
+
+
+GateRule = Annotated[
+    Annotated[MetricRule, Tag("@metric")]
+    | Annotated[SignatureRule, Tag("@signature")]
+    | Annotated[TagRule, Tag("@tag")],
+    Discriminator(
+        _gate_shape,
+        custom_error_type="gate_shape",
+        custom_error_message="a gate is {metric: NAME, min|max|better_than: ...}, "
+        "{signature: compatible} or {tag: KEY, equals: VALUE}",
+    ),
+]
+"""One promotion condition, told apart by its first key: metric, signature or tag."""
 
 
 class CopyFrom(_Frozen):
@@ -168,7 +229,9 @@ class ModelSpec(_Frozen):
     versions: dict[VersionKey, VersionSpec] = {}
     stages: dict[Literal["Staging", "Production"], VersionNumber] = {}
     """Legacy stages (deprecated in MLflow): stage -> version."""
-    gates: dict[AliasName, Annotated[list[GateRule], Field(min_length=1)]] = {}
+    gates: Annotated[
+        dict[AliasName, Annotated[list[GateRule], Field(min_length=1)]], WrapValidator(_untagged)
+    ] = {}
     """alias -> conditions checked when that alias would move."""
 
     @model_validator(mode="after")

@@ -54,8 +54,13 @@ def log_candidate(
     run_name: str | None = None,
     data_version: str | None = None,
     tracking_uri: str | None = None,
+    signature: Any = None,
 ) -> tuple[str, int]:
-    """Log a LightGBM model explicitly (no autolog), register it, wait until READY."""
+    """Log a LightGBM model explicitly (no autolog), register it, wait until READY.
+
+    ``signature`` (``mlflow.models.infer_signature(X, model.predict(X))``) is what the
+    ``{signature: compatible}`` gate compares; without one that gate fails.
+    """
     import mlflow
     import mlflow.lightgbm
 
@@ -68,7 +73,7 @@ def log_candidate(
             mlflow.log_params(dict(params or {}))
             mlflow.log_metrics(dict(metrics))
             mlflow.set_tags({**{k: v for k, v in lineage.items() if v}, **dict(tags or {})})
-            info = mlflow.lightgbm.log_model(model, name="model")
+            info = mlflow.lightgbm.log_model(model, name="model", signature=signature)
         version = mlflow.register_model(info.model_uri, name, tags=dict(tags or {}))
         deadline = time.monotonic() + READY_TIMEOUT_S
         while True:

@@ -88,7 +88,7 @@ def command(
     target = check_out_path(Path(out_file)) if out_file else None
     desired = api.validate(opts.state, models)
     registry = api.connect(opts.tracking_uri, debug=opts.debug)
-    plan = api.make_plan(desired, registry)
+    plan = api.make_plan(desired, registry, with_evidence=True)
     report.plan(plan)
     if fmt == "json":
         out(to_json(plan), nl=False)

@@ -18,11 +18,14 @@ import click
 from reconciler import api
 from reconciler.console import Options, common_options, out
 from reconciler.errors import StateError
+from reconciler.evidence import TREND_POINTS
 from reconciler.load import DesiredState, load_state
 from reconciler.observed import MANAGED_TAG, ObservedModel, ObservedState
 from reconciler.ownership import parse as parse_record
+from reconciler.render_evidence import number as fmt_number
+from reconciler.render_evidence import sparkline
 from reconciler.resolve import find_copy
-from reconciler.state import CopyFrom, ModelSpec
+from reconciler.state import CopyFrom, MetricRule, ModelSpec
 
 
 def _created(ms: int) -> str:
@@ -91,6 +94,26 @@ def rows(
     return result
 
 
+def series(data: list[dict[str, Any]], keys: dict[str, list[str]]) -> str:
+    """Each gated metric across a model's recent versions, as text with a sparkline and
+    the alias holders marked (the same picture the markdown plan draws)."""
+    lines = []
+    for name in sorted(keys):
+        rows = sorted((r for r in data if r["model"] == name), key=lambda r: r["version"])
+        rows = rows[-TREND_POINTS:]
+        for metric in keys[name]:
+            points = [(r, r["metrics"][metric]) for r in rows if metric in r["metrics"]]
+            if len(points) < 2:
+                continue
+            values = ", ".join(
+                f"v{r['version']} {fmt_number(v)}"
+                + (f" [{','.join(r['aliases'])}]" if r["aliases"] else "")
+                for r, v in points
+            )
+            lines.append(f"{name} {metric}: {values}  {sparkline([v for _, v in points])}")
+    return "".join(f"{line}\n" for line in lines)
+
+
 def _table(data: list[dict[str, Any]]) -> str:
     head = (
         "MODEL",
@@ -151,7 +174,14 @@ def command(opts: Options, model: str | None, metric_names: tuple[str, ...], fmt
     for name in names:
         spec = desired.models.get(name) if desired else None
         gate_metrics = (
-            [] if spec is None else [g.metric for rules in spec.gates.values() for g in rules]
+            []
+            if spec is None
+            else [
+                g.metric
+                for rules in spec.gates.values()
+                for g in rules
+                if isinstance(g, MetricRule)
+            ]
         )
         keys[name] = list(metric_names) or list(dict.fromkeys(gate_metrics))
     registry = api.connect(opts.tracking_uri)
@@ -160,4 +190,8 @@ def command(opts: Options, model: str | None, metric_names: tuple[str, ...], fmt
         raise StateError(f"model {model!r} does not exist in the registry")
     runs = [v.run_id for m in observed.models.values() for v in m.versions.values() if v.run_id]
     data = rows(observed, registry.run_metrics(runs), keys, desired)
-    out(json.dumps(data, indent=2) if fmt == "json" else _table(data), nl=fmt == "json")
+    if fmt == "json":
+        out(json.dumps(data, indent=2))
+    else:
+        trend = series(data, keys)
+        out(_table(data) + (f"\n{trend}" if trend else ""), nl=False)

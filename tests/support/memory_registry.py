@@ -11,7 +11,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from reconciler.errors import RegistryError
-from reconciler.observed import ObservedModel, ObservedState, ObservedVersion
+from reconciler.observed import (
+    ObservedModel,
+    ObservedRun,
+    ObservedSignature,
+    ObservedState,
+    ObservedVersion,
+)
 from reconciler.plan import Action, Change, Kind
 
 
@@ -57,6 +63,8 @@ class MemoryRegistry:
             for name, m in observed.models.items()
         }
         self.metrics = {k: dict(v) for k, v in observed.metrics.items()}
+        self.run_data = dict(observed.runs)
+        self.signature_data = dict(observed.signatures)
         self.fail = fail
         self.writes: list[Change] = []
         self.audit: list[tuple[str, int, str, str]] = []
@@ -84,6 +92,19 @@ class MemoryRegistry:
 
     def run_metrics(self, run_ids: Iterable[str]) -> Mapping[str, Mapping[str, float]]:
         return {r: self.metrics[r] for r in run_ids if r in self.metrics}
+
+    def runs(self, run_ids: Iterable[str]) -> Mapping[str, ObservedRun]:
+        """The runs given at construction (metrics from ``metrics`` when not given)."""
+        return {
+            r: self.run_data.get(r) or ObservedRun(r, metrics=self.metrics.get(r, {}))
+            for r in run_ids
+            if r in self.run_data or r in self.metrics
+        }
+
+    def signatures(self, sources: Iterable[str]) -> Mapping[str, ObservedSignature]:
+        """The signatures given at construction; others read as "no MLmodel"."""
+        missing = ObservedSignature(error="no MLmodel file at the version's source")
+        return {s: self.signature_data.get(s, missing) for s in sources}
 
     def write(self, change: Change) -> None:
         """Apply one change, or raise RegistryError when ``fail`` selects it."""

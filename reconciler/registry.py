@@ -5,8 +5,8 @@ Reads are batched (SPEC §8): registered models with their aliases/tags come fro
 ``search_model_versions``, runs (metrics, params, tags) from ``search_runs``; evidence
 reads one MLmodel file per version involved (in parallel, cached per command).
 MLflow 2.x servers refuse ``IN`` on names; the first refusal switches this registry
-object to filters they accept (``compat.choose_read``), with the same result. Writes go straight to the
-registry store: ``MlflowClient`` makes a hidden ``registered-models/get`` before every
+object to filters they accept (``compat.choose_read``), with the same result. Writes
+go straight to the registry store: ``MlflowClient`` makes a hidden ``registered-models/get`` before every
 alias, tag and stage write, which doubles the request count for no benefit here.
 """
 

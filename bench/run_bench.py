@@ -385,13 +385,22 @@ def render(rows: list[Row], args: argparse.Namespace, help_s: float, import_s: f
         "| notes |\n"
         "|---|---|---:|---:|---:|---:|---:|---|"
     )
+    newest = {r.server: max(x.measured for x in rows if x.server == r.server) for r in rows}
+
+    def note(r: Row) -> str:
+        older = "" if r.measured == newest[r.server] else f"measured {r.measured}"
+        return "; ".join(filter(None, [r.note, older]))
+
     table = "\n".join(
         f"| {r.server} | {r.name} | {r.ours_s:.2f} | {r.ours_requests} | {r.naive_s:.2f} "
-        f"| {r.naive_requests} | {r.ratio:.1f}x | {r.note} |"
+        f"| {r.naive_requests} | {r.ratio:.1f}x | {note(r)} |"
         for r in rows
     )
-    measured = {r.server: r.measured for r in rows}
-    when = "; ".join(f"{server} {at}" for server, at in measured.items())
+    runs: dict[str, list[str]] = {}
+    for r in rows:  # a server's rows may come from several runs (--server, --n)
+        if r.measured not in runs.setdefault(r.server, []):
+            runs[r.server].append(r.measured)
+    when = "; ".join(f"{server} {' and '.join(at)}" for server, at in runs.items())
     machine = (
         f"{platform.platform()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, mlflow {mlflow.__version__}; servers on 127.0.0.1 "

@@ -22,11 +22,14 @@ from reconciler.connection import (
     redact_text,
 )
 from reconciler.errors import RegistryError
+from reconciler.modelread import ModelReader
 from reconciler.observed import ObservedModel, ObservedState, ObservedVersion
 from reconciler.plan import Action, Change, Kind
 
 NAMES_PER_FILTER = 100
 """Up to this many names are read with one ``IN (...)`` filter (GET URLs stay short)."""
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+"""MLflow 3 keeps prompts as registered models with this tag; they are not models here."""
 RUNS_PER_SEARCH = 500
 DEFAULT_CONCURRENCY = 8
 T = TypeVar("T")
@@ -52,6 +55,8 @@ class MlflowRegistry:
         # Local sqlite stores serialise writes anyway; threads only add lock errors.
         self.concurrency = max(1, concurrency) if is_http(self.uri) else 1
         self._client, self._store = self._call(self._connect)
+        self._models = ModelReader(self._search_models, self._get_model, self.concurrency)
+        """Reads registered models by search or one by one; remembers which is faster."""
 
     def _connect(self) -> tuple[Any, Any]:
         warnings.filterwarnings("ignore", category=FutureWarning, module="mlflow")
@@ -109,25 +114,25 @@ class MlflowRegistry:
         filters: list[str | None] = [None]
         if len(wanted) <= NAMES_PER_FILTER:
             filters = [f"name IN ({', '.join(quote(n) for n in wanted)})"] if wanted else []
+
+        def add_model(rm: Any) -> None:
+            if rm.name in versions:  # exact match only, whatever the filter did
+                models[rm.name] = rm
+
+        def add_version(mv: Any) -> None:
+            if mv.name in versions:
+                versions[mv.name][int(mv.version)] = ObservedVersion(
+                    version=int(mv.version),
+                    status=str(mv.status),
+                    stage=str(mv.current_stage or "None"),
+                    run_id=mv.run_id or None,
+                    tags=dict(mv.tags or {}),
+                    description=mv.description or "",
+                    created_at=int(mv.creation_timestamp or 0),
+                )
+
         for where in filters:
-            for rm in self._paged(
-                self._client.search_registered_models, filter_string=where, max_results=1000
-            ):
-                if rm.name in versions:  # exact match only, whatever the filter did
-                    models[rm.name] = rm
-            for mv in self._paged(
-                self._client.search_model_versions, filter_string=where, max_results=10000
-            ):
-                if mv.name in versions:
-                    versions[mv.name][int(mv.version)] = ObservedVersion(
-                        version=int(mv.version),
-                        status=str(mv.status),
-                        stage=str(mv.current_stage or "None"),
-                        run_id=mv.run_id or None,
-                        tags=dict(mv.tags or {}),
-                        description=mv.description or "",
-                        created_at=int(mv.creation_timestamp or 0),
-                    )
+            self._read_where(wanted, where, add_model, add_version)
         return ObservedState(
             models={
                 name: ObservedModel(
@@ -140,6 +145,54 @@ class MlflowRegistry:
                 for name, rm in sorted(models.items())
             }
         )
+
+    def _read_where(
+        self,
+        wanted: list[str],
+        where: str | None,
+        add_model: Callable[[Any], None],
+        add_version: Callable[[Any], None],
+    ) -> None:
+        """Models and versions for one filter: in turn from a local store; at once over
+        HTTP, the models by search or one by one, whichever this server answers faster
+        (``modelread``)."""
+
+        def read_versions() -> None:
+            for mv in self._paged(
+                self._client.search_model_versions, filter_string=where, max_results=10000
+            ):
+                add_version(mv)
+
+        if self.concurrency > 1:
+            self._models.read(wanted, where, add_model, read_versions)
+            return
+        for rm in self._paged(
+            self._client.search_registered_models, filter_string=where, max_results=1000
+        ):
+            add_model(rm)
+        read_versions()
+
+    def _search_models(self, where: str | None, max_results: int, token: str | None) -> Any:
+        """One page of registered models (what ``modelread`` searches with)."""
+        search = self._client.search_registered_models
+        return self._call(
+            lambda: search(filter_string=where, max_results=max_results, page_token=token)
+        )
+
+    def _get_model(self, name: str) -> Any:
+        """The registered model ``name`` (a primary-key read), None if there is none (or it
+        is a prompt, which the searches leave out too)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            rm = self._call(lambda: self._store.get_registered_model(name))
+        except RegistryError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, MlflowException) and cause.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+        is_prompt = str((rm.tags or {}).get(PROMPT_TAG, "")).lower() == "true"
+        return None if is_prompt else rm
 
     def model_names(self) -> list[str]:
         """Every registered model's name (``import`` without ``--model``), paged."""

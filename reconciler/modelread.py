@@ -103,7 +103,8 @@ class ModelReader:
                 self._get_each(pool, wanted, add, None)
                 versions_read.result()
                 return
-            first = _in_background(lambda: self._search(where, PAGE if where else FIRST_PAGE, None))
+            size = PAGE if where or self.slow is False else FIRST_PAGE
+            first = _in_background(lambda: self._search(where, size, None))
             wait = deadline(versions_read.result()) - (time.monotonic() - started)
             try:
                 page = first.result(timeout=None if self.slow is False else max(0.0, wait))

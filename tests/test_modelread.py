@@ -84,13 +84,16 @@ def test_deadline_has_a_floor_and_follows_the_version_search(
 
 
 def test_fast_search_reads_by_pages_and_is_remembered() -> None:
-    """A search that answers at once: a first page of 100, then pages of 1000; no gets."""
+    """A search that answers at once: a first page of 100, then pages of 1000, and pages
+    of 1000 from the start once it is known to be fast; no gets."""
     server = Server([f"m{i:04d}" for i in range(1500)])
     server.answer.set()
     reader = ModelReader(server.search, server.get, concurrency=4)
     assert sorted(read(reader, server.names)) == server.names
     assert server.searches == [(None, 100, None), (None, 1000, "100"), (None, 1000, "1100")]
     assert server.gets == [] and reader.slow is False
+    read(reader, server.names)  # known fast: whole pages from the start
+    assert server.searches[3:] == [(None, 1000, None), (None, 1000, "1000")]
 
 
 def test_slow_search_reads_one_by_one_and_is_remembered() -> None:

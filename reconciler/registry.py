@@ -2,7 +2,9 @@
 
 Reads are batched (SPEC §8): registered models with their aliases/tags come from
 ``search_registered_models`` with ``name IN (...)``, versions from
-``search_model_versions``, metrics from ``search_runs``. Writes go straight to the
+``search_model_versions``, metrics from ``search_runs``; over HTTP the two searches run
+at once, and a server slow at registered-model search is read model by model instead
+(``modelread``: measured, never assumed). Writes go straight to the
 registry store: ``MlflowClient`` makes a hidden ``registered-models/get`` before every
 alias, tag and stage write, which doubles the request count for no benefit here.
 """

@@ -249,6 +249,54 @@ class MlflowRegistry:
         ):
             found.add_version(mv)
 
+    def _read_where(
+        self,
+        wanted: list[str],
+        where: str | None,
+        add_model: Callable[[Any], None],
+        add_version: Callable[[Any], None],
+    ) -> None:
+        """Models and versions for one filter: in turn from a local store; at once over
+        HTTP, the models by search or one by one, whichever this server answers faster
+        (``modelread``)."""
+
+        def read_versions() -> None:
+            for mv in self._paged(
+                self._client.search_model_versions, filter_string=where, max_results=10000
+            ):
+                add_version(mv)
+
+        if self.concurrency > 1:
+            self._models.read(wanted, where, add_model, read_versions)
+            return
+        for rm in self._paged(
+            self._client.search_registered_models, filter_string=where, max_results=1000
+        ):
+            add_model(rm)
+        read_versions()
+
+    def _search_models(self, where: str | None, max_results: int, token: str | None) -> Any:
+        """One page of registered models (what ``modelread`` searches with)."""
+        search = self._client.search_registered_models
+        return self._call(
+            lambda: search(filter_string=where, max_results=max_results, page_token=token)
+        )
+
+    def _get_model(self, name: str) -> Any:
+        """The registered model ``name`` (a primary-key read), None if there is none (or it
+        is a prompt, which the searches leave out too)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            rm = self._call(lambda: self._store.get_registered_model(name))
+        except RegistryError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, MlflowException) and cause.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+        is_prompt = str((rm.tags or {}).get(PROMPT_TAG, "")).lower() == "true"
+        return None if is_prompt else rm
+
     def model_names(self) -> list[str]:
         """Every registered model's name (``import`` without ``--model``), paged."""
         found = self._paged(self._store.search_registered_models, max_results=1000)

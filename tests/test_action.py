@@ -2,8 +2,9 @@
 
 The action's ``run:`` steps are executed with bash exactly as the runner would
 (``bash --noprofile --norc -eo pipefail``), with ``${{ inputs.* }}`` resolved into the
-steps' ``env:``, against a real ``mlflow server``. The pip install step is skipped: the
-package is already installed in this interpreter's environment.
+steps' ``env:``, against a real ``mlflow server``. The install steps are skipped (the
+package is already installed in this interpreter's environment); they are run on their own
+with stand-ins for ``uv`` and ``python`` that record how they were called.
 """
 
 from __future__ import annotations
@@ -49,10 +50,28 @@ def _resolve(value: str, context: dict[str, str]) -> str:
 
 
 def _condition(expr: str, context: dict[str, str]) -> bool:
-    """Evaluate the only form of ``if:`` the action uses: ``inputs.NAME != ''``."""
-    match = re.fullmatch(r"([\w.-]+) != ''", expr.strip())
-    assert match, f"unsupported if: {expr}"
-    return context.get(match.group(1), "") != ""
+    """Evaluate the forms of ``if:`` the action uses: ``inputs.NAME != ''`` and
+    ``inputs.NAME == 'value'``, joined by ``&&``."""
+    result = True
+    for part in expr.split("&&"):
+        match = re.fullmatch(r"\s*([\w.-]+) (==|!=) '([^']*)'\s*", part)
+        assert match, f"unsupported if: {expr}"
+        name, op, value = match.groups()
+        result &= (context.get(name, "") == value) == (op == "==")
+    return result
+
+
+def _context(given: dict[str, str]) -> dict[str, str]:
+    """``inputs.*`` for one run: the given inputs over action.yml's defaults."""
+    return {
+        f"inputs.{name}": str(given.get(name, spec.get("default", "")))
+        for name, spec in ACTION["inputs"].items()
+    }
+
+
+def _is_install(step: dict[str, Any]) -> bool:
+    """The steps that install the tool (skipped when the tool under test is on PATH)."""
+    return step.get("id") in ("uv-key", "install")
 
 
 def _read_outputs(path: Path) -> dict[str, str]:
@@ -66,11 +85,7 @@ def _read_outputs(path: Path) -> dict[str, str]:
 
 def run_action(work: Path, url: str, **inputs: str) -> ActionRun:
     """Run every ``run:`` step of action.yml (but the install) like a GitHub runner."""
-    given = {k.replace("_", "-"): v for k, v in inputs.items()}
-    context = {
-        f"inputs.{name}": str(given.get(name, spec.get("default", "")))
-        for name, spec in ACTION["inputs"].items()
-    }
+    context = _context({k.replace("_", "-"): v for k, v in inputs.items()})
     temp = work / "runner-temp"
     temp.mkdir(exist_ok=True)
     summary, output, event = temp / "summary.md", temp / "output.txt", temp / "event.json"
@@ -108,7 +123,7 @@ def run_action(work: Path, url: str, **inputs: str) -> ActionRun:
     }
     code, stdout, stderr, outputs = 0, "", "", {}
     for step in ACTION["runs"]["steps"]:
-        if "run" not in step or "pip install" in step["run"]:
+        if "run" not in step or _is_install(step):
             continue
         if "if" in step and not _condition(step["if"], context):
             continue
@@ -257,6 +272,163 @@ def test_action_apply_writes_result_and_audit(
     assert audit["commit"] == "c0ffee" * 6 + "abcd"
     again = run_action(tmp_path, sqlite_server.url)
     assert again.outputs["has-changes"] == "false"
+
+
+STAND_IN = """#!/bin/bash
+printf '%s\\n' "$@" > "$CALLS/$(basename "$0")"
+"""
+
+
+@dataclass
+class InstallRun:
+    """What the action's install steps did with stand-ins for ``uv`` and ``python``."""
+
+    code: int
+    stdout: str
+    calls: dict[str, list[str]]
+    """Each stand-in that was called, with its arguments."""
+    setup_uv: dict[str, str] | None
+    """The resolved ``with:`` of the setup-uv step, None when the step was skipped."""
+    python: Path
+
+
+def run_install(work: Path, **inputs: str) -> InstallRun:
+    """Run the install steps of action.yml like a runner, with ``uv`` and ``python`` on PATH
+    replaced by scripts that record their arguments."""
+    context = _context({k.replace("_", "-"): v for k, v in inputs.items()})
+    bin_dir, calls, output = work / "bin", work / "calls", work / "output.txt"
+    for d in (bin_dir, calls):
+        d.mkdir(exist_ok=True)
+    for tool in ("uv", "python"):
+        (bin_dir / tool).write_text(STAND_IN, encoding="utf-8")
+        (bin_dir / tool).chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin",
+        "CALLS": str(calls),
+        "GITHUB_OUTPUT": str(output),
+    }
+    code, stdout, setup_uv = 0, "", None
+    for step in ACTION["runs"]["steps"]:
+        if "if" in step and not _condition(step["if"], context):
+            continue
+        if "astral-sh/setup-uv@" in step.get("uses", ""):
+            setup_uv = {k: _resolve(v, context) for k, v in step.get("with", {}).items()}
+        if not _is_install(step):
+            continue
+        output.write_text("", encoding="utf-8")
+        step_env = {**env, **{k: _resolve(v, context) for k, v in step.get("env", {}).items()}}
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+            cwd=work,
+            env=step_env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        code, stdout = done.returncode, stdout + done.stdout
+        step_out = _read_outputs(output)
+        context.update({f"steps.{step['id']}.outputs.{k}": v for k, v in step_out.items()})
+        if code:
+            break
+    recorded = {p.name: p.read_text(encoding="utf-8").splitlines() for p in calls.iterdir()}
+    return InstallRun(code, stdout, recorded, setup_uv, bin_dir / "python")
+
+
+def test_action_installs_with_uv_into_the_jobs_python(tmp_path: Path) -> None:
+    """By default setup-uv runs with its cache on, then ``uv pip install`` puts each
+    requirement into the Python on PATH; pip is not used."""
+    run = run_install(tmp_path, install="registry-reconciler==1.2.3 psycopg[binary]")
+    assert run.code == 0, run.stdout
+    assert run.calls == {
+        "uv": [
+            "pip",
+            "install",
+            "--python",
+            str(run.python),
+            "--quiet",
+            "registry-reconciler==1.2.3",
+            "psycopg[binary]",
+        ]
+    }
+    assert run.setup_uv is not None
+    assert str(run.setup_uv["enable-cache"]).lower() == "true"
+    assert re.fullmatch(r"install-[0-9a-f]{16}", run.setup_uv["cache-suffix"])
+
+
+def test_action_pip_fallback(tmp_path: Path) -> None:
+    """installer=pip: ``python -m pip install`` as before, and setup-uv does not run."""
+    run = run_install(tmp_path, install="registry-reconciler==1.2.3", installer="pip")
+    assert run.code == 0, run.stdout
+    assert run.setup_uv is None
+    assert run.calls == {
+        "python": [
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--quiet",
+            "registry-reconciler==1.2.3",
+        ]
+    }
+
+
+def test_action_refuses_an_unknown_installer(tmp_path: Path) -> None:
+    """installer=conda: the step fails with an annotation and installs nothing."""
+    run = run_install(tmp_path, installer="conda")
+    assert run.code == 1
+    assert "::error::unsupported installer 'conda' (uv or pip)" in run.stdout
+    assert run.calls == {}
+
+
+def test_action_install_input_never_runs_as_shell(tmp_path: Path) -> None:
+    """A crafted install input reaches uv as literal words, never as shell code."""
+    run = run_install(tmp_path, install="$(touch pwned) `touch pwned2`;touch pwned3")
+    assert run.code == 0, run.stdout
+    words = ["$(touch", "pwned)", "`touch", "pwned2`;touch", "pwned3"]
+    assert run.calls["uv"][5:] == words
+    assert not list(tmp_path.glob("pwned*"))
+
+
+def test_action_skips_every_install_step_when_install_is_empty(tmp_path: Path) -> None:
+    """install='': neither setup-uv nor an installer runs (the tool is already on PATH)."""
+    run = run_install(tmp_path, install="")
+    assert (run.code, run.calls, run.setup_uv) == (0, {}, None)
+
+
+def test_uv_cache_key_follows_the_install_input(tmp_path: Path) -> None:
+    """A new pin gets a new uv cache (saved afresh); the same input reuses the same one."""
+
+    def suffix(spec: str, where: str) -> str:
+        run = run_install(tmp_path / where, install=spec)
+        assert run.setup_uv is not None
+        return run.setup_uv["cache-suffix"]
+
+    for where in ("a", "b", "c"):
+        (tmp_path / where).mkdir()
+    assert suffix("registry-reconciler==1.0.0", "a") == suffix("registry-reconciler==1.0.0", "b")
+    assert suffix("registry-reconciler==1.0.0", "a") != suffix("registry-reconciler==1.1.0", "c")
+
+
+def test_setup_uv_is_pinned_to_a_release_commit() -> None:
+    """setup-uv is referenced by a full commit SHA with the release it is, in action.yml."""
+    text = (ROOT / "action.yml").read_text(encoding="utf-8")
+    pins = re.findall(r"uses: astral-sh/setup-uv@(\S+) # (v\d+\.\d+\.\d+)$", text, re.M)
+    assert len(pins) == 1, pins
+    assert re.fullmatch(r"[0-9a-f]{40}", pins[0][0])
+
+
+def test_every_third_party_action_is_pinned_by_commit() -> None:
+    """Every ``uses:`` outside this repository names a full commit SHA and its version."""
+    files = [ROOT / "action.yml", *sorted((ROOT / ".github" / "workflows").glob("*.yml"))]
+    for path in files:
+        for ref in re.findall(r"uses: (\S+.*)$", path.read_text(encoding="utf-8"), re.M):
+            if ref.startswith("./"):
+                continue
+            assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*", ref), (
+                path.name,
+                ref,
+            )
 
 
 def _big_plan(n: int) -> Plan:

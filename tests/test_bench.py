@@ -13,7 +13,8 @@ ROW = re.compile(r"^(\S+)\s+(.+?)\s+([\d.]+)s\s+(\d+)\s+([\d.]+)s\s+(\d+)\s+[\d.
 
 def test_bench_smoke_run_counts_requests() -> None:
     """`bench/run_bench.py` on 5 models: plan reads in 2 requests against the naive 3 per
-    model; apply writes each alias once plus one audit tag per version gaining an alias."""
+    model; apply writes each alias once, one audit tag per version gaining an alias, and the
+    ownership record once per model (its first apply): 2 writes per change from then on."""
     args = ["--n", "5", "--server", "sqlite-w1", "--sweep", "2", "--no-write"]
     done = subprocess.run(
         [sys.executable, "bench/run_bench.py", *args],
@@ -29,6 +30,13 @@ def test_bench_smoke_run_counts_requests() -> None:
     gates = rows["plan with gates, 5 models"]
     assert gates[7] == "2 run reads" and int(gates[4]) == 4
     apply = rows["apply 10 alias moves"]
-    assert apply[7].startswith("10 alias writes in") and apply[7].endswith("10 audit-tag writes")
+    assert apply[7].startswith("10 alias writes in")
+    assert "10 audit-tag writes, 5 ownership records" in apply[7]
+    # 25 writes; reads: the plan (2 + 2 run reads) and the verification (2).
+    assert apply[4] == "31"
     assert apply[6] == "20"  # MlflowClient: a hidden registered-models/get before each write
-    assert "apply 10 alias moves, --concurrency 2" in rows
+    naive_audit = rows["apply 10 alias moves vs naive + same audit tags"]
+    assert naive_audit[6] == "50"  # the same 25 writes, each after a hidden get
+    sweep = rows["apply 10 alias moves, --concurrency 2"]
+    # Records unchanged: 10 alias writes + 10 audit tags + 2 reads of 2 requests.
+    assert sweep[4] == "24"

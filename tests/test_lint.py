@@ -1,4 +1,5 @@
-"""The codebase stays ruff- and mypy-clean (the team's standard, enforced in CI)."""
+"""The codebase stays ruff- and mypy-clean (the team's standard, enforced in CI), and CI
+runs what the README tells a newcomer to run."""
 
 from __future__ import annotations
 
@@ -26,3 +27,13 @@ def test_mypy_strict_is_clean() -> None:
     """mypy (strict, per pyproject.toml) finds no type errors in the package."""
     done = run(str(BIN / "mypy"))
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    """.ci/run's install-and-test line is the README's Quickstart command 2, character for
+    character (what a newcomer runs is what CI runs)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quickstart = readme.split("## Quickstart", 1)[1].split("```", 2)[1]
+    command = [line for line in quickstart.splitlines() if line.startswith("python3 ")][1]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").rstrip().splitlines()
+    assert ci[-1] == command

@@ -3,10 +3,12 @@
 Reads are batched (SPEC §8): registered models with their aliases/tags come from
 ``search_registered_models`` with ``name IN (...)``, versions from
 ``search_model_versions``, runs (metrics, params, tags) from ``search_runs``; evidence
-reads one MLmodel file per version involved (in parallel, cached per command).
-MLflow 2.x servers refuse ``IN`` on names; the first refusal switches this registry
-object to filters they accept (``compat.choose_read``), with the same result. Writes
-go straight to the registry store: ``MlflowClient`` makes a hidden ``registered-models/get`` before every
+reads one MLmodel file per version involved (in parallel, cached per command). Over
+HTTP the two searches run at once, and a server slow at registered-model search is read
+model by model instead (``modelread``: measured, never assumed). MLflow 2.x servers
+refuse ``IN`` on names; the first refusal switches this registry object to filters they
+accept (``compat.choose_read``), with the same result. Writes go straight to the
+registry store: ``MlflowClient`` makes a hidden ``registered-models/get`` before every
 alias, tag and stage write, which doubles the request count for no benefit here.
 """
 
@@ -41,6 +43,7 @@ from reconciler.connection import (
 )
 from reconciler.errors import PERMISSION_DENIED, RegistryError
 from reconciler.found import Found, is_prompt
+from reconciler.modelread import ModelReader
 from reconciler.observed import (
     AUDIT_PREFIX,
     ObservedRun,
@@ -88,6 +91,7 @@ class MlflowRegistry:
         """Whether the server accepts ``name IN (...)``; None until a read finds out."""
         self.server_version: str | None = None
         """The server's MLflow version, asked only once it refused an ``IN`` filter."""
+        self._models = ModelReader(self._search_models, self._get_model, self.concurrency)
         self._readers: dict[Read, Callable[[Found], None]] = {
             Read.IN_LISTS: self._read_in_lists,
             Read.ONE_BY_ONE: self._read_one_by_one,
@@ -217,11 +221,44 @@ class MlflowRegistry:
     def _read_in_lists(self, found: Found) -> None:
         """Two searches filtered with ``name IN (...)``: 3.x servers and local stores."""
         if found.wanted:
-            self._read_where(found, f"name IN ({', '.join(quote(n) for n in found.wanted)})")
+            self._read_fastest(found, f"name IN ({', '.join(quote(n) for n in found.wanted)})")
 
     def _read_everything(self, found: Found) -> None:
         """Two unfiltered, paged searches (1000 models, 10000 versions a page)."""
-        self._read_where(found, None)
+        self._read_fastest(found, None)
+
+    def _read_fastest(self, found: Found, where: str | None) -> None:
+        """Versions and models at once, models by search or one by one, whichever this
+        server answers faster (``modelread``); a local store reads in turn."""
+        if self.concurrency <= 1:
+            self._read_where(found, where)
+            return
+        versions = functools.partial(self._read_versions, found, where)
+        self._models.read(found.wanted, where, found.add_model, versions)
+
+    def _search_models(self, where: str | None, max_results: int, token: str | None) -> Any:
+        search = self._store.search_registered_models
+        return self._call(
+            lambda: search(filter_string=where, max_results=max_results, page_token=token)
+        )
+
+    def _get_model(self, name: str) -> Any:
+        """The registered model ``name`` (one primary-key read), None if there is none."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self._call(lambda: self._store.get_registered_model(name))
+        except RegistryError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, MlflowException) and cause.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+
+    def _read_versions(self, found: Found, where: str | None) -> None:
+        for mv in self._paged(
+            self._store.search_model_versions, filter_string=where, max_results=10000
+        ):
+            found.add_version(mv)
 
     def _read_one_by_one(self, found: Found) -> None:
         """Two searches per model with ``name = '...'``, ``concurrency`` at a time."""
@@ -244,58 +281,7 @@ class MlflowRegistry:
             self._store.search_registered_models, filter_string=where, max_results=1000
         ):
             found.add_model(rm)
-        for mv in self._paged(
-            self._store.search_model_versions, filter_string=where, max_results=10000
-        ):
-            found.add_version(mv)
-
-    def _read_where(
-        self,
-        wanted: list[str],
-        where: str | None,
-        add_model: Callable[[Any], None],
-        add_version: Callable[[Any], None],
-    ) -> None:
-        """Models and versions for one filter: in turn from a local store; at once over
-        HTTP, the models by search or one by one, whichever this server answers faster
-        (``modelread``)."""
-
-        def read_versions() -> None:
-            for mv in self._paged(
-                self._client.search_model_versions, filter_string=where, max_results=10000
-            ):
-                add_version(mv)
-
-        if self.concurrency > 1:
-            self._models.read(wanted, where, add_model, read_versions)
-            return
-        for rm in self._paged(
-            self._client.search_registered_models, filter_string=where, max_results=1000
-        ):
-            add_model(rm)
-        read_versions()
-
-    def _search_models(self, where: str | None, max_results: int, token: str | None) -> Any:
-        """One page of registered models (what ``modelread`` searches with)."""
-        search = self._client.search_registered_models
-        return self._call(
-            lambda: search(filter_string=where, max_results=max_results, page_token=token)
-        )
-
-    def _get_model(self, name: str) -> Any:
-        """The registered model ``name`` (a primary-key read), None if there is none (or it
-        is a prompt, which the searches leave out too)."""
-        from mlflow.exceptions import MlflowException
-
-        try:
-            rm = self._call(lambda: self._store.get_registered_model(name))
-        except RegistryError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, MlflowException) and cause.error_code == "RESOURCE_DOES_NOT_EXIST":
-                return None
-            raise
-        is_prompt = str((rm.tags or {}).get(PROMPT_TAG, "")).lower() == "true"
-        return None if is_prompt else rm
+        self._read_versions(found, where)
 
     def model_names(self) -> list[str]:
         """Every registered model's name (``import`` without ``--model``), paged."""

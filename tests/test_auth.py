@@ -134,13 +134,13 @@ def test_edit_user_sets_aliases_and_removing_one_needs_manage(
 def test_wrong_password_is_one_line_and_never_printed(
     auth_server: MlflowServer, admin: Users, tmp_path: Path, name: str
 ) -> None:
-    """A wrong password ends plan in one 'refused the credentials' line, exit 1."""
+    """A wrong password ends plan in one line saying the credentials were not accepted."""
     seed_model(auth_server.url, name, [{}])
     env = user(admin, name, "READ") | {"MLFLOW_TRACKING_PASSWORD": "wrong-" + PASSWORD}
     cli = Cli(auth_server.url, tmp_path)
     result = cli("plan", "--state", state(cli, name, "    aliases: {champion: 1}\n"), env=env)
     assert_refused(result)
-    assert "refused the credentials" in result.stderr
+    assert "did not accept the credentials of" in result.stderr and "(HTTP 401)" in result.stderr
     assert "wrong-" not in result.output
 
 

@@ -234,7 +234,9 @@ def _value_message(err: ErrorDetails, loc: tuple[object, ...], doc: Document) ->
     if kind == "too_short":
         return f"gates for {last!r} list no rule: add one (- {GATE_EXAMPLE}) or remove it"
     if kind == "literal_error":
-        expected = err.get("ctx", {}).get("expected", "?")
+        expected = err.get("ctx", {}).get("expected") or str(err["msg"]).removeprefix(
+            "Input should be "
+        )
         return f"must be {expected}, not {_shown(value, written)}"
     if kind == "string_too_short":
         return "must not be empty"

@@ -70,11 +70,11 @@ def test_signature_differences_name_each_column() -> None:
 @pytest.mark.parametrize(
     ("gate", "message"),
     [
-        ({"metric": "x", "mx": 1}, "models.m.gates.champion.0: unknown key 'mx'"),
-        ({"signature": "yes"}, "models.m.gates.champion.0.signature: Input should be"),
-        ({"tag": "a"}, "models.m.gates.champion.0.equals: Field required"),
-        ({"tag": "a", "equals": "b", "x": 1}, "models.m.gates.champion.0: unknown key 'x'"),
-        ({"foo": 1}, "models.m.gates.champion.0: a gate is {metric: NAME"),
+        ({"metric": "x", "mx": 1}, "m.gates.champion.0: unknown key 'mx'"),
+        ({"signature": "yes"}, "m.gates.champion.0.signature: must be 'compatible', not"),
+        ({"tag": "a"}, "m.gates.champion.0: missing key equals"),
+        ({"tag": "a", "equals": "b", "x": 1}, "m.gates.champion.0: unknown key 'x'"),
+        ({"foo": 1}, "m.gates.champion.0: a gate is {metric: NAME"),
     ],
 )
 def test_gate_shapes_reject_unknown_keys_with_a_plain_path(

@@ -137,9 +137,7 @@ def test_breaking_signature_fails_the_gate_naming_each_column(
     assert code == 1
     for words in ("column `zip` added (string)", "`age`: long -> double", "`income` removed"):
         assert words in out
-    assert f"error: gate {promo.name}@champion -> version 3: signature differs from version 1" in (
-        out
-    )
+    assert f"gate {promo.name}@champion -> version 3: signature differs from version 1" in out
 
 
 def test_missing_signature_fails_with_a_hint(cli_sqlite: Cli, promo: Promo) -> None:
@@ -155,7 +153,7 @@ def test_tag_gate_fails_when_the_version_is_not_approved(cli_sqlite: Cli, promo:
     code, out = plan(cli_sqlite, promo, 5, "        - {tag: validation_status, equals: approved}\n")
     assert code == 1
     assert (
-        f"error: gate {promo.name}@champion -> version 5: tag validation_status is 'pending', "
+        f"gate {promo.name}@champion -> version 5: tag validation_status is 'pending', "
         "must be 'approved'"
     ) in out
 

@@ -59,11 +59,11 @@ def _works(venv: Path) -> bool:
     return probe.returncode == 0 and probe.stdout.strip() == MLFLOW2_VERSION
 
 
-def mlflow2_python() -> str:
+def mlflow2_python(cache: Path = CACHE) -> str:
     """The interpreter of the MLflow 2.22 virtualenv, building it first when needed."""
-    venv = CACHE / f"mlflow-{MLFLOW2_VERSION}"
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / f"mlflow-{MLFLOW2_VERSION}.lock", "w") as lock:  # one builder at a time
+    venv = cache / f"mlflow-{MLFLOW2_VERSION}"
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / f"mlflow-{MLFLOW2_VERSION}.lock", "w") as lock:  # one builder at a time
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not _works(venv):
             shutil.rmtree(venv, ignore_errors=True)
@@ -78,8 +78,27 @@ def mlflow2_python() -> str:
     return str(venv / "bin" / "python")
 
 
+# Variables that would bend the server environment's resolution towards our own venv's pins
+# (.ci/run exports the constraints for the package under test, SQLAlchemy 2.1 among them,
+# which MLflow 2.22 cannot use). The server environment is built from its own pins only.
+FOREIGN_PINS = (
+    "UV_CONSTRAINT",
+    "PIP_CONSTRAINT",
+    "UV_OVERRIDE",
+    "UV_BUILD_CONSTRAINT",
+    "PIP_REQUIREMENT",
+    "UV_REQUIRE_HASHES",
+    "VIRTUAL_ENV",
+)
+
+
+def clean_env() -> dict[str, str]:
+    """The environment for building an auxiliary server venv: ours less the foreign pins."""
+    return {key: value for key, value in os.environ.items() if key not in FOREIGN_PINS}
+
+
 def _run(command: list[str]) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800, env=clean_env())
     if done.returncode != 0:
         raise RuntimeError(
             f"building the MLflow {MLFLOW2_VERSION} server environment failed: "

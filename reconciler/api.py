@@ -9,24 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from reconciler import evidence
-from reconciler.apply import ApplyReport, Progress, execute
-from reconciler.audit import AuditInfo, current_audit
-from reconciler.connection import default_local_uri, redact, resolve_uri
+from reconciler.core import evidence
+from reconciler.core.apply import ApplyReport, Progress, execute
+from reconciler.core.gates import gate_run_ids, gate_sources
+from reconciler.core.observed import ObservedState
+from reconciler.core.plan import Plan, compute_plan, differences, record_differences
+from reconciler.core.ports import Registry
+from reconciler.core.resolve import copy_sources
 from reconciler.errors import PERMISSION_DENIED, ApplyError, PlanError, RegistryError, is_refusal
-from reconciler.gates import gate_run_ids, gate_sources
-from reconciler.load import DesiredState, load_state
-from reconciler.observed import ObservedState
-from reconciler.plan import Plan, compute_plan, differences, record_differences
-from reconciler.ports import Registry
-from reconciler.render import describe
-from reconciler.resolve import copy_sources
+from reconciler.mlflow.connection import default_local_uri, redact, resolve_uri
+from reconciler.render.text import describe
+from reconciler.state.audit import AuditInfo, current_audit
+from reconciler.state.load import DesiredState, load_state
 
 
 def connect(uri: str | None, concurrency: int = 8, debug: bool = False) -> Registry:
     """The MLflow registry at ``uri`` (None: MLflow's local default); MLflow's own log
     lines reach the terminal only with ``debug``."""
-    from reconciler.registry import MlflowRegistry
+    from reconciler.mlflow.registry import MlflowRegistry
 
     return MlflowRegistry(resolve_uri(uri), concurrency=concurrency, debug=debug)
 

@@ -104,7 +104,7 @@ def _init_repo(folder: Path, say: Say) -> None:
 
 def run_demo(workdir: Path, say: Say, run: Run) -> int:
     """Run the walkthrough in ``workdir/reconciler-demo``; ``run`` executes a CLI command."""
-    from reconciler.commands.schema import state_schema
+    from reconciler.state.models import state_schema
 
     folder = workdir / "reconciler-demo"
     if folder.exists():

@@ -12,9 +12,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from reconciler.audit import git_head
-from reconciler.connection import apply_http_defaults, resolve_uri
 from reconciler.errors import RegistryError
+from reconciler.mlflow.connection import apply_http_defaults, resolve_uri
+from reconciler.state.audit import git_head
 
 READY_TIMEOUT_S = 300.0
 _URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
@@ -120,7 +120,7 @@ def champion_info(
 
 def list_versions(name: str, tracking_uri: str | None = None) -> list[dict[str, Any]]:
     """Every version of ``name`` with its aliases, stage and status (batched reads)."""
-    from reconciler.registry import MlflowRegistry
+    from reconciler.mlflow.registry import MlflowRegistry
 
     registry = MlflowRegistry(resolve_uri(tracking_uri))
     observed = registry.read([name]).models.get(name)

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.github import COMMENT_LIMIT, Report, truncate
-from reconciler.plan import Action, Change, Kind, Plan
+from reconciler.core.plan import Action, Change, Kind, Plan
+from reconciler.render.github import COMMENT_LIMIT, Report, truncate
 from tests.conftest import Cli, write_state
 from tests.support.mlflow_server import MlflowServer, server_command
 from tests.support.seed import client, seed_model

@@ -9,12 +9,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.apply import execute, phases
-from reconciler.audit import AuditInfo
-from reconciler.load import DesiredState, Source
-from reconciler.observed import ObservedModel, ObservedState, ObservedVersion, managed_tags
-from reconciler.plan import Action, Kind, compute_plan, differences
-from reconciler.state import ModelSpec
+from reconciler.core.apply import execute, phases
+from reconciler.core.observed import ObservedModel, ObservedState, ObservedVersion, managed_tags
+from reconciler.core.plan import Action, Kind, compute_plan, differences
+from reconciler.state.audit import AuditInfo
+from reconciler.state.load import DesiredState, Source
+from reconciler.state.models import ModelSpec
 from tests.support.memory_registry import MemoryRegistry
 
 AUDIT = AuditInfo("2026-01-01T00:00:00+00:00", "tester", "abc123")

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from reconciler.compat import Read, choose_read, equals_literal, parse_version, too_old
-from reconciler.registry import MlflowRegistry
+from reconciler.mlflow.compat import Read, choose_read, equals_literal, parse_version, too_old
+from reconciler.mlflow.registry import MlflowRegistry
 from tests.conftest import Cli, write_state
 from tests.support.auth import TokenProxy
 from tests.support.mlflow_server import MlflowServer

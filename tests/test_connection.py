@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.connection import redact, redact_text
+from reconciler.mlflow.connection import redact, redact_text
 
 
 @pytest.mark.parametrize(

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler import yamlsafe
+from reconciler.core.observed import ObservedModel, ObservedState, ObservedVersion
+from reconciler.core.plan import Action, Kind, compute_plan, differences
 from reconciler.errors import StateError
-from reconciler.load import DesiredState, Source, load_state
-from reconciler.observed import ObservedModel, ObservedState, ObservedVersion
-from reconciler.plan import Action, Kind, compute_plan, differences
-from reconciler.planfile import from_dict, to_dict
-from reconciler.state import ModelSpec
+from reconciler.render.planfile import from_dict, to_dict
+from reconciler.state import yamlsafe
+from reconciler.state.load import DesiredState, Source, load_state
+from reconciler.state.models import ModelSpec
 
 
 def desired(**models: dict[str, object]) -> DesiredState:

@@ -10,8 +10,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.edit import rewrite_aliases, set_aliases
 from reconciler.errors import StateError
+from reconciler.state.edit import rewrite_aliases, set_aliases
 
 BLOCK = """\
 # top comment

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from reconciler.cli import main
-from reconciler.explain import suggest, valid_keys
+from reconciler.state.explain import suggest, valid_keys
 
 THREE_TYPOS = """models:
   churn:

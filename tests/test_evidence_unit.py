@@ -8,11 +8,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.api import observe
-from reconciler.evidence import Evidence, MetricRow, ParamRow, Side, SignatureCheck, Trend
-from reconciler.gates import GateResult
-from reconciler.github import COMMENT_LIMIT, Report
-from reconciler.load import DesiredState, Source
-from reconciler.observed import (
+from reconciler.core.evidence import Evidence, MetricRow, ParamRow, Side, SignatureCheck, Trend
+from reconciler.core.gates import GateResult
+from reconciler.core.observed import (
     Column,
     ObservedModel,
     ObservedRun,
@@ -20,12 +18,14 @@ from reconciler.observed import (
     ObservedState,
     ObservedVersion,
 )
-from reconciler.plan import Action, Change, Kind, Plan, compute_plan
-from reconciler.planfile import from_dict, to_dict
-from reconciler.render import render_markdown, render_text
-from reconciler.render_evidence import sparkline
-from reconciler.signature import differences, parse_mlmodel
-from reconciler.state import ModelSpec, StateFile
+from reconciler.core.plan import Action, Change, Kind, Plan, compute_plan
+from reconciler.core.signature import differences, parse_mlmodel
+from reconciler.render.evidence import sparkline
+from reconciler.render.github import COMMENT_LIMIT, Report
+from reconciler.render.planfile import from_dict, to_dict
+from reconciler.render.text import render_markdown, render_text
+from reconciler.state.load import DesiredState, Source
+from reconciler.state.models import ModelSpec, StateFile
 from tests.support.memory_registry import MemoryRegistry
 
 MLMODEL = """\
@@ -82,7 +82,7 @@ def test_gate_shapes_reject_unknown_keys_with_a_plain_path(
 ) -> None:
     """Each gate shape forbids unknown keys; errors name the YAML path, not the union tag."""
     from reconciler.errors import StateError
-    from reconciler.load import load_state
+    from reconciler.state.load import load_state
 
     path = tmp_path / "s.yaml"
     path.write_text(json.dumps({"models": {"m": {"aliases": {"champion": 1}, "gates": {}}}}))

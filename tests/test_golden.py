@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.evidence import Evidence, MetricRow, ParamRow, Side, SignatureCheck, Trend
-from reconciler.gates import GateResult
-from reconciler.plan import Action, Change, Kind, Note, Plan, Problem, RecordWrite
-from reconciler.planfile import to_json
-from reconciler.render import render_markdown, render_text
+from reconciler.core.evidence import Evidence, MetricRow, ParamRow, Side, SignatureCheck, Trend
+from reconciler.core.gates import GateResult
+from reconciler.core.plan import Action, Change, Kind, Note, Plan, Problem, RecordWrite
+from reconciler.render.planfile import to_json
+from reconciler.render.text import render_markdown, render_text
 
 GOLDEN = Path(__file__).parent / "golden"
 PLAN = Plan(

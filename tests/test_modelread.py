@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from reconciler import modelread
 from reconciler.errors import RegistryError
-from reconciler.modelread import ModelReader, deadline
-from reconciler.registry import MlflowRegistry
+from reconciler.mlflow import modelread
+from reconciler.mlflow.modelread import ModelReader, deadline
+from reconciler.mlflow.registry import MlflowRegistry
 from tests.support.fault_proxy import FaultProxy
 from tests.support.mlflow_server import MlflowServer
 from tests.support.seed import seed_model

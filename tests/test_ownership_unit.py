@@ -10,13 +10,13 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.apply import execute
-from reconciler.audit import AuditInfo
-from reconciler.load import DesiredState, Source
-from reconciler.observed import ObservedModel, ObservedState, ObservedVersion
-from reconciler.ownership import MANAGED_TAG, TAG_VALUE_LIMIT, Managed, declared, encode, parse
-from reconciler.plan import Action, Kind, Plan, compute_plan
-from reconciler.state import ModelSpec
+from reconciler.core.apply import execute
+from reconciler.core.observed import ObservedModel, ObservedState, ObservedVersion
+from reconciler.core.ownership import MANAGED_TAG, TAG_VALUE_LIMIT, Managed, declared, encode, parse
+from reconciler.core.plan import Action, Kind, Plan, compute_plan
+from reconciler.state.audit import AuditInfo
+from reconciler.state.load import DesiredState, Source
+from reconciler.state.models import ModelSpec
 from tests.support.memory_registry import MemoryRegistry
 
 AUDIT = AuditInfo("2026-01-01T00:00:00+00:00", "tester", "abc123")

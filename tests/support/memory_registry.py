@@ -1,4 +1,4 @@
-"""An in-memory ``reconciler.ports.Registry`` on plain dicts, for pure property tests only.
+"""An in-memory ``reconciler.core.ports.Registry`` on plain dicts, for pure property tests only.
 
 It writes exactly what a change says (one change = one mutation) and can be told to
 fail chosen changes, so apply's ordering and phase rules can be checked without a
@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from reconciler.errors import RegistryError
-from reconciler.observed import (
+from reconciler.core.observed import (
     ObservedModel,
     ObservedRun,
     ObservedSignature,
     ObservedState,
     ObservedVersion,
 )
-from reconciler.plan import Action, Change, Kind
+from reconciler.core.plan import Action, Change, Kind
+from reconciler.errors import RegistryError
 
 
 @dataclass

@@ -1,0 +1,142 @@
+"""What every command shares: the common options, printing, and the one error handler.
+
+Commands import this module, never ``cli`` (which imports the commands): a module
+everyone imports imports nothing above it. Only this module and ``cli`` print or exit.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+from urllib.parse import parse_qsl, urlsplit
+
+import click
+
+from reconciler.errors import ApplyError, ReconcilerError
+from reconciler.mlflow.connection import redact_text, resolve_uri
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Options:
+    """The common options every command receives."""
+
+    state: Path
+    tracking_uri: str | None
+    debug: bool
+    color: bool
+    state_given: bool = False
+    """True when ``--state`` (or RECONCILER_STATE) was given, not the default."""
+
+
+def out(text: str = "", nl: bool = True, err: bool = False, color: bool | None = None) -> None:
+    """Print a line, with any credentials masked."""
+    click.echo(redact_text(text), nl=nl, err=err, color=color)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Say one error on stderr and exit."""
+    out(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def report(exc: ReconcilerError) -> NoReturn:
+    """Say each error ``exc`` stands for once, then its footer (a count), and exit 1."""
+    if isinstance(exc, ApplyError):
+        for line in exc.details:
+            out(line)
+    for line in exc.error_lines():
+        out(f"error: {line}", err=True)
+    if footer := exc.footer():
+        out(footer, err=True)
+    sys.exit(1)
+
+
+def debug_traceback(uri: str | None) -> str:
+    """The current traceback for ``--debug``, with the URI's credentials masked.
+
+    urllib3 messages carry the request path with the URI's query (``url: /?token=...``),
+    which ``redact_text`` cannot recognise as a URI; mask those exact values too.
+    """
+    text = traceback.format_exc().rstrip()
+    parts = urlsplit(resolve_uri(uri) or "")
+    secrets = [parts.query, parts.password or "", *(v for _, v in parse_qsl(parts.query))]
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _options(kwargs: dict[str, Any]) -> Options:
+    no_color = kwargs.pop("no_color") or bool(os.environ.get("NO_COLOR"))
+    source = click.get_current_context().get_parameter_source("state")
+    return Options(
+        state=Path(kwargs.pop("state")),
+        tracking_uri=kwargs.pop("tracking_uri", None),
+        debug=kwargs.pop("debug"),
+        color=not no_color and sys.stdout.isatty(),
+        state_given=source is not None and source is not click.core.ParameterSource.DEFAULT,
+    )
+
+
+def common_options(registry: bool = True) -> Callable[[F], F]:
+    """Add --state, --debug, --no-color (and --tracking-uri) and the error handler."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> Any:
+            opts = _options(kwargs)
+            try:
+                return fn(opts, **kwargs)
+            except ReconcilerError as exc:
+                if opts.debug and not isinstance(exc, ApplyError):
+                    out(debug_traceback(opts.tracking_uri), err=True)
+                report(exc)
+            except (click.exceptions.Exit, click.exceptions.ClickException, click.Abort):
+                raise
+            except KeyboardInterrupt:
+                fail("interrupted", 130)
+            except Exception as exc:
+                if opts.debug:
+                    out(debug_traceback(opts.tracking_uri), err=True)
+                    fail(f"unexpected {type(exc).__name__}")
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                fail(
+                    f"unexpected {type(exc).__name__}: {first}"
+                    " (run again with --debug for the traceback)"
+                )
+
+        params = [
+            click.option(
+                "--state",
+                envvar="RECONCILER_STATE",
+                default="state/",
+                show_default=True,
+                type=click.Path(),
+                help="State file or directory (env RECONCILER_STATE).",
+            ),
+            click.option("--debug", is_flag=True, help="Show tracebacks and MLflow's log."),
+            click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR)."),
+        ]
+        if registry:
+            params.append(
+                click.option(
+                    "--tracking-uri",
+                    default=None,
+                    metavar="URI",
+                    help="Registry URI (default: MLFLOW_REGISTRY_URI / MLFLOW_TRACKING_URI, "
+                    "else MLflow's local sqlite default).",
+                )
+            )
+        for param in reversed(params):
+            wrapper = param(wrapper)
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

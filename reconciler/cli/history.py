@@ -1,0 +1,123 @@
+"""``reconciler history``: who moved an alias to which version, from git.
+
+git is the record; when a registry is configured (``--tracking-uri`` or MLflow's env
+vars), each move is joined with the ``reconciler.applied`` audit tag that its apply
+left on the version, so the table also says when and by whom it reached the registry.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from reconciler import api
+from reconciler.cli.console import Options, common_options, out
+from reconciler.errors import ReconcilerError, RegistryError
+from reconciler.mlflow.connection import resolve_uri
+from reconciler.state.audit import APPLIED, parse_applied
+from reconciler.state.history import Move, alias_history, holder_at, parse_when
+from reconciler.state.load import display_path, require_state
+
+Applied = dict[int, dict[str, Any]]
+
+
+def _applied_records(opts: Options, model: str) -> Applied:
+    """version -> its audit record; empty without a configured registry or when unreachable."""
+    if resolve_uri(opts.tracking_uri) is None:
+        return {}
+    try:
+        observed = api.connect(opts.tracking_uri).read([model])
+    except RegistryError as exc:
+        out(f"warning: audit records not joined: {exc.message}", err=True)
+        return {}
+    found = observed.models.get(model)
+    versions = found.versions.values() if found else ()
+    return {
+        v.version: record
+        for v in versions
+        if (record := parse_applied(v.tags.get(APPLIED))) is not None
+    }
+
+
+def _applied_for(move: Move, alias: str, applied: Applied) -> dict[str, Any] | None:
+    """The audit record of the apply that carried out ``move``, when the version has it."""
+    record = applied.get(move.version) if isinstance(move.version, int) else None
+    if record is None or alias not in record.get("aliases", []):
+        return None
+    commit = str(record.get("commit") or "")
+    return record if commit.removesuffix("-dirty") == move.commit else None
+
+
+def _row(move: Move, alias: str = "", applied: Applied | None = None) -> dict[str, object]:
+    return {
+        "commit": move.commit,
+        "date": move.date.isoformat(),
+        "author": move.author,
+        "email": move.email,
+        "version": move.version,
+        "previous": move.previous,
+        "subject": move.subject,
+        "applied": _applied_for(move, alias, applied or {}),
+    }
+
+
+@click.command("history")
+@common_options()
+@click.argument("model")
+@click.option("--alias", default="champion", show_default=True)
+@click.option(
+    "--at",
+    "at",
+    metavar="DATE",
+    help="Which version held the alias then (a date means the end of that day, UTC).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True
+)
+def command(opts: Options, model: str, alias: str, at: str | None, fmt: str) -> None:
+    """Show the commits that moved ALIAS of MODEL, from `git log` of the state files."""
+    require_state(opts.state)
+    moves = alias_history(opts.state, model, alias)
+    if not moves:
+        raise ReconcilerError(
+            f"no commit under {display_path(opts.state)} ever set {alias!r} of {model!r} "
+            "(is the state committed in git, and is --state the right path?)"
+        )
+    if at is not None:
+        move = holder_at(moves, parse_when(at))
+        if fmt == "json":
+            out(
+                json.dumps(
+                    {
+                        "model": model,
+                        "alias": alias,
+                        "at": at,
+                        "version": move.version if move else None,
+                        "since": _row(move) if move else None,
+                    },
+                    indent=2,
+                )
+            )
+        elif move is None or move.version is None:
+            out(f"{model}: no version held {alias!r} at {at}")
+        else:
+            out(
+                f"{model}: version {move.version} held {alias!r} at {at} (since "
+                f"{move.date.isoformat()}, commit {move.commit[:8]} by {move.author})"
+            )
+        return
+    applied = _applied_records(opts, model)
+    if fmt == "json":
+        out(json.dumps([_row(m, alias, applied) for m in moves], indent=2))
+        return
+    for m in moves:
+        change = f"{alias} -> {m.version}" if m.version is not None else f"{alias} removed"
+        was = f" (was {m.previous})" if m.previous is not None else ""
+        record = _applied_for(m, alias, applied)
+        done = f"  [applied {record.get('at')} by {record.get('by')}]" if record else ""
+        out(
+            f"{m.date.isoformat()}  {m.commit[:8]}  {m.author:<16}  {change}{was}  "
+            f"{m.subject}{done}"
+        )

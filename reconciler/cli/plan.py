@@ -1,0 +1,107 @@
+"""``reconciler plan``: read the registry, diff, evaluate gates; never writes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler import api
+from reconciler.cli.console import Options, common_options, out
+from reconciler.core.plan import Plan
+from reconciler.errors import ReconcilerError
+from reconciler.render.github import Report, github_option
+from reconciler.render.planfile import to_json
+from reconciler.render.text import plan_errors, render_markdown, render_text
+from reconciler.state.load import display_path
+
+FORMATS = ("text", "markdown", "json")
+
+
+def check_out_path(path: Path) -> Path:
+    """Refuse an ``--out`` path the plan could not be saved to, before any registry call."""
+    parent = path.parent
+    if path.is_dir():
+        raise ReconcilerError(f"--out {path} is a directory; name a file, e.g. {path}/plan.json")
+    if not parent.is_dir():
+        missing = "does not exist" if not parent.exists() else "is not a directory"
+        raise ReconcilerError(f"--out {path}: the directory {parent} {missing}")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ReconcilerError(f"--out {path}: not writable")
+    return path
+
+
+def save_plan(plan: Plan, path: Path) -> None:
+    """Write the JSON plan whole or not at all (a temporary file, then a rename)."""
+    temp = path.with_name(f".{path.name}.reconciler-plan")
+    try:
+        temp.write_text(to_json(plan), encoding="utf-8")
+        temp.replace(path)
+    except OSError as exc:
+        raise ReconcilerError(f"cannot save the plan to {path}: {exc.strerror}") from None
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def empty_state(state: Path, names: list[str]) -> str:
+    """The warning for a state that declares nothing while the registry has models."""
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    where = display_path(state)
+    out = f"{where} --force" if state.is_file() else f"{where.rstrip('/')}/models.yaml"
+    return (
+        f"no models are declared {'in' if state.is_file() else 'under'} {where}, but the "
+        f"registry has {len(names)} ({shown}); "
+        f"`reconciler import --out {out}` declares them as they are"
+    )
+
+
+@click.command("plan")
+@common_options()
+@click.option(
+    "--model", "models", multiple=True, metavar="NAME", help="Only this model (repeatable)."
+)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also save the JSON plan here (for `apply PLANFILE`).",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when there are no changes, 2 when changes are pending.",
+)
+@github_option
+def command(
+    opts: Options,
+    models: tuple[str, ...],
+    fmt: str,
+    out_file: str | None,
+    detailed_exitcode: bool,
+    report: Report,
+) -> None:
+    """Show what apply would change. Exit 1 on errors or failed gates."""
+    target = check_out_path(Path(out_file)) if out_file else None
+    desired = api.validate(opts.state, models)
+    registry = api.connect(opts.tracking_uri, debug=opts.debug)
+    plan = api.make_plan(desired, registry, with_evidence=True)
+    report.plan(plan)
+    if fmt == "json":
+        out(to_json(plan), nl=False)
+    elif fmt == "markdown":
+        out(render_markdown(plan), nl=False)
+    else:
+        out(render_text(plan, color=opts.color), nl=False, color=opts.color)
+    if not plan.applyable:
+        raise plan_errors(plan, f"no plan saved to {out_file}" if out_file else "")
+    if target is not None:
+        save_plan(plan, target)
+        out(f"Saved the plan to {out_file}: `reconciler apply {out_file}` applies it.", err=True)
+    if not desired.models and (names := registry.model_names()):
+        out(f"warning: {empty_state(opts.state, names)}", err=True)
+    if detailed_exitcode and plan.changes:
+        sys.exit(2)

@@ -1,0 +1,136 @@
+"""``reconciler promote``: move an alias in the state file, archiving the previous holder.
+
+Offline by default (no mlflow import): the result is a reviewable one- or two-line
+diff that ``plan`` checks against the registry on the pull request. ``--check``
+asks the registry now whether the version exists and is READY.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from reconciler.cli.console import Options, common_options, out
+from reconciler.errors import StateError
+from reconciler.state.edit import rewrite_aliases
+from reconciler.state.load import Source, display_path, load_state
+from reconciler.state.models import AliasValue, CopyFrom, ModelSpec, _check_alias, value_label
+
+
+def locate(state: Path, model: str) -> tuple[Path, ModelSpec, Source]:
+    """The file declaring ``model``, its spec, and where in it the model is declared."""
+    desired = load_state(state)
+    if model not in desired.models:
+        where = display_path(state)
+        raise StateError(
+            f"model {model!r} is not declared in the state files under {where}: pass --state "
+            f"if it is declared elsewhere, or declare it with `reconciler import --model "
+            f"{model} --out {where.rstrip('/')}/{model}.yaml`"
+        )
+    src = desired.sources[model]
+    return Path(src.file), desired.models[model], src
+
+
+def check_alias_names(*names: str) -> None:
+    """Refuse alias names MLflow would refuse, before touching the file."""
+    for alias in names:
+        try:
+            _check_alias(alias)
+        except ValueError as exc:
+            raise StateError(str(exc)) from None
+    if len(set(names)) < len(names):
+        raise StateError("--alias and --archive-alias must differ")
+
+
+def check_version(uri: str | None, model: str, version: int) -> None:
+    """Ask the registry whether ``model`` has ``version`` and it is READY (``--check``)."""
+    from reconciler import api
+
+    observed = api.connect(uri).read([model]).models.get(model)
+    if observed is None:
+        raise StateError(f"model {model!r} does not exist in the registry")
+    found = observed.versions.get(version)
+    if found is None:
+        raise StateError(f"model {model!r} has no version {version} in the registry")
+    if found.status != "READY":
+        raise StateError(f"version {version} of {model!r} is {found.status}, not READY")
+
+
+_FROM = re.compile(r"^(?P<model>[^@/]+)(?:@(?P<alias>[\w\-]+)|/(?P<version>\d+))$")
+
+
+def resolve_from(uri: str | None, text: str) -> CopyFrom:
+    """``SRC/VERSION`` as is, or ``SRC@ALIAS`` resolved to its version now (one read)."""
+    found = _FROM.match(text)
+    if found is None:
+        raise StateError(f"--from {text!r}: write SOURCE_MODEL@ALIAS or SOURCE_MODEL/VERSION")
+    source = found.group("model")
+    if found.group("version"):
+        return CopyFrom.model_validate({"from": source, "version": int(found.group("version"))})
+    from reconciler import api
+
+    observed = api.connect(uri).read([source]).models.get(source)
+    if observed is None:
+        raise StateError(f"--from {text!r}: model {source!r} does not exist in the registry")
+    number = observed.aliases.get(found.group("alias"))
+    if number is None:
+        raise StateError(f"--from {text!r}: {source!r} has no alias {found.group('alias')!r}")
+    return CopyFrom.model_validate({"from": source, "version": number})
+
+
+@click.command("promote")
+@common_options()
+@click.argument("model")
+@click.argument("version", type=click.IntRange(min=1), required=False)
+@click.option(
+    "--from",
+    "from_",
+    metavar="SRC@ALIAS|SRC/VERSION",
+    help="Promote a copy of another model's version (e.g. churn-staging@champion).",
+)
+@click.option("--alias", default="champion", show_default=True, help="The alias to move.")
+@click.option(
+    "--archive-alias",
+    default="archived",
+    show_default=True,
+    help="The alias the previous holder moves to.",
+)
+@click.option(
+    "--check", is_flag=True, help="Verify in the registry that VERSION exists and is READY."
+)
+def command(
+    opts: Options,
+    model: str,
+    version: int | None,
+    from_: str | None,
+    alias: str,
+    archive_alias: str,
+    check: bool,
+) -> None:
+    """Edit the state file: ALIAS moves to VERSION (or to a copy of another model's version,
+    --from), its previous holder to ARCHIVE_ALIAS."""
+    if (version is None) == (from_ is None):
+        raise StateError("give either VERSION or --from SRC@ALIAS|SRC/VERSION")
+    check_alias_names(alias, archive_alias)
+    path, spec, src = locate(opts.state, model)
+    want: AliasValue = resolve_from(opts.tracking_uri, from_) if from_ else int(version or 0)
+    current = spec.aliases.get(alias)
+    if current == want:
+        out(
+            f"{src.file}:{src.line}: {model}: {value_label(want)} already holds {alias!r}; "
+            "nothing to change"
+        )
+        return
+    if check and isinstance(want, int):
+        check_version(opts.tracking_uri, model, want)
+    new: dict[str, AliasValue] = {alias: want}
+    if current is not None:
+        new[archive_alias] = current
+    rewrite_aliases(path, model, new)
+    moves = ", ".join(
+        f"{a}: {value_label(spec.aliases.get(a))} -> {value_label(v)}" for a, v in new.items()
+    )
+    out(f"{path}: {model}: {moves}")
+    out("Next: review `git diff`, commit, and let `reconciler plan` check it on the pull request.")

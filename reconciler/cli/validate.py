@@ -1,0 +1,16 @@
+"""``reconciler validate``: offline schema and semantic checks (no registry call)."""
+
+from __future__ import annotations
+
+import click
+
+from reconciler import api
+from reconciler.cli.console import Options, common_options, out
+
+
+@click.command("validate")
+@common_options(registry=False)
+def command(opts: Options) -> None:
+    """Check the state files offline; exit 0 when valid, 1 when not."""
+    desired = api.validate(opts.state)
+    out(f"{len(desired.files)} file(s), {len(desired.models)} model(s): valid")

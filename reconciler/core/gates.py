@@ -1,0 +1,235 @@
+"""Promotion gates: pure checks of the versions an alias would move to.
+
+Gates run only for aliases that would change, so a converged registry never fails
+a gate retroactively. Missing data fails the gate: no metric, no signature or no tag
+is not a pass. Rules: run metrics (min, max, better_than), ``{signature: compatible}``
+and ``{tag: KEY, equals: VALUE}``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from reconciler.core.observed import (
+    ObservedModel,
+    ObservedSignature,
+    ObservedState,
+    ObservedVersion,
+)
+from reconciler.core.resolve import Target, moving_aliases
+from reconciler.core.signature import HINT, differences
+from reconciler.state.models import GateRule, MetricRule, ModelSpec, SignatureRule
+
+if TYPE_CHECKING:
+    from reconciler.state.load import DesiredState
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The outcome of one gate rule for one alias move (SPEC §5 ``gates``)."""
+
+    model: str
+    alias: str
+    version: int
+    metric: str | None
+    """The run metric checked (None for signature and tag rules)."""
+    rule: str
+    """min, max, better_than, signature or tag."""
+    threshold: float | None
+    """The bound; for better_than, the current holder's value (None when nothing holds it)."""
+    value: float | None
+    """The candidate version's metric (None when missing)."""
+    passed: bool
+    reason: str = ""
+    """Why it failed, in words (empty when passed)."""
+    current_version: int | None = None
+    """For better_than and signature: the version that holds the alias now."""
+    tag: str | None = None
+    """For tag rules: the version tag checked."""
+    expected: str | None = None
+    """For tag rules: the value the tag must have."""
+    actual: str | None = None
+    """For tag rules: the candidate's value (None when the tag is missing)."""
+    changes: tuple[str, ...] = ()
+    """For signature rules: how the candidate's signature differs from the holder's."""
+
+
+def _number(target: Target) -> int:
+    return target.number or (target.candidate.version if target.candidate else 0)
+
+
+def check_signature(
+    name: str,
+    alias: str,
+    target: Target,
+    obs: ObservedModel | None,
+    signatures: Mapping[str, ObservedSignature],
+) -> GateResult:
+    """The candidate's signature must equal the current holder's; no holder passes."""
+    number = _number(target)
+    head = f"gate {name}@{alias} -> version {number}: signature"
+    base = functools.partial(
+        GateResult, name, alias, number, None, "signature", None, None, current_version=None
+    )
+    cand = signatures.get(target.candidate.source) if target.candidate else None
+    if cand is None or cand.error:
+        why = cand.error if cand else "its MLmodel was not read"
+        return base(False, f"{head} cannot be checked: {why}")
+    if not cand.found:
+        return base(False, f"{head} is missing on the version: {HINT}")
+    holder = obs.holder(alias) if obs else None
+    if holder is None:
+        return base(True)
+    current = signatures.get(holder.source)
+    held = functools.partial(base, current_version=holder.version)
+    if current is None or current.error:
+        why = current.error if current else "its MLmodel was not read"
+        return held(False, f"{head} cannot be compared with version {holder.version}: {why}")
+    if not current.found:
+        return held(True, changes=(f"version {holder.version} has no signature to compare",))
+    changes = differences(current, cand)
+    reason = f"{head} differs from version {holder.version}: {'; '.join(changes)}"
+    return held(not changes, "" if not changes else reason, changes=changes)
+
+
+def check_tag(name: str, alias: str, target: Target, key: str, equals: str) -> GateResult:
+    """The candidate version must carry tag ``key`` with value ``equals``."""
+    number = _number(target)
+    actual = target.candidate.tags.get(key) if target.candidate else None
+    ok = actual == equals
+    found = "missing" if actual is None else f"{actual!r}"
+    reason = "" if ok else f"gate {name}@{alias} -> version {number}: tag {key} is {found}, "
+    reason += "" if ok else f"must be {equals!r}"
+    return GateResult(
+        name,
+        alias,
+        number,
+        None,
+        "tag",
+        None,
+        None,
+        ok,
+        reason,
+        tag=key,
+        expected=equals,
+        actual=actual,
+    )
+
+
+def gate_run_ids(desired: DesiredState, observed: ObservedState) -> set[str]:
+    """Run ids whose metrics the gates need (candidates and current holders)."""
+    runs: set[str] = set()
+    for name, spec in desired.models.items():
+        obs = observed.models.get(name)
+        for alias, target in moving_aliases(spec, obs, observed).items():
+            if not any(isinstance(r, MetricRule) for r in spec.gates.get(alias, ())):
+                continue
+            holder = obs.holder(alias) if obs else None
+            for version in (target.candidate, holder):
+                if version is not None and version.run_id:
+                    runs.add(version.run_id)
+    return runs
+
+
+def gate_sources(desired: DesiredState, observed: ObservedState) -> set[str]:
+    """Version sources whose MLmodel signature gates need (candidates and current holders)."""
+    sources: set[str] = set()
+    for name, spec in desired.models.items():
+        obs = observed.models.get(name)
+        for alias, target in moving_aliases(spec, obs, observed).items():
+            if not any(isinstance(r, SignatureRule) for r in spec.gates.get(alias, ())):
+                continue
+            holder = obs.holder(alias) if obs else None
+            sources.update(v.source for v in (target.candidate, holder) if v and v.source)
+    return sources
+
+
+def _metric(
+    version: ObservedVersion | None, metric: str, metrics: Mapping[str, Mapping[str, float]]
+) -> float | None:
+    if version is None or not version.run_id:
+        return None
+    return metrics.get(version.run_id, {}).get(metric)
+
+
+def check_rule(
+    name: str,
+    alias: str,
+    target: Target,
+    rule: GateRule,
+    obs: ObservedModel | None,
+    metrics: Mapping[str, Mapping[str, float]],
+    signatures: Mapping[str, ObservedSignature] | None = None,
+) -> GateResult:
+    """Evaluate one rule for moving ``alias`` of model ``name`` to ``target``."""
+    if isinstance(rule, SignatureRule):
+        return check_signature(name, alias, target, obs, signatures or {})
+    if not isinstance(rule, MetricRule):
+        return check_tag(name, alias, target, rule.tag, rule.equals)
+    value = _metric(target.candidate, rule.metric, metrics)
+    number = _number(target)
+    head = f"gate {name}@{alias} -> version {number}: {rule.metric}"
+    base = functools.partial(
+        GateResult,
+        model=name,
+        alias=alias,
+        version=number,
+        metric=rule.metric,
+        rule=rule.rule,
+        value=value,
+    )
+    if rule.better_than is None:
+        bound = float(rule.min if rule.min is not None else rule.max)  # type: ignore[arg-type]
+        if value is None:
+            return base(
+                threshold=bound,
+                passed=False,
+                reason=f"{head} is missing on the version's run",
+            )
+        ok = value >= bound if rule.min is not None else value <= bound
+        sign = ">=" if rule.min is not None else "<="
+        return base(
+            threshold=bound,
+            passed=ok,
+            reason="" if ok else f"{head} = {value:g}, must be {sign} {bound:g}",
+        )
+    holder = obs.aliases.get(alias) if obs else None
+    if obs is None or holder is None:
+        return base(threshold=None, passed=True)
+    current = _metric(obs.versions.get(holder), rule.metric, metrics)
+    if value is None or current is None:
+        which = "candidate" if value is None else f"current version {holder}"
+        return base(
+            threshold=current,
+            passed=False,
+            current_version=holder,
+            reason=f"{head} is missing on the {which}'s run",
+        )
+    ok = value < current if rule.direction == "lower" else value > current
+    want = "lower" if rule.direction == "lower" else "higher"
+    reason = (
+        ""
+        if ok
+        else (f"{head} = {value:g} does not beat version {holder} ({current:g}; {want} is better)")
+    )
+    return base(threshold=current, passed=ok, reason=reason, current_version=holder)
+
+
+def evaluate_gates(
+    name: str,
+    spec: ModelSpec,
+    obs: ObservedModel | None,
+    metrics: Mapping[str, Mapping[str, float]],
+    moving: Mapping[str, Target],
+    signatures: Mapping[str, ObservedSignature] | None = None,
+) -> list[GateResult]:
+    """Results for every gate of every alias in ``moving`` (aliases the plan sets)."""
+    return [
+        check_rule(name, alias, moving[alias], rule, obs, metrics, signatures)
+        for alias in sorted(spec.gates)
+        if alias in moving
+        for rule in spec.gates[alias]
+    ]

@@ -1,0 +1,56 @@
+"""The small interface the core needs from a registry; only ``mlflow/registry.py`` implements it
+against MLflow, so planning and apply logic can be exercised on plain data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Protocol
+
+from reconciler.core.observed import ObservedRun, ObservedSignature, ObservedState
+from reconciler.core.plan import Change
+
+
+class Registry(Protocol):
+    """Batched reads and one-request writes against a model registry."""
+
+    display_uri: str
+    """The registry URI with credentials redacted, safe to print."""
+    concurrency: int
+    """How many writes may run at once."""
+
+    def read(self, names: Iterable[str]) -> ObservedState:
+        """Models, aliases, tags and versions for ``names``; absent models are left out."""
+        ...
+
+    def model_names(self) -> list[str]:
+        """Every registered model's name (for ``import`` of a whole registry)."""
+        ...
+
+    def run_metrics(self, run_ids: Iterable[str]) -> Mapping[str, Mapping[str, float]]:
+        """Latest metrics of each run, read in batches."""
+        ...
+
+    def runs(self, run_ids: Iterable[str]) -> Mapping[str, ObservedRun]:
+        """Each run's metrics, params, tags and experiment, read in batches."""
+        ...
+
+    def signatures(self, sources: Iterable[str]) -> Mapping[str, ObservedSignature]:
+        """The model signature at each version source (one MLmodel read each, cached)."""
+        ...
+
+    def write(self, change: Change) -> None:
+        """Carry out one change with one request."""
+        ...
+
+    def copy_version(self, model: str, source_model: str, source_version: int) -> int:
+        """Copy a version of ``source_model`` into ``model`` (created if missing), wait until
+        the copy is READY, and return its version number."""
+        ...
+
+    def set_version_tag(self, model: str, version: int, key: str, value: str) -> None:
+        """Set one tag on a model version (audit trail)."""
+        ...
+
+    def set_model_tag(self, model: str, key: str, value: str) -> None:
+        """Set one tag on a registered model (ownership record)."""
+        ...

@@ -1,0 +1,205 @@
+"""The plan as JSON (SPEC §5): the machine-readable form and the saved-plan format.
+
+``format_version`` is bumped only for breaking changes; keys beyond SPEC §5
+(``models``, ``errors``, ``notes``, ``records``, a change's ``version``) are additions,
+not breaks. ``records`` are the ownership-record writes a saved plan must carry out.
+``evidence`` (SPEC §5) is for reviewers and carried in full; a saved plan is applied
+without it, so plans saved before it existed still load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from reconciler.core.evidence import Evidence, Side
+from reconciler.core.gates import GateResult
+from reconciler.core.plan import Action, Change, Kind, Note, Plan, Problem, RecordWrite
+from reconciler.errors import PlanError
+
+FORMAT_VERSION = 1
+
+
+def change_to_dict(change: Change) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "model": change.model,
+        "kind": change.kind.value,
+        "key": change.key,
+        "action": change.action.value,
+        "before": change.before,
+        "after": change.after,
+    }
+    if change.version is not None:
+        out["version"] = change.version
+    return out
+
+
+def gate_to_dict(gate: GateResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "model": gate.model,
+        "alias": gate.alias,
+        "version": gate.version,
+        "metric": gate.metric,
+        "rule": gate.rule,
+        "threshold": gate.threshold,
+        "value": gate.value,
+        "passed": gate.passed,
+    }
+    if gate.current_version is not None:
+        out["current_version"] = gate.current_version
+    if gate.rule == "tag":
+        out.update(tag=gate.tag, expected=gate.expected, actual=gate.actual)
+    if gate.rule == "signature":
+        out["changes"] = list(gate.changes)
+    if gate.reason:
+        out["reason"] = gate.reason
+    return out
+
+
+def _side(side: Side | None) -> dict[str, Any] | None:
+    return None if side is None else dataclasses.asdict(side)
+
+
+def evidence_to_dict(ev: Evidence) -> dict[str, Any]:
+    """Everything the evidence holds (the renderings show a bounded part of it)."""
+    return {
+        "model": ev.model,
+        "alias": ev.alias,
+        "before": _side(ev.before),
+        "after": _side(ev.after),
+        "metrics": [
+            {
+                "name": m.name,
+                "before": m.before,
+                "after": m.after,
+                "delta": m.delta,
+                "better": m.better,
+                "improved": m.improved,
+            }
+            for m in ev.metrics
+        ],
+        "params": [{"name": p.name, "before": p.before, "after": p.after} for p in ev.params],
+        "lineage": dict(ev.lineage),
+        "version_tags": dict(ev.version_tags),
+        "signature": {
+            "status": ev.signature.status,
+            "changes": list(ev.signature.changes),
+            "before": ev.signature.before,
+            "after": ev.signature.after,
+        },
+        "trend": None
+        if ev.trend is None
+        else {
+            "metric": ev.trend.metric,
+            "points": [{"version": n, "value": v} for n, v in ev.trend.points],
+            "old": ev.trend.old,
+            "new": ev.trend.new,
+        },
+    }
+
+
+def to_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "registry": plan.registry,
+        "state_digest": plan.state_digest,
+        "observed_digest": plan.observed_digest,
+        "models": list(plan.models),
+        "changes": [change_to_dict(c) for c in plan.changes],
+        "gates": [gate_to_dict(g) for g in plan.gates],
+        "errors": [
+            {"model": p.model, "message": p.message, "file": p.file, "line": p.line}
+            for p in plan.problems
+        ],
+        "notes": [{"model": n.model, "message": n.message} for n in plan.notes],
+        "records": [
+            {"model": r.model, "value": r.value, "after_removals": r.after_removals}
+            for r in plan.records
+        ],
+        "evidence": [evidence_to_dict(e) for e in plan.evidence],
+        "summary": plan.summary(),
+    }
+
+
+def to_json(plan: Plan) -> str:
+    return json.dumps(to_dict(plan), indent=2) + "\n"
+
+
+def from_dict(data: Any) -> Plan:
+    """Rebuild a saved plan; anything malformed is a PlanError, not a traceback."""
+    try:
+        if data.get("format_version") != FORMAT_VERSION:
+            raise PlanError(f"unsupported plan format_version {data.get('format_version')!r}")
+        changes = tuple(
+            Change(
+                model=str(c["model"]),
+                kind=Kind(c["kind"]),
+                key=str(c["key"]),
+                action=Action(c["action"]),
+                before=c["before"],
+                after=c["after"],
+                version=c.get("version"),
+            )
+            for c in data["changes"]
+        )
+        gates = tuple(
+            GateResult(
+                model=g["model"],
+                alias=g["alias"],
+                version=g["version"],
+                metric=g.get("metric"),
+                rule=g["rule"],
+                threshold=g["threshold"],
+                value=g["value"],
+                passed=bool(g["passed"]),
+                reason=g.get("reason", ""),
+                current_version=g.get("current_version"),
+                tag=g.get("tag"),
+                expected=g.get("expected"),
+                actual=g.get("actual"),
+                changes=tuple(g.get("changes", ())),
+            )
+            for g in data.get("gates", [])
+        )
+        problems = tuple(
+            Problem(model=p["model"], message=p["message"], file=p.get("file"), line=p.get("line"))
+            for p in data.get("errors", [])
+        )
+        notes = tuple(
+            Note(model=str(n["model"]), message=str(n["message"])) for n in data.get("notes", [])
+        )
+        records = tuple(
+            RecordWrite(
+                model=str(r["model"]),
+                value=str(r["value"]),
+                after_removals=bool(r["after_removals"]),
+            )
+            for r in data.get("records", [])
+        )
+        return Plan(
+            registry=str(data["registry"]),
+            state_digest=str(data["state_digest"]),
+            observed_digest=str(data["observed_digest"]),
+            models=tuple(str(m) for m in data["models"]),
+            changes=changes,
+            gates=gates,
+            problems=problems,
+            notes=notes,
+            records=records,
+        )
+    except PlanError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PlanError(f"not a valid saved plan ({type(exc).__name__}: {exc})") from None
+
+
+def read_plan(path: Path) -> Plan:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PlanError(f"cannot read plan file: {exc.strerror}", file=str(path)) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PlanError(f"plan file is not valid JSON: {exc}", file=str(path)) from None
+    return from_dict(data)

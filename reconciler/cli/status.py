@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from reconciler import api
-from reconciler.cli.console import Options, common_options, out
+from reconciler.cli.console import Options, common_options, out, warn
 from reconciler.core.evidence import TREND_POINTS
 from reconciler.core.observed import MANAGED_TAG, ObservedModel, ObservedState
 from reconciler.core.ownership import parse as parse_record
@@ -148,7 +148,7 @@ def _table(data: list[dict[str, Any]]) -> str:
 
 
 @click.command("status")
-@common_options()
+@common_options(reads=True)
 @click.argument("model", required=False)
 @click.option(
     "--metric",
@@ -184,7 +184,7 @@ def command(opts: Options, model: str | None, metric_names: tuple[str, ...], fmt
             ]
         )
         keys[name] = list(metric_names) or list(dict.fromkeys(gate_metrics))
-    registry = api.connect(opts.tracking_uri)
+    registry = api.connect(opts.tracking_uri, read_models=opts.read_models, warn=warn)
     observed = registry.read(names)
     if model and model not in observed.models:
         raise StateError(f"model {model!r} does not exist in the registry")

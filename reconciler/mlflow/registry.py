@@ -4,12 +4,12 @@ Reads are batched (SPEC §8): registered models with their aliases/tags come fro
 ``search_registered_models`` with ``name IN (...)``, versions from
 ``search_model_versions``, runs (metrics, params, tags) from ``search_runs``; evidence
 reads one MLmodel file per version involved (in parallel, cached per command). Over
-HTTP the two searches run at once, and a server slow at registered-model search is read
-model by model instead (``modelread``: measured, never assumed). MLflow 2.x servers
-refuse ``IN`` on names; the first refusal switches this registry object to filters they
-accept (``compat.choose_read``), with the same result. Writes go straight to the
-registry store: ``MlflowClient`` makes a hidden ``registered-models/get`` before every
-alias, tag and stage write, which doubles the request count for no benefit here.
+HTTP the two searches run at once; registered models are read one by one only once their
+search has failed (``modelread``: a page past 10 s or an error, never a late page).
+MLflow 2.x servers refuse ``IN`` on names; the first refusal switches this registry
+object to filters they accept (``compat.choose_read``), with the same result. Writes go
+straight to the registry store: ``MlflowClient`` makes a hidden ``registered-models/get``
+before every alias, tag and stage write, which doubles the request count for no benefit.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from reconciler.mlflow.connection import (
     refused,
 )
 from reconciler.mlflow.found import Found, is_prompt
-from reconciler.mlflow.modelread import ModelReader
+from reconciler.mlflow.modelread import ModelReader, Warn
 
 RUNS_PER_SEARCH = 500
 DEFAULT_CONCURRENCY = 8
@@ -76,7 +76,12 @@ class MlflowRegistry:
     """The ``Registry`` port over MLflow's client and registry store."""
 
     def __init__(
-        self, uri: str | None, concurrency: int = DEFAULT_CONCURRENCY, debug: bool = False
+        self,
+        uri: str | None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        debug: bool = False,
+        read_models: str = "auto",
+        warn: Warn | None = None,
     ) -> None:
         apply_http_defaults()
         self.uri = uri or default_local_uri()
@@ -91,7 +96,10 @@ class MlflowRegistry:
         """Whether the server accepts ``name IN (...)``; None until a read finds out."""
         self.server_version: str | None = None
         """The server's MLflow version, asked only once it refused an ``IN`` filter."""
-        self._models = ModelReader(self._search_models, self._get_model, self.concurrency)
+        self._models = ModelReader(
+            self._search_models, self._get_model, self.concurrency, read_models, warn
+        )
+        """How registered models are read over HTTP (``--read-models``)."""
         self._readers: dict[Read, Callable[[Found], None]] = {
             Read.IN_LISTS: self._read_in_lists,
             Read.ONE_BY_ONE: self._read_one_by_one,
@@ -228,8 +236,8 @@ class MlflowRegistry:
         self._read_fastest(found, None)
 
     def _read_fastest(self, found: Found, where: str | None) -> None:
-        """Versions and models at once, models by search or one by one, whichever this
-        server answers faster (``modelread``); a local store reads in turn."""
+        """Versions and models at once, models by search unless it failed or
+        ``--read-models get`` (``modelread``); a local store reads in turn."""
         if self.concurrency <= 1:
             self._read_where(found, where)
             return

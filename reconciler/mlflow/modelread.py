@@ -162,17 +162,19 @@ class ModelReader:
         try:
             return _result(future, SLOW_PAGE, self.mode)
         except FutureTimeout:
+            then = "" if self.mode == "search" else f"; past {PAGE_TIMEOUT:g} s, one by one"
             self._say(
-                f"a registered-model search took more than {SLOW_PAGE:.0f} s for one page: "
+                f"a registered-model search took more than {SLOW_PAGE:g} s for one page: "
                 "the server's database probably lacks planner statistics (MLflow on "
-                "PostgreSQL: run ANALYZE on its database, or turn autovacuum on)"
+                "PostgreSQL: run ANALYZE on its database, or turn autovacuum on); the "
+                f"models are read by search{then} (--read-models)"
             )
         if self.mode == "search":
             return future.result()
         try:
             return _result(future, PAGE_TIMEOUT - SLOW_PAGE, self.mode)
         except FutureTimeout:
-            why = f"a registered-model search page took more than {PAGE_TIMEOUT:.0f} s"
+            why = f"a registered-model search page took more than {PAGE_TIMEOUT:g} s"
             raise SearchFailed(why, late=future) from None
 
     def _say(self, text: str) -> None:

@@ -172,6 +172,7 @@ def test_a_failing_get_fails_the_read_and_stops_the_others() -> None:
         "INVALID_PARAMETER_VALUE: supports comparison with a list",
         "permission denied for 'bob' on the registry at http://x (HTTP 403)",
         "cannot reach the registry at http://x (connection refused)",
+        "cannot reach the registry at http://x (no answer after retries)",
     ],
 )
 def test_a_search_error_the_gets_cannot_help_is_the_reads_error(message: str) -> None:

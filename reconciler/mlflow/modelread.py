@@ -3,8 +3,8 @@
 Why: a read's requests must not depend on how busy the machine (or a proxy in front of
 the server) is. The search is the read (a page of 1000 models per request); it is never
 raced against anything, and a page is waited for up to ``PAGE_TIMEOUT`` seconds. Only a
-page past that, or a search that fails with an error other than a refusal, switches the
-read to ``get_registered_model`` for the models still missing, ``concurrency`` at a time;
+page past that, or a search that fails with a server error (not a refusal, not a server
+that cannot be reached: the gets would meet those too), switches the read to ``get_registered_model`` for the models still missing, ``concurrency`` at a time;
 a page that lands meanwhile is used, not wasted, and the switch is kept for the reader's
 later reads (the verification after apply).
 
@@ -37,8 +37,9 @@ PAGE_TIMEOUT = 10.0
 busy machine or a proxy never triggers it: an analyzed database answers in ~1 s."""
 PAGE = 1000
 """MLflow's largest registered-model page."""
-FATAL = ("connection refused", "unknown host")
-"""Search errors the gets would meet too: raised, not fallen back from."""
+UNREACHABLE = "cannot reach the registry"
+"""How ``registry`` says a server that refused the connection, timed out or failed every
+retry: the gets would meet it too, so it is raised, not read around."""
 
 
 class Page(Protocol):
@@ -70,7 +71,7 @@ def fatal(exc: RegistryError) -> bool:
     """Whether a search error ends the read (gets cannot help): a 401/403, a server that
     refuses ``IN`` lists (``compat`` retries another way), a server that is not there."""
     text = str(exc)
-    return is_refusal(text) or refuses_in_lists(str(exc.__cause__)) or any(f in text for f in FATAL)
+    return is_refusal(text) or refuses_in_lists(str(exc.__cause__)) or UNREACHABLE in text
 
 
 def _in_background(fn: Callable[[], Page]) -> Future[Page]:

@@ -4,9 +4,10 @@ Why: a read's requests must not depend on how busy the machine (or a proxy in fr
 the server) is. The search is the read (a page of 1000 models per request); it is never
 raced against anything, and a page is waited for up to ``PAGE_TIMEOUT`` seconds. Only a
 page past that, or a search that fails with a server error (not a refusal, not a server
-that cannot be reached: the gets would meet those too), switches the read to ``get_registered_model`` for the models still missing, ``concurrency`` at a time;
-a page that lands meanwhile is used, not wasted, and the switch is kept for the reader's
-later reads (the verification after apply).
+that cannot be reached: the gets would meet those too), switches the read to
+``get_registered_model`` for the models still missing, ``concurrency`` at a time; a page
+that lands meanwhile is used, not wasted, and the switch is kept for the reader's later
+reads (the verification after apply).
 
 The case it is for is real but narrow: for every model a registered-model search returns,
 MLflow computes its latest versions per stage with a window query over the versions,

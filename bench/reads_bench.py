@@ -344,8 +344,8 @@ def merge(rows: list[Row], imports: str) -> tuple[list[Row], str]:
     """This run's rows over those kept in reads_results.json (same setup and name)."""
     old = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
     fresh = {(r.setup, r.name): r for r in rows}
-    keys = [(r["setup"], r["name"]) for r in old.get("rows", [])]
-    merged = [fresh.pop(k) if k in fresh else Row(**r) for k, r in zip(keys, old["rows"])]
+    kept = [Row(**r) for r in old.get("rows", [])]
+    merged = [fresh.pop((r.setup, r.name), r) for r in kept]
     merged += fresh.values()
     imports = imports or old.get("imports", "")
     data = {"rows": [dataclasses.asdict(r) for r in merged], "imports": imports}

@@ -100,7 +100,9 @@ def ours(url: str, state: Path, runs: int, mode: str = "auto") -> tuple[float, s
     whether it warned."""
     from reconciler import api
 
-    times, counts, warned = [], [], []
+    times: list[float] = []
+    counts: list[int] = []
+    warned: list[str] = []
     for _ in range(runs):
         seconds, count, _ = rb.measure(
             lambda: api.make_plan(

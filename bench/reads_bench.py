@@ -170,7 +170,7 @@ def sqlite_rows(work: Path, sizes: list[int], runs: int) -> tuple[list[Row], str
             rows.append(side_by_side("sqlite-w1", n, url, state, names, runs))
             with proxied(url) as proxy:
                 rows.append(side_by_side("sqlite-w1 via proxy", n, proxy, state, names, runs))
-            imports = imports or startup(state, url)
+            imports = imports or startup(state, url, min(runs, 3))
     return rows, imports
 
 
@@ -303,17 +303,17 @@ def import_seconds(cmd: list[str], runs: int = 3) -> tuple[float, int]:
     return statistics.median(totals), mlflows
 
 
-def startup(state: Path, url: str) -> str:
+def startup(state: Path, url: str, runs: int) -> str:
     """Import time of --help, validate and plan against ``import mlflow``."""
     cli = str(Path(sys.executable).parent / "reconciler")
-    mlflow_s, _ = import_seconds([sys.executable, "-c", "import mlflow"])
+    mlflow_s, _ = import_seconds([sys.executable, "-c", "import mlflow"], runs)
     lines = [f"`import mlflow` {mlflow_s:.2f} s"]
     for label, cmd in (
         ("`reconciler --help`", [cli, "--help"]),
         ("`reconciler validate`", [cli, "validate", "--state", str(state)]),
         ("`reconciler plan`", [cli, "plan", "--state", str(state), "--tracking-uri", url]),
     ):
-        seconds, mlflows = import_seconds(cmd)
+        seconds, mlflows = import_seconds(cmd, runs)
         lines.append(
             f"{label} {seconds:.2f} s = {seconds / mlflow_s:.2f}x (mlflow imported {mlflows}x)"
         )

@@ -40,3 +40,25 @@ def test_bench_smoke_run_counts_requests() -> None:
     sweep = rows["apply 10 alias moves, --concurrency 2"]
     # Records unchanged: 10 alias writes + 10 audit tags + 2 reads of 2 requests.
     assert sweep[4] == "24"
+
+
+def test_reads_bench_smoke_run_counts_requests() -> None:
+    """`bench/reads_bench.py --quick` (20 models, one run): plan reads in 2 requests,
+    straight and through the connection-per-request proxy, against the naive 3 per model;
+    --help and validate do not import mlflow, plan imports it once."""
+    done = subprocess.run(
+        [sys.executable, "bench/reads_bench.py", "--quick", "--runs", "1", "--no-write"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split(" | ") for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert [(r[0], r[1], r[3], r[5]) for r in rows] == [
+        ("| sqlite-w1", "plan, 20 models", "2", "60"),
+        ("| sqlite-w1 via proxy", "plan, 20 models", "2", "60"),
+    ]
+    imports = done.stdout.splitlines()[-1]
+    assert "`reconciler --help`" in imports and "(mlflow imported 0x)" in imports
+    assert "`reconciler plan`" in imports and "(mlflow imported 1x)" in imports

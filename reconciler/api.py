@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from reconciler.core import evidence
 from reconciler.core.apply import ApplyReport, Progress, execute
-from reconciler.core.gates import gate_run_ids, gate_sources
+from reconciler.core.fetch import evidence_needs, gate_run_ids, gate_sources
 from reconciler.core.observed import ObservedState
 from reconciler.core.plan import Plan, compute_plan, differences, record_differences
 from reconciler.core.ports import Registry
@@ -46,7 +45,7 @@ def observe(
     observed = registry.read(sorted(set(desired.models) | copied))
     run_ids, sources = gate_run_ids(desired, observed), gate_sources(desired, observed)
     if with_evidence:
-        more_runs, more_sources = evidence.needs(desired, observed)
+        more_runs, more_sources = evidence_needs(desired, observed)
         run_ids, sources = run_ids | more_runs, sources | more_sources
     runs = registry.runs(run_ids) if run_ids else {}
     return replace(

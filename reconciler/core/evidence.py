@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from urllib.parse import quote
 
 from reconciler.core.observed import (
@@ -21,12 +21,9 @@ from reconciler.core.observed import (
     ObservedState,
     ObservedVersion,
 )
-from reconciler.core.resolve import Target, moving_aliases
+from reconciler.core.resolve import Target
 from reconciler.core.signature import differences, summary
 from reconciler.state.models import MetricRule, ModelSpec
-
-if TYPE_CHECKING:
-    from reconciler.state.load import DesiredState
 
 TREND_POINTS = 8
 """Versions shown in the trend of the gated metric (the newest, plus old and new holder)."""
@@ -282,24 +279,3 @@ def for_model(
         found = for_alias(name, spec, alias, moving[alias], obs, observed, registry)
         if found is not None:
             yield found
-
-
-def needs(desired: DesiredState, observed: ObservedState) -> tuple[set[str], set[str]]:
-    """(run ids, version sources) evidence reads: both sides of each move, plus the trend."""
-    runs: set[str] = set()
-    sources: set[str] = set()
-    for name, spec in desired.models.items():
-        obs = observed.models.get(name)
-        if obs is None:
-            continue
-        for alias, target in moving_aliases(spec, obs, observed).items():
-            holder = obs.holder(alias)
-            for version in (target.candidate, holder):
-                if version is not None:
-                    runs.update([version.run_id] if version.run_id else [])
-                    sources.update([version.source] if version.source else [])
-            if directions(spec, alias):
-                for number in trend_versions(obs, obs.aliases.get(alias), target.number):
-                    run_id = obs.versions[number].run_id
-                    runs.update([run_id] if run_id else [])
-    return runs, sources

@@ -11,20 +11,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from reconciler.core.observed import (
     ObservedModel,
     ObservedSignature,
-    ObservedState,
     ObservedVersion,
 )
-from reconciler.core.resolve import Target, moving_aliases
+from reconciler.core.resolve import Target
 from reconciler.core.signature import HINT, differences
 from reconciler.state.models import GateRule, MetricRule, ModelSpec, SignatureRule
-
-if TYPE_CHECKING:
-    from reconciler.state.load import DesiredState
 
 
 @dataclass(frozen=True)
@@ -117,34 +112,6 @@ def check_tag(name: str, alias: str, target: Target, key: str, equals: str) -> G
         expected=equals,
         actual=actual,
     )
-
-
-def gate_run_ids(desired: DesiredState, observed: ObservedState) -> set[str]:
-    """Run ids whose metrics the gates need (candidates and current holders)."""
-    runs: set[str] = set()
-    for name, spec in desired.models.items():
-        obs = observed.models.get(name)
-        for alias, target in moving_aliases(spec, obs, observed).items():
-            if not any(isinstance(r, MetricRule) for r in spec.gates.get(alias, ())):
-                continue
-            holder = obs.holder(alias) if obs else None
-            for version in (target.candidate, holder):
-                if version is not None and version.run_id:
-                    runs.add(version.run_id)
-    return runs
-
-
-def gate_sources(desired: DesiredState, observed: ObservedState) -> set[str]:
-    """Version sources whose MLmodel signature gates need (candidates and current holders)."""
-    sources: set[str] = set()
-    for name, spec in desired.models.items():
-        obs = observed.models.get(name)
-        for alias, target in moving_aliases(spec, obs, observed).items():
-            if not any(isinstance(r, SignatureRule) for r in spec.gates.get(alias, ())):
-                continue
-            holder = obs.holder(alias) if obs else None
-            sources.update(v.source for v in (target.candidate, holder) if v and v.source)
-    return sources
 
 
 def _metric(

@@ -6,13 +6,13 @@ ownership record that is no longer declared is removed; any other key is left al
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from reconciler.core.observed import ObservedModel, ObservedState
+from reconciler.core.observed import ObservedModel
 from reconciler.core.ownership import EMPTY, Managed, declared, encode
 from reconciler.core.plantypes import BLANK_IS_ABSENT, Action, Change, Kind, RecordWrite
-from reconciler.core.resolve import alias_target
+from reconciler.core.resolve import Resolved, resolve_model
 from reconciler.state.models import ModelSpec, VersionSpec
 
 
@@ -41,7 +41,7 @@ def plan_model(
     spec: ModelSpec,
     obs: ObservedModel,
     owned: Managed = EMPTY,
-    observed: ObservedState | None = None,
+    resolved: Mapping[str, Resolved] | None = None,
 ) -> Iterator[Change]:
     """Changes for one model, in a fixed order: copies, aliases, stages, description, tags,
     versions.
@@ -49,12 +49,12 @@ def plan_model(
     Three-way rule: a declared key is set to the declared value; a key in ``owned`` (the
     ownership record) that is no longer declared is removed; any other key is left alone
     (aliases: unless ``prune``). A copy that does not exist yet is made once, before the
-    alias that points at it.
+    alias that points at it. ``resolved``: the model's declared aliases, resolved
+    (``resolve``); by default against this model alone.
     """
-    context = observed or ObservedState({name: obs})
-    targets = {a: alias_target(v, obs, context) for a, v in spec.aliases.items()}
+    targets = resolve_model(name, spec, obs) if resolved is None else resolved
     refs = sorted(
-        {t.copy_of for t in targets.values() if t.copy_of and t.number is None},
+        {t.copy_to_make for t in targets.values() if t.copy_to_make},
         key=lambda r: (r.from_, r.version),
     )
     for ref in refs:
@@ -65,7 +65,7 @@ def plan_model(
         after: Any = target.number
         if after is None and target.copy_of is not None:
             after = {"from": target.copy_of.from_, "version": target.copy_of.version}
-        yield from _diff_value(name, Kind.ALIAS, alias, obs.aliases.get(alias), after)
+        yield from _diff_value(name, Kind.ALIAS, alias, target.live, after)
     dropped = set(obs.aliases) - set(spec.aliases)
     for alias in sorted(dropped if spec.prune else dropped & owned.aliases):
         yield _removal(name, Kind.ALIAS, alias, obs.aliases[alias])

@@ -4,7 +4,7 @@ For every alias that moves to a version (SPEC §5 evidence), the plan carries th
 versions side by side: runs and UI links, metrics with deltas, the params that differ,
 the candidate's lineage tags, creation times, the signature comparison and the gated
 metric across the model's recent versions. Observed data in, frozen ``Evidence`` out;
-which version is "the candidate" comes from ``resolve`` (the one place that says so).
+which version is "the candidate" and which holds the alias now come from ``resolve``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from reconciler.core.observed import (
     ObservedState,
     ObservedVersion,
 )
-from reconciler.core.resolve import Target
+from reconciler.core.resolve import Resolved
 from reconciler.core.signature import differences, summary
 from reconciler.state.models import MetricRule, ModelSpec
 
@@ -198,12 +198,12 @@ def _signature(
 
 
 def _trend(
-    spec: ModelSpec, alias: str, obs: ObservedModel, observed: ObservedState, new: int | None
+    spec: ModelSpec, target: Resolved, obs: ObservedModel, observed: ObservedState
 ) -> Trend | None:
-    metric = next(iter(directions(spec, alias)), None)
+    metric = next(iter(directions(spec, target.alias)), None)
     if metric is None:
         return None
-    old = obs.aliases.get(alias)
+    old, new = target.live, target.number
     points = []
     for number in trend_versions(obs, old, new):
         value = _run_metrics(observed, obs.versions.get(number)).get(metric)
@@ -220,19 +220,16 @@ def trend_versions(obs: ObservedModel, old: int | None, new: int | None) -> list
 
 
 def for_alias(
-    name: str,
     spec: ModelSpec,
-    alias: str,
-    target: Target,
+    target: Resolved,
     obs: ObservedModel,
     observed: ObservedState,
     registry: str = "",
 ) -> Evidence | None:
-    """The evidence for moving ``alias`` to ``target`` (None when the candidate is absent)."""
-    new = target.candidate
+    """The evidence for moving ``target.alias`` (None when the candidate is absent)."""
+    name, alias, new, old = target.model, target.alias, target.candidate, target.holder
     if new is None:
         return None
-    old = obs.holder(alias)
     better = directions(spec, alias)
     before_m, after_m = _run_metrics(observed, old), _run_metrics(observed, new)
     names = sorted(before_m.keys() | after_m.keys(), key=lambda m: (m not in better, m))
@@ -262,20 +259,19 @@ def for_alias(
         lineage=lineage,
         version_tags={k: v for k, v in sorted(new.tags.items()) if not k.startswith("reconciler.")},
         signature=_signature(observed, old, new),
-        trend=_trend(spec, alias, obs, observed, target.number),
+        trend=_trend(spec, target, obs, observed),
     )
 
 
 def for_model(
-    name: str,
     spec: ModelSpec,
     obs: ObservedModel,
     observed: ObservedState,
-    moving: Mapping[str, Target],
+    moving: Mapping[str, Resolved],
     registry: str = "",
 ) -> Iterator[Evidence]:
     """Evidence for every alias in ``moving``, by alias name."""
     for alias in sorted(moving):
-        found = for_alias(name, spec, alias, moving[alias], obs, observed, registry)
+        found = for_alias(spec, moving[alias], obs, observed, registry)
         if found is not None:
             yield found

@@ -25,7 +25,7 @@ from reconciler.core.plantypes import (
     RecordWrite,
 )
 from reconciler.core.problems import copy_problems, unmanaged_notes, version_problems
-from reconciler.core.resolve import copy_sources, moving_aliases
+from reconciler.core.resolve import Resolution, copy_sources, resolve
 from reconciler.core.verify import current_value, differences, record_differences
 from reconciler.state.load import DesiredState
 
@@ -49,12 +49,19 @@ __all__ = [
 
 
 def compute_plan(
-    desired: DesiredState, observed: ObservedState, registry: str = "", evidence: bool = False
+    desired: DesiredState,
+    observed: ObservedState,
+    registry: str = "",
+    evidence: bool = False,
+    resolution: Resolution | None = None,
 ) -> Plan:
     """Diff every desired model against the registry; a pure function of its inputs.
 
-    With ``evidence``, each alias move carries the comparison a reviewer needs.
+    With ``evidence``, each alias move carries the comparison a reviewer needs. The
+    declared aliases are resolved once (``resolution``: already resolved against these
+    models); the diff, the problems, the gates and the evidence all read that result.
     """
+    resolution = resolution or resolve(desired, observed)
     found: list[Evidence] = []
     changes: list[Change] = []
     problems: list[Problem] = []
@@ -70,15 +77,15 @@ def compute_plan(
             )
             continue
         obs = obs or ObservedModel(name)  # a copy creates it
-        problems.extend(copy_problems(name, spec, obs, observed, src))
+        resolved, moving = resolution.of(name), resolution.moving(name)
+        problems.extend(copy_problems(name, resolved, observed, src))
         problems.extend(version_problems(name, spec, obs, src))
         owned = parse_record(obs.tags.get(MANAGED_TAG))
-        model_changes = list(plan_model(name, spec, obs, owned, observed))
+        model_changes = list(plan_model(name, spec, obs, owned, resolved))
         changes.extend(model_changes)
-        moving = moving_aliases(spec, obs, observed)
-        gates.extend(evaluate_gates(name, spec, obs, observed.metrics, moving, observed.signatures))
+        gates.extend(evaluate_gates(spec, moving, observed.metrics, observed.signatures))
         if evidence:
-            found.extend(evidence_of.for_model(name, spec, obs, observed, moving, registry))
+            found.extend(evidence_of.for_model(spec, obs, observed, moving, registry))
         notes.extend(unmanaged_notes(name, spec, obs, owned))
         if model_changes:
             model_records = list(record_writes(name, spec, owned))

@@ -5,27 +5,28 @@ Problems are located in the state file where possible; notes never block an appl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from reconciler.core.observed import ObservedModel, ObservedState, managed_tags
 from reconciler.core.ownership import Managed
 from reconciler.core.plantypes import Note, Problem
-from reconciler.core.resolve import find_copy, source_version
+from reconciler.core.resolve import Resolved
 from reconciler.state.load import Source
-from reconciler.state.models import STAGES, CopyFrom, ModelSpec
+from reconciler.state.models import STAGES, ModelSpec
 
 
 def copy_problems(
-    name: str, spec: ModelSpec, obs: ObservedModel, observed: ObservedState, src: Source
+    name: str, resolved: Mapping[str, Resolved], observed: ObservedState, src: Source
 ) -> Iterator[Problem]:
     """A copy to be made needs its source; an existing copy must be READY."""
-    for alias, value in sorted(spec.aliases.items()):
-        if not isinstance(value, CopyFrom):
+    for alias, target in sorted(resolved.items()):
+        value = target.copy_of
+        if value is None:
             continue
         line = src.locate(name, "aliases", alias)
-        copy = find_copy(obs, value)
-        if copy is not None:
-            if copy.status != "READY":
+        if target.number is not None:
+            copy = target.candidate
+            if copy is not None and copy.status != "READY":
                 yield Problem(
                     name,
                     f"version {copy.version} of {name!r} (the copy of {value.label()}) is "
@@ -34,7 +35,7 @@ def copy_problems(
                     line,
                 )
             continue
-        source = source_version(observed, value)
+        source = target.candidate
         if value.from_ not in observed.models:
             yield Problem(name, f"copy source model {value.from_!r} does not exist", src.file, line)
         elif source is None:

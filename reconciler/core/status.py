@@ -11,19 +11,14 @@ from collections.abc import Iterable
 
 from reconciler.core.observed import MANAGED_TAG, ObservedModel, ObservedState
 from reconciler.core.ownership import parse as parse_record
-from reconciler.core.resolve import find_copy
-from reconciler.state.models import CopyFrom, MetricRule, ModelSpec
+from reconciler.core.resolve import resolve_model
+from reconciler.state.models import MetricRule, ModelSpec
 
 
 def alias_sync(model: ObservedModel, spec: ModelSpec | None) -> dict[int, dict[str, str]]:
     """version -> {alias: synced | drift | unmanaged}, for live and for declared aliases."""
-    declared: dict[str, int | None] = {}
-    for alias, value in spec.aliases.items() if spec else ():
-        if isinstance(value, CopyFrom):
-            copy = find_copy(model, value)
-            declared[alias] = copy.version if copy else None
-        else:
-            declared[alias] = value
+    resolved = resolve_model(model.name, spec, model) if spec else {}
+    declared = {alias: target.number for alias, target in resolved.items()}
     owned = parse_record(model.tags.get(MANAGED_TAG)).aliases
     out: dict[int, dict[str, str]] = {}
     for alias, number in model.aliases.items():

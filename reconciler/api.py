@@ -6,6 +6,7 @@ for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,12 +23,21 @@ from reconciler.state.audit import AuditInfo, current_audit
 from reconciler.state.load import DesiredState, load_state
 
 
-def connect(uri: str | None, concurrency: int = 8, debug: bool = False) -> Registry:
+def connect(
+    uri: str | None,
+    concurrency: int = 8,
+    debug: bool = False,
+    read_models: str = "auto",
+    warn: Callable[[str], None] | None = None,
+) -> Registry:
     """The MLflow registry at ``uri`` (None: MLflow's local default); MLflow's own log
-    lines reach the terminal only with ``debug``."""
+    lines reach the terminal only with ``debug``. ``read_models`` pins how registered
+    models are read (``--read-models``); ``warn`` hears, once, why a read is slow."""
     from reconciler.mlflow.registry import MlflowRegistry
 
-    return MlflowRegistry(resolve_uri(uri), concurrency=concurrency, debug=debug)
+    return MlflowRegistry(
+        resolve_uri(uri), concurrency, debug=debug, read_models=read_models, warn=warn
+    )
 
 
 def validate(state: Path, models: tuple[str, ...] = ()) -> DesiredState:

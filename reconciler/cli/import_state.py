@@ -73,12 +73,18 @@ def model_state(model: ObservedModel, warnings: list[str]) -> dict[str, Any]:
     return spec
 
 
-def render(observed: ObservedState, registry: str) -> tuple[str, list[str]]:
-    """State YAML for every observed model, and warnings about what it cannot express."""
+def render(
+    observed: ObservedState, registry: str, workspace: str | None = None
+) -> tuple[str, list[str]]:
+    """State YAML for every observed model (in ``workspace``, written into the file), and
+    warnings about what it cannot express."""
     warnings: list[str] = []
     models = {name: model_state(m, warnings) for name, m in sorted(observed.models.items())}
+    top: dict[str, Any] = {"version": 1}
+    if workspace is not None:
+        top["workspace"] = workspace
     body = yaml.safe_dump(
-        {"version": 1, "models": models},
+        {**top, "models": models},
         sort_keys=False,
         allow_unicode=True,
         default_flow_style=False,
@@ -118,17 +124,24 @@ def command(opts: Options, models: tuple[str, ...], out_path: str, force: bool) 
         # a mistyped --state would silently skip the check that models are declared once
         require_state(opts.state)
     registry = api.connect(opts.tracking_uri, debug=opts.debug)
+    ws = opts.workspace
+    if ws is not None and registry.missing_workspaces([ws]):
+        raise StateError(
+            f"workspace {ws!r} does not exist on the registry at {registry.display_uri}"
+        )
+    registry = registry.in_workspace(ws)
     names = list(models) or registry.model_names()
     observed = registry.read(names)
     if missing := sorted(set(models) - set(observed.models)):
-        raise StateError(f"model {missing[0]!r} does not exist in the registry")
-    text, warnings = render(observed, registry.display_uri)
+        where = f" (workspace {ws})" if ws else ""
+        raise StateError(f"model {missing[0]!r} does not exist in the registry{where}")
+    text, warnings = render(observed, registry.display_uri, ws)
     for warning in warnings:
         out(f"warning: {warning}", err=True)
     if target is None:
         out(text, nl=False)
         return
-    _check_not_declared_elsewhere(opts.state, target, set(observed.models))
+    _check_not_declared_elsewhere(opts.state, target, set(observed.models), ws)
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}.reconciler-import")
     try:
@@ -148,16 +161,19 @@ def _inside(target: Path | None, state: Path) -> bool:
     return where == state.resolve() or state.resolve() in where.parents
 
 
-def _check_not_declared_elsewhere(state: Path, target: Path, names: set[str]) -> None:
-    """Inside the state directory, an imported model must not be declared in another file."""
+def _check_not_declared_elsewhere(
+    state: Path, target: Path, names: set[str], workspace: str | None = None
+) -> None:
+    """Inside the state directory, an imported model must not be declared in another file
+    (of the same workspace: the same name elsewhere is another model)."""
     if not state.is_dir() or state.resolve() not in target.resolve().parents:
         return
     try:
-        desired = load_state(state)
+        part = load_state(state, workspace).part(workspace)
     except StateError:
         return
     for name in sorted(names):
-        src = desired.sources.get(name)
+        src = part.sources.get(name) if part else None
         if src is not None and Path(src.file).resolve() != target.resolve():
             raise StateError(
                 f"model {name!r} is already declared in {src.file}:{src.line}; "

@@ -21,11 +21,13 @@ from reconciler.core.evidence import TREND_POINTS
 from reconciler.core.observed import MANAGED_TAG, ObservedModel, ObservedState
 from reconciler.core.ownership import parse as parse_record
 from reconciler.core.resolve import find_copy
+from reconciler.core.scopes import DEFAULT, label
 from reconciler.errors import StateError
 from reconciler.render.evidence import number as fmt_number
 from reconciler.render.evidence import sparkline
 from reconciler.state.load import DesiredState, load_state
 from reconciler.state.models import CopyFrom, MetricRule, ModelSpec
+from reconciler.state.scope import StateSet
 
 
 def _created(ms: int) -> str:
@@ -66,6 +68,7 @@ def rows(
     metrics: dict[str, dict[str, float]] | Any,
     keys: dict[str, list[str]],
     desired: DesiredState | None = None,
+    workspace: str | None = None,
 ) -> list[dict[str, Any]]:
     """One dict per version (newest first within a model), for text or JSON."""
     result = []
@@ -80,6 +83,7 @@ def rows(
             result.append(
                 {
                     "model": name,
+                    "workspace": workspace,
                     "version": number,
                     "aliases": held.get(number, []),
                     "sync": sync.get(number, {}),
@@ -94,7 +98,7 @@ def rows(
     return result
 
 
-def series(data: list[dict[str, Any]], keys: dict[str, list[str]]) -> str:
+def series(data: list[dict[str, Any]], keys: dict[str, list[str]], show: bool = False) -> str:
     """Each gated metric across a model's recent versions, as text with a sparkline and
     the alias holders marked (the same picture the markdown plan draws)."""
     lines = []
@@ -110,11 +114,12 @@ def series(data: list[dict[str, Any]], keys: dict[str, list[str]]) -> str:
                 + (f" [{','.join(r['aliases'])}]" if r["aliases"] else "")
                 for r, v in points
             )
-            lines.append(f"{name} {metric}: {values}  {sparkline([v for _, v in points])}")
+            shown = label(name, rows[0]["workspace"], show) if rows else name
+            lines.append(f"{shown} {metric}: {values}  {sparkline([v for _, v in points])}")
     return "".join(f"{line}\n" for line in lines)
 
 
-def _table(data: list[dict[str, Any]]) -> str:
+def _table(data: list[dict[str, Any]], show: bool = False) -> str:
     head = (
         "MODEL",
         "VERSION",
@@ -128,7 +133,7 @@ def _table(data: list[dict[str, Any]]) -> str:
     )
     lines = [head] + [
         (
-            r["model"],
+            label(r["model"], r["workspace"], show),
             str(r["version"]),
             ",".join(f"{a}({s})" for a, s in r["sync"].items()) or "-",
             r["stage"],
@@ -162,36 +167,49 @@ def _table(data: list[dict[str, Any]]) -> str:
 )
 def command(opts: Options, model: str | None, metric_names: tuple[str, ...], fmt: str) -> None:
     """Versions of MODEL (default: every model in the state) as the registry holds them."""
-    keys: dict[str, list[str]] = {}
-    desired = None
+    desired: StateSet | None = None
     if model is None or opts.state.exists():
         try:
-            desired = load_state(opts.state)
+            desired = load_state(opts.state, opts.workspace)
         except StateError:
             if model is None:
                 raise
-    names = [model] if model else sorted(desired.models) if desired else []
-    for name in names:
-        spec = desired.models.get(name) if desired else None
-        gate_metrics = (
-            []
-            if spec is None
-            else [
-                g.metric
-                for rules in spec.gates.values()
-                for g in rules
-                if isinstance(g, MetricRule)
-            ]
-        )
-        keys[name] = list(metric_names) or list(dict.fromkeys(gate_metrics))
+    parts: list[tuple[str | None, DesiredState | None]] = [
+        (p.workspace, p)
+        for p in (desired.parts if desired else ())
+        if not model or model in p.models
+    ] or [(opts.workspace, None)]
     registry = api.connect(opts.tracking_uri)
-    observed = registry.read(names)
-    if model and model not in observed.models:
-        raise StateError(f"model {model!r} does not exist in the registry")
-    runs = [v.run_id for m in observed.models.values() for v in m.versions.values() if v.run_id]
-    data = rows(observed, registry.run_metrics(runs), keys, desired)
+    if desired is not None:
+        api.check_workspaces(desired, registry)
+    show = len(parts) > 1 or parts[0][0] not in (None, DEFAULT)
+    data: list[dict[str, Any]] = []
+    trend = ""
+    for ws, part in parts:
+        names = [model] if model else sorted(part.models) if part else []
+        keys = {name: key_metrics(part, name, metric_names) for name in names}
+        scoped = registry.in_workspace(ws)
+        observed = scoped.read(names)
+        if model and model not in observed.models:
+            where = f" (workspace {ws})" if ws else ""
+            raise StateError(f"model {model!r} does not exist in the registry{where}")
+        runs = [v.run_id for m in observed.models.values() for v in m.versions.values() if v.run_id]
+        found = rows(observed, scoped.run_metrics(runs), keys, part, ws)
+        data += found
+        trend += series(found, keys, show)
     if fmt == "json":
         out(json.dumps(data, indent=2))
     else:
-        trend = series(data, keys)
-        out(_table(data) + (f"\n{trend}" if trend else ""), nl=False)
+        out(_table(data, show) + (f"\n{trend}" if trend else ""), nl=False)
+
+
+def key_metrics(part: DesiredState | None, name: str, given: tuple[str, ...]) -> list[str]:
+    """``--metric``, else the metrics the model's gates use (empty: all of them)."""
+    spec = part.models.get(name) if part else None
+    gated = [
+        g.metric
+        for rules in (spec.gates.values() if spec else ())
+        for g in rules
+        if isinstance(g, MetricRule)
+    ]
+    return list(given) or list(dict.fromkeys(gated))

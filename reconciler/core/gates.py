@@ -55,6 +55,8 @@ class GateResult:
     """For tag rules: the candidate's value (None when the tag is missing)."""
     changes: tuple[str, ...] = ()
     """For signature rules: how the candidate's signature differs from the holder's."""
+    workspace: str | None = None
+    """The MLflow workspace of the model (None: the server's default, or none)."""
 
 
 def _number(target: Target) -> int:

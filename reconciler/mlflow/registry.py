@@ -14,6 +14,7 @@ alias, tag and stage write, which doubles the request count for no benefit here.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import os
@@ -52,6 +53,7 @@ from reconciler.mlflow.connection import (
 )
 from reconciler.mlflow.found import Found, is_prompt
 from reconciler.mlflow.modelread import ModelReader
+from reconciler.mlflow.scope import has_workspace, in_workspace, no_workspaces
 
 RUNS_PER_SEARCH = 500
 DEFAULT_CONCURRENCY = 8
@@ -76,9 +78,15 @@ class MlflowRegistry:
     """The ``Registry`` port over MLflow's client and registry store."""
 
     def __init__(
-        self, uri: str | None, concurrency: int = DEFAULT_CONCURRENCY, debug: bool = False
+        self,
+        uri: str | None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        debug: bool = False,
+        workspace: str | None = None,
     ) -> None:
         apply_http_defaults()
+        self.workspace = workspace
+        """The MLflow workspace every call is made in (None: MLflow's own choice)."""
         self.uri = uri or default_local_uri()
         self.display_uri = redact(self.uri)
         self.debug = debug
@@ -87,6 +95,10 @@ class MlflowRegistry:
         if reason := refused(self.uri):  # seconds, not a round of retries
             raise RegistryError(f"cannot reach the registry at {self.display_uri} ({reason})")
         self._client, self._store = self._call(self._connect)
+        self._reset()
+
+    def _reset(self) -> None:
+        """Caches and readers that belong to one workspace."""
         self.in_lists: bool | None = None
         """Whether the server accepts ``name IN (...)``; None until a read finds out."""
         self.server_version: str | None = None
@@ -121,16 +133,42 @@ class MlflowRegistry:
             ) from None
         return client, store
 
+    def in_workspace(self, workspace: str | None) -> MlflowRegistry:
+        """The same connection, every call made in ``workspace`` (``scope.py``)."""
+        if workspace == self.workspace:
+            return self
+        other = copy.copy(self)
+        other.workspace = workspace
+        other._reset()
+        return other
+
+    def missing_workspaces(self, names: Iterable[str]) -> list[str]:
+        """Which of ``names`` the server does not have: one ``server-info`` request, then
+        one ``get_workspace`` each. A server (or local store) without workspaces is one
+        RegistryError saying so."""
+        wanted = sorted(set(names))
+        if not wanted:
+            return []
+        if not self._call(lambda: bool(getattr(self._store, "supports_workspaces", False))):
+            raise RegistryError(no_workspaces(self.display_uri, wanted[0]))
+        return [
+            n for n in wanted if not self._call(functools.partial(has_workspace, self._client, n))
+        ]
+
     def _call(self, fn: Callable[[], T], model: str | None = None) -> T:
-        """Run one MLflow call (about ``model``), turning its failures into one line."""
+        """Run one MLflow call (about ``model``) in this registry's workspace, turning its
+        failures into one line."""
         from mlflow.exceptions import MlflowException
 
         try:
-            return fn()
+            with in_workspace(self.workspace):
+                return fn()
         except RegistryError:
             raise
         except MlflowException as exc:
             status = exc.get_http_status_code()
+            if exc.error_code == "FEATURE_DISABLED":
+                raise RegistryError(no_workspaces(self.display_uri, self.workspace)) from exc
             if status in (401, 403):
                 raise RegistryError(self._denied(status, model)) from exc
             raise RegistryError(self._explain(exc.message)) from exc
@@ -397,6 +435,10 @@ class MlflowRegistry:
         """The signature in ``place``/MLmodel: one download, and never an exception."""
         if isinstance(place, ObservedSignature):
             return place
+        with in_workspace(self.workspace):
+            return self._download_mlmodel(place)
+
+    def _download_mlmodel(self, place: str) -> ObservedSignature:
         try:
             from mlflow.artifacts import download_artifacts
             from mlflow.store.artifact.artifact_repository_registry import (

@@ -1,0 +1,111 @@
+"""Plans across workspaces (SPEC §14): one pure plan per workspace, combined for people
+and split again for apply.
+
+Each workspace is planned on its own (the same model name in two workspaces is two
+models); ``combine`` stamps every change, gate, error and note with its workspace and
+folds the digests, ``split`` gives back one plan per workspace so apply, verification
+and the stale check run against that workspace only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+
+from reconciler.core.plan import Plan, Scope
+from reconciler.errors import PlanError
+from reconciler.state.scope import combined_digest
+
+DEFAULT = "default"
+"""The name MLflow gives the server's default workspace."""
+T = TypeVar("T")
+
+
+def _stamp(items: Iterable[T], workspace: str | None) -> tuple[T, ...]:
+    return tuple(dataclasses.replace(i, workspace=workspace) for i in items)  # type: ignore[type-var]
+
+
+def combine(parts: Sequence[tuple[str | None, Plan]], default: str | None) -> Plan:
+    """One plan over the per-workspace ``parts``; ``default`` is the workspace of state
+    files without one (part of the saved plan's identity)."""
+    if not parts:
+        raise ValueError("combine needs at least one part")
+    sources: dict[str, str] = {}
+    for ws, part in parts:
+        for model, where in part.sources.items():
+            sources[label(model, ws, len(parts) > 1 or bool(ws))] = where
+    return Plan(
+        registry=parts[0][1].registry,
+        state_digest=combined_digest([(ws, p.state_digest) for ws, p in parts]),
+        observed_digest=combined_digest([(ws, p.observed_digest) for ws, p in parts]),
+        models=tuple(sorted({m for _, p in parts for m in p.models})),
+        changes=sum((_stamp(p.changes, ws) for ws, p in parts), ()),
+        gates=sum((_stamp(p.gates, ws) for ws, p in parts), ()),
+        problems=sum((_stamp(p.problems, ws) for ws, p in parts), ()),
+        sources=sources,
+        notes=sum((_stamp(p.notes, ws) for ws, p in parts), ()),
+        records=sum((_stamp(p.records, ws) for ws, p in parts), ()),
+        evidence=sum((_stamp(p.evidence, ws) for ws, p in parts), ()),
+        workspace=default,
+        scopes=tuple(Scope(ws, p.models, p.observed_digest) for ws, p in parts),
+    )
+
+
+def split(plan: Plan) -> list[tuple[str | None, Plan]]:
+    """One plan per workspace of ``plan``, each holding only that workspace's items."""
+    if not plan.scopes:
+        return [(None, plan)]
+
+    def mine(items: Iterable[Any], ws: str | None) -> tuple[Any, ...]:
+        return tuple(i for i in items if i.workspace == ws)
+
+    return [
+        (
+            s.workspace,
+            dataclasses.replace(
+                plan,
+                observed_digest=s.observed_digest,
+                models=s.models,
+                changes=mine(plan.changes, s.workspace),
+                gates=mine(plan.gates, s.workspace),
+                problems=mine(plan.problems, s.workspace),
+                notes=mine(plan.notes, s.workspace),
+                records=mine(plan.records, s.workspace),
+                evidence=mine(plan.evidence, s.workspace),
+                scopes=(),
+            ),
+        )
+        for s in plan.scopes
+    ]
+
+
+def workspaces(plan: Plan) -> tuple[str | None, ...]:
+    """The workspaces a plan touches (None: the server's default)."""
+    return tuple(s.workspace for s in plan.scopes) or (None,)
+
+
+def shows_workspace(plan: Plan) -> bool:
+    """Whether renderings name the workspace beside each model: when the plan spans
+    several workspaces, or its one workspace is not the server's default."""
+    named = workspaces(plan)
+    return len(named) > 1 or named[0] not in (None, DEFAULT)
+
+
+def label(model: str, workspace: str | None, show: bool) -> str:
+    """``team-a/churn`` where workspaces are shown, else the model name; workspace names
+    cannot hold ``/``, so the first one always separates."""
+    return f"{workspace or DEFAULT}/{model}" if show else model
+
+
+def check_workspace_of(plan: Plan, default: str | None) -> None:
+    """Refuse a saved plan made under another default workspace, like a plan for another
+    registry: files without ``workspace:`` would have meant another workspace."""
+    if plan.workspace != default:
+        made = f"workspace {plan.workspace}" if plan.workspace else "the default workspace"
+        now = f"workspace {default}" if default else "the default workspace"
+        flag = f"--workspace {plan.workspace}" if plan.workspace else "no --workspace"
+        raise PlanError(
+            f"the plan was made for {made}, not {now}; pass {flag} (MLFLOW_WORKSPACE) "
+            "or make a new plan (nothing was written)"
+        )

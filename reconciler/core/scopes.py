@@ -31,10 +31,10 @@ def combine(parts: Sequence[tuple[str | None, Plan]], default: str | None) -> Pl
     files without one (part of the saved plan's identity)."""
     if not parts:
         raise ValueError("combine needs at least one part")
-    sources: dict[str, str] = {}
-    for ws, part in parts:
-        for model, where in part.sources.items():
-            sources[label(model, ws, len(parts) > 1 or bool(ws))] = where
+    show = len(parts) > 1 or parts[0][0] not in (None, DEFAULT)
+    sources = {
+        label(model, ws, show): where for ws, part in parts for model, where in part.sources.items()
+    }
     return Plan(
         registry=parts[0][1].registry,
         state_digest=combined_digest([(ws, p.state_digest) for ws, p in parts]),
@@ -96,6 +96,28 @@ def label(model: str, workspace: str | None, show: bool) -> str:
     """``team-a/churn`` where workspaces are shown, else the model name; workspace names
     cannot hold ``/``, so the first one always separates."""
     return f"{workspace or DEFAULT}/{model}" if show else model
+
+
+def for_display(plan: Plan) -> Plan:
+    """The plan with each model named ``workspace/model`` where workspaces are shown
+    (renderers only: never applied)."""
+    if not shows_workspace(plan):
+        return plan
+
+    def named(items: Iterable[Any]) -> tuple[Any, ...]:
+        return tuple(dataclasses.replace(i, model=label(i.model, i.workspace, True)) for i in items)
+
+    return dataclasses.replace(
+        plan,
+        models=tuple(label(m, s.workspace, True) for s in plan.scopes for m in s.models),
+        changes=named(plan.changes),
+        gates=named(plan.gates),
+        problems=named(plan.problems),
+        notes=named(plan.notes),
+        records=named(plan.records),
+        evidence=named(plan.evidence),
+        scopes=(),  # already labelled: a second call changes nothing
+    )
 
 
 def check_workspace_of(plan: Plan, default: str | None) -> None:

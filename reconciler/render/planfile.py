@@ -228,10 +228,12 @@ def from_dict(data: Any) -> Plan:
             for s in data.get("workspaces", [])
         )
         known = {s.workspace for s in scopes} or {None}
-        stray = {i.workspace for i in (*changes, *records)} - known
-        if stray:
+        stray = {c.workspace for c in changes} | {r.workspace for r in records}
+        if stray - known:
+            bad = sorted(str(w) for w in stray - known)[0]
             raise PlanError(
-                f"not a valid saved plan: changes in workspace {sorted(map(str, stray))[0]!r}, which its workspaces do not list"
+                f"not a valid saved plan: it has changes in workspace {bad!r}, "
+                "which its workspaces do not list"
             )
         return Plan(
             registry=str(data["registry"]),

@@ -10,9 +10,11 @@ and the stale check run against that workspace only.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
+from urllib.parse import quote
 
+from reconciler.core.evidence import Evidence, Side
 from reconciler.core.plan import Plan, Scope
 from reconciler.errors import PlanError
 from reconciler.state.scope import combined_digest
@@ -24,6 +26,27 @@ T = TypeVar("T")
 
 def _stamp(items: Iterable[T], workspace: str | None) -> tuple[T, ...]:
     return tuple(dataclasses.replace(i, workspace=workspace) for i in items)  # type: ignore[type-var]
+
+
+def _linked(workspace: str | None) -> Callable[[Evidence], Evidence]:
+    """Evidence whose MLflow UI links open ``workspace`` (the UI's ``?workspace=``)."""
+
+    def side(s: Side | None) -> Side | None:
+        if s is None or workspace is None:
+            return s
+        tail = f"?workspace={quote(workspace)}"
+        return dataclasses.replace(
+            s,
+            run_url=s.run_url and s.run_url + tail,
+            version_url=s.version_url and s.version_url + tail,
+        )
+
+    def link(ev: Evidence) -> Evidence:
+        after = side(ev.after)
+        assert after is not None
+        return dataclasses.replace(ev, before=side(ev.before), after=after)
+
+    return link
 
 
 def combine(parts: Sequence[tuple[str | None, Plan]], default: str | None) -> Plan:
@@ -46,7 +69,7 @@ def combine(parts: Sequence[tuple[str | None, Plan]], default: str | None) -> Pl
         sources=sources,
         notes=sum((_stamp(p.notes, ws) for ws, p in parts), ()),
         records=sum((_stamp(p.records, ws) for ws, p in parts), ()),
-        evidence=sum((_stamp(p.evidence, ws) for ws, p in parts), ()),
+        evidence=sum((_stamp(map(_linked(ws), p.evidence), ws) for ws, p in parts), ()),
         workspace=default,
         scopes=tuple(Scope(ws, p.models, p.observed_digest) for ws, p in parts),
     )
@@ -126,8 +149,12 @@ def check_workspace_of(plan: Plan, default: str | None) -> None:
     if plan.workspace != default:
         made = f"workspace {plan.workspace}" if plan.workspace else "the default workspace"
         now = f"workspace {default}" if default else "the default workspace"
-        flag = f"--workspace {plan.workspace}" if plan.workspace else "no --workspace"
+        fix = (
+            f"pass --workspace {plan.workspace} (or MLFLOW_WORKSPACE={plan.workspace})"
+            if plan.workspace
+            else "pass no --workspace and unset MLFLOW_WORKSPACE"
+        )
         raise PlanError(
-            f"the plan was made for {made}, not {now}; pass {flag} (MLFLOW_WORKSPACE) "
-            "or make a new plan (nothing was written)"
+            f"the plan was made for {made}, not {now}; {fix}, or make a new plan "
+            "(nothing was written)"
         )

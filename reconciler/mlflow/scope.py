@@ -43,7 +43,7 @@ def no_workspaces(display_uri: str, workspace: str | None) -> str:
     """The one line for a workspace named against a server without workspaces."""
     which = f"workspace {workspace!r}" if workspace else "a workspace"
     return (
-        f"the registry at {display_uri} does not have workspaces enabled, but the state "
-        f"names {which}: remove `workspace:` (and --workspace / MLFLOW_WORKSPACE), or run "
+        f"the registry at {display_uri} does not have workspaces enabled, but {which} was "
+        "asked for (a `workspace:` key, --workspace or MLFLOW_WORKSPACE): remove it, or run "
         "the server with `mlflow server --enable-workspaces` (MLflow >= 3.10)"
     )

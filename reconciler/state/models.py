@@ -66,7 +66,7 @@ def check_workspace(name: str) -> str:
         raise ValueError(f"workspace {name!r}: names are 2 to 63 characters")
     if not WORKSPACE_RE.match(name):
         raise ValueError(
-            f"invalid workspace {name!r}: use lowercase letters, digits and inner '-' "
+            f"{name!r} is not a valid workspace name: use lowercase letters, digits and inner '-' "
             "(^[a-z0-9]([-a-z0-9]*[a-z0-9])?$)"
         )
     if name in RESERVED_WORKSPACES:

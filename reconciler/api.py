@@ -47,6 +47,13 @@ def validate(state: Path, models: tuple[str, ...] = (), workspace: str | None = 
     return load_state(state, workspace).only(models)
 
 
+def in_workspace(registry: Registry, workspace: str | None) -> Registry:
+    """``registry`` scoped to ``workspace``, which must exist and be open to this user."""
+    if workspace is not None and (why := registry.missing_workspaces([workspace]).get(workspace)):
+        raise StateError(f"workspace {workspace!r} {why} on the registry at {registry.display_uri}")
+    return registry.in_workspace(workspace)
+
+
 def check_workspaces(desired: StateSet, registry: Registry) -> None:
     """Every workspace the state names exists (one error at its ``workspace:`` line
     each), before anything is read or written (SPEC §14)."""
@@ -62,13 +69,15 @@ def check_workspaces(desired: StateSet, registry: Registry) -> None:
             exc.message, first.file if first else None, first.line if first else None
         ) from None
     errors = []
-    for ws in missing:
+    for ws, why in sorted(missing.items()):
         at = where[ws]
         given = "" if at else " (from --workspace / MLFLOW_WORKSPACE)"
+        fix = "create it (mlflow.create_workspace) or fix the name"
+        if why != "does not exist":
+            fix = "ask an admin of the registry for a role in it"
         errors.append(
             StateError(
-                f"workspace {ws!r}{given} does not exist on the registry at "
-                f"{registry.display_uri}; create it (mlflow.create_workspace) or fix the name",
+                f"workspace {ws!r}{given} {why} on the registry at {registry.display_uri}; {fix}",
                 at.file if at else None,
                 at.line if at else None,
             )

@@ -14,7 +14,7 @@ import click
 
 from reconciler import api
 from reconciler.cli.console import Options, common_options, out
-from reconciler.errors import ReconcilerError, RegistryError
+from reconciler.errors import ReconcilerError
 from reconciler.mlflow.connection import resolve_uri
 from reconciler.state.audit import APPLIED, parse_applied
 from reconciler.state.history import Move, Scope, alias_history, holder_at, parse_when
@@ -28,8 +28,8 @@ def _applied_records(opts: Options, model: str, workspace: str | None = None) ->
     if resolve_uri(opts.tracking_uri) is None:
         return {}
     try:
-        observed = api.connect(opts.tracking_uri).in_workspace(workspace).read([model])
-    except RegistryError as exc:
+        observed = api.in_workspace(api.connect(opts.tracking_uri), workspace).read([model])
+    except ReconcilerError as exc:  # unreachable, or the workspace is closed to us
         out(f"warning: audit records not joined: {exc.message}", err=True)
         return {}
     found = observed.models.get(model)

@@ -123,13 +123,8 @@ def command(opts: Options, models: tuple[str, ...], out_path: str, force: bool) 
     if opts.state_given and not _inside(target, opts.state):
         # a mistyped --state would silently skip the check that models are declared once
         require_state(opts.state)
-    registry = api.connect(opts.tracking_uri, debug=opts.debug)
     ws = opts.workspace
-    if ws is not None and registry.missing_workspaces([ws]):
-        raise StateError(
-            f"workspace {ws!r} does not exist on the registry at {registry.display_uri}"
-        )
-    registry = registry.in_workspace(ws)
+    registry = api.in_workspace(api.connect(opts.tracking_uri, debug=opts.debug), ws)
     names = list(models) or registry.model_names()
     observed = registry.read(names)
     if missing := sorted(set(models) - set(observed.models)):

@@ -62,14 +62,7 @@ def _registry(uri: str | None, workspace: str | None) -> Registry:
     """The registry, in ``workspace`` (checked to exist: one error if it does not)."""
     from reconciler import api
 
-    registry = api.connect(uri)
-    if workspace is not None:
-        if registry.missing_workspaces([workspace]):
-            raise StateError(
-                f"workspace {workspace!r} does not exist on the registry at {registry.display_uri}"
-            )
-        registry = registry.in_workspace(workspace)
-    return registry
+    return api.in_workspace(api.connect(uri), workspace)
 
 
 def _in(workspace: str | None) -> str:

@@ -24,9 +24,9 @@ class Registry(Protocol):
         """The same registry, every call made in ``workspace``."""
         ...
 
-    def missing_workspaces(self, names: Iterable[str]) -> list[str]:
-        """Which of ``names`` do not exist; a registry without workspaces raises
-        RegistryError."""
+    def missing_workspaces(self, names: Iterable[str]) -> dict[str, str]:
+        """Each of ``names`` that does not exist or is closed to this user, with why
+        ("does not exist"); a registry without workspaces raises RegistryError."""
         ...
 
     def read(self, names: Iterable[str]) -> ObservedState:

@@ -53,7 +53,7 @@ from reconciler.mlflow.connection import (
 )
 from reconciler.mlflow.found import Found, is_prompt
 from reconciler.mlflow.modelread import ModelReader
-from reconciler.mlflow.scope import has_workspace, in_workspace, no_workspaces
+from reconciler.mlflow.scope import in_workspace, no_workspaces, requester, unavailable
 
 RUNS_PER_SEARCH = 500
 DEFAULT_CONCURRENCY = 8
@@ -142,18 +142,19 @@ class MlflowRegistry:
         other._reset()
         return other
 
-    def missing_workspaces(self, names: Iterable[str]) -> list[str]:
-        """Which of ``names`` the server does not have: one ``server-info`` request, then
-        one ``get_workspace`` each. A server (or local store) without workspaces is one
-        RegistryError saying so."""
+    def missing_workspaces(self, names: Iterable[str]) -> dict[str, str]:
+        """Each of ``names`` this user cannot work in, with why (``scope.unavailable``).
+        A server (or local store) without workspaces is one RegistryError saying so."""
         wanted = sorted(set(names))
         if not wanted:
-            return []
+            return {}
         if not self._call(lambda: bool(getattr(self._store, "supports_workspaces", False))):
             raise RegistryError(no_workspaces(self.display_uri, wanted[0]))
-        return [
-            n for n in wanted if not self._call(functools.partial(has_workspace, self._client, n))
-        ]
+        return self._call(
+            lambda: unavailable(
+                self._client, self._store, wanted, lambda n: self.in_workspace(n)._call
+            )
+        )
 
     def _call(self, fn: Callable[[], T], model: str | None = None) -> T:
         """Run one MLflow call (about ``model``) in this registry's workspace, turning its
@@ -199,14 +200,7 @@ class MlflowRegistry:
 
     def _denied(self, status: int, model: str | None) -> str:
         """401/403 as who was refused what: running again cannot help (SPEC §6.5)."""
-        user = os.environ.get("MLFLOW_TRACKING_USERNAME")
-        who = (
-            repr(user)
-            if user
-            else "the MLFLOW_TRACKING_TOKEN user"
-            if os.environ.get("MLFLOW_TRACKING_TOKEN")
-            else "an anonymous user (MLFLOW_TRACKING_USERNAME is not set)"
-        )
+        who = requester()
         on = f"model {model!r}" if model else f"the registry at {self.display_uri}"
         if status == 401:
             return (

@@ -10,7 +10,8 @@ calls in its own workspace.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -26,17 +27,43 @@ def in_workspace(workspace: str | None) -> Iterator[None]:
         yield
 
 
-def has_workspace(client: Any, name: str) -> bool:
-    """Whether a server with workspaces has ``name`` (``get_workspace``: one request)."""
+def unavailable(
+    client: Any, store: Any, names: list[str], call_in: Callable[[str], Any]
+) -> dict[str, str]:
+    """Which of ``names`` this user cannot work in, and why.
+
+    ``list_workspaces`` (one request) lists the workspaces open to the caller: all of
+    them for an admin, under basic-auth only those a role grants (``get_workspace`` is
+    admin-only there). One not listed is looked at once more: a search inside it says
+    RESOURCE_DOES_NOT_EXIST when there is no such workspace; otherwise it exists but is
+    closed to this user (basic-auth hides its models from searches rather than refusing).
+    """
     from mlflow.exceptions import MlflowException
 
-    try:
-        client.get_workspace(name)
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return False
-        raise
-    return True
+    listed = {w.name for w in client.list_workspaces()}
+    out: dict[str, str] = {}
+    for name in names:
+        if name in listed:
+            continue
+        try:
+            call_in(name)(lambda: store.search_registered_models(max_results=1))
+            out[name] = f"is not open to {requester()} (no role in it)"
+        except Exception as exc:
+            cause = exc.__cause__ if isinstance(exc.__cause__, MlflowException) else exc
+            if getattr(cause, "error_code", None) != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            out[name] = "does not exist"
+    return out
+
+
+def requester() -> str:
+    """Whose credentials MLflow sends, for refusals (never the secret itself)."""
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    if user:
+        return repr(user)
+    if os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        return "the MLFLOW_TRACKING_TOKEN user"
+    return "an anonymous user (MLFLOW_TRACKING_USERNAME is not set)"
 
 
 def no_workspaces(display_uri: str, workspace: str | None) -> str:

@@ -51,8 +51,8 @@ class MemoryRegistry:
         assert workspace is None, "MemoryRegistry has no workspaces"
         return self
 
-    def missing_workspaces(self, names: Iterable[str]) -> list[str]:
-        return sorted(set(names))
+    def missing_workspaces(self, names: Iterable[str]) -> dict[str, str]:
+        return dict.fromkeys(sorted(set(names)), "does not exist")
 
     def __init__(
         self,

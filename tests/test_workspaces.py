@@ -135,6 +135,7 @@ def test_unknown_workspace_is_one_error_at_its_line_and_nothing_is_written(
     ]
     assert aliases_in(wcli.url, "team-a", name) == {}
     (wcli.cwd / "state/ghost/models.yaml").unlink()
+    state_file(wcli.cwd, "plain.yaml", name, 1, None)  # placed by the default
     from_env = wcli("plan", env={"MLFLOW_WORKSPACE": "team-nope"})
     assert from_env.exit_code == 1
     assert "workspace 'team-nope' (from --workspace / MLFLOW_WORKSPACE) does not exist" in (

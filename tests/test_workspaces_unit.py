@@ -160,3 +160,37 @@ def test_renderings_name_the_workspace_only_when_it_matters(tmp_path: Path) -> N
     markdown = render_markdown(multi)
     assert "| `+` | team-a/churn `" in markdown
     assert for_display(for_display(multi)) == for_display(multi)
+
+
+def test_history_follows_the_model_of_one_workspace(tmp_path: Path) -> None:
+    """`history` of a name declared in two workspaces follows the one asked for, in git."""
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+    from tests.support.gitrepo import git, init_repo
+
+    init_repo(tmp_path)
+    two_teams(tmp_path / "state")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "both teams", date="2026-01-01T00:00:00Z")
+    write(
+        tmp_path / "state",
+        "team-b/m.yaml",
+        "workspace: team-b\nmodels:\n  churn:\n    aliases: {champion: 5}\n",
+    )
+    git(tmp_path, "commit", "-qam", "team-b moves", date="2026-01-02T00:00:00Z")
+
+    def history(*args: str) -> list[object]:
+        result = CliRunner().invoke(
+            main,
+            ["history", "churn", "--state", str(tmp_path / "state"), "--format", "json", *args],
+            env={"MLFLOW_TRACKING_URI": "", "MLFLOW_REGISTRY_URI": ""},
+        )
+        assert result.exit_code == 0, result.output
+        return [(m["version"], m["subject"]) for m in json.loads(result.stdout)]
+
+    assert history("--workspace", "team-a") == [(1, "both teams")]
+    assert history("--workspace", "team-b") == [(2, "both teams"), (5, "team-b moves")]
+    ambiguous = CliRunner().invoke(main, ["history", "churn", "--state", str(tmp_path / "state")])
+    assert ambiguous.exit_code == 1
+    assert "declared in several workspaces (team-a, team-b); pass --workspace" in ambiguous.output

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from reconciler.core.evidence import Evidence, Side
-from reconciler.core.plan import Plan, Scope
+from reconciler.core.plantypes import Plan, Scope
 from reconciler.errors import PlanError
 from reconciler.state.scope import combined_digest
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from reconciler.core.evidence import Evidence, Side
 from reconciler.core.gates import GateResult
-from reconciler.core.plan import Action, Change, Kind, Note, Plan, Problem, RecordWrite, Scope
+from reconciler.core.plantypes import Action, Change, Kind, Note, Plan, Problem, RecordWrite, Scope
 from reconciler.errors import PlanError
 from reconciler.state.models import check_workspace
 

@@ -10,12 +10,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from reconciler.errors import StateError
-
-if TYPE_CHECKING:
-    from reconciler.state.load import DesiredState, Source
+from reconciler.state.desired import DesiredState, Source
 
 
 def combined_digest(digests: Sequence[tuple[str | None, str]]) -> str:
@@ -46,8 +43,6 @@ class StateSet:
         cls, parts: Sequence[DesiredState], files: tuple[str, ...], default: str | None
     ) -> StateSet:
         """Parts sorted by workspace; an empty state is one empty default part."""
-        from reconciler.state.load import DesiredState
-
         ordered = sorted(parts, key=lambda p: p.workspace or "")
         if not ordered:
             ordered = [DesiredState({}, {}, files, default)]

@@ -8,11 +8,13 @@ they have in common (their digest, ``--model`` selection).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from reconciler.errors import StateError
 from reconciler.state.desired import DesiredState, Source
+from reconciler.state.models import ModelSpec
 
 
 def combined_digest(digests: Sequence[tuple[str | None, str]]) -> str:
@@ -56,6 +58,29 @@ class StateSet:
     def empty(self) -> bool:
         """True when no model is declared anywhere."""
         return not any(p.models for p in self.parts)
+
+    @property
+    def models(self) -> Mapping[str, ModelSpec]:
+        """Every model by name, for code that works on one workspace at a time; a name
+        declared in several workspaces is refused here (use ``parts``)."""
+        return self._flat("models")
+
+    @property
+    def sources(self) -> Mapping[str, Source]:
+        """Where each model is declared (same rule as ``models``)."""
+        return self._flat("sources")
+
+    def _flat(self, field: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for part in self.parts:
+            for name, value in getattr(part, field).items():
+                if name in out:
+                    raise StateError(
+                        f"model {name!r} is declared in several workspaces; pass --workspace "
+                        "NAME or a --state that covers one workspace"
+                    )
+                out[name] = value
+        return out
 
     def names(self) -> set[str]:
         """Every declared model name, in any workspace."""

@@ -44,7 +44,7 @@ def seed(url: str, workspace: str, names: list[str]) -> None:
         for name in names:
             store.create_registered_model(name)
             for _ in range(2):
-                store.create_model_version(name, source="file:///tmp/none")
+                store.create_model_version(name, source="s3://bench/none")
 
 
 def state(root: Path, layout: dict[str, list[str]]) -> Path:

@@ -194,3 +194,12 @@ def test_history_follows_the_model_of_one_workspace(tmp_path: Path) -> None:
     ambiguous = CliRunner().invoke(main, ["history", "churn", "--state", str(tmp_path / "state")])
     assert ambiguous.exit_code == 1
     assert "declared in several workspaces (team-a, team-b); pass --workspace" in ambiguous.output
+
+
+def test_ui_links_keep_their_workspace_and_queries_stay_masked() -> None:
+    """A `?workspace=` inside a UI link's fragment is shown; a URI's real query is not."""
+    from reconciler.mlflow.connection import redact_text
+
+    link = "http://r:5000/#/models/churn/versions/2?workspace=team-a"
+    assert redact_text(f"see {link}") == f"see {link}"
+    assert redact_text("http://r:5000/api?token=s3cret#x") == "http://r:5000/api?***"

@@ -46,6 +46,7 @@ def ws_server(
 
 @pytest.fixture
 def wcli(ws_server: MlflowServer, tmp_path: Path) -> Cli:
+    """The CLI against the workspaces server (sqlite and PostgreSQL)."""
     return Cli(ws_server.url, tmp_path)
 
 

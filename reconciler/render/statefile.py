@@ -68,12 +68,18 @@ def model_state(model: ObservedModel, warnings: list[str]) -> dict[str, Any]:
     return spec
 
 
-def render(observed: ObservedState, registry: str) -> tuple[str, list[str]]:
-    """State YAML for every observed model, and warnings about what it cannot express."""
+def render(
+    observed: ObservedState, registry: str, workspace: str | None = None
+) -> tuple[str, list[str]]:
+    """State YAML for every observed model (in ``workspace``, written into the file), and
+    warnings about what it cannot express."""
     warnings: list[str] = []
     models = {name: model_state(m, warnings) for name, m in sorted(observed.models.items())}
+    top: dict[str, Any] = {"version": 1}
+    if workspace is not None:
+        top["workspace"] = workspace
     body = yaml.safe_dump(
-        {"version": 1, "models": models},
+        {**top, "models": models},
         sort_keys=False,
         allow_unicode=True,
         default_flow_style=False,

@@ -12,6 +12,7 @@ from typing import Any
 
 from reconciler.core.evidence import TREND_POINTS
 from reconciler.core.observed import ObservedState
+from reconciler.core.scopes import label
 from reconciler.core.status import alias_sync
 from reconciler.render.evidence import number as fmt_number
 from reconciler.render.evidence import sparkline
@@ -42,8 +43,10 @@ def rows(
     metrics: Mapping[str, Mapping[str, float]],
     keys: Mapping[str, list[str]],
     desired: DesiredState | None = None,
+    workspace: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One dict per version (newest first within a model), for text or JSON."""
+    """One dict per version (newest first within a model), for text or JSON; each names
+    its ``workspace`` (None: the server's default)."""
     result = []
     for name, model in sorted(observed.models.items()):
         held: dict[int, list[str]] = {}
@@ -56,6 +59,7 @@ def rows(
             result.append(
                 {
                     "model": name,
+                    "workspace": workspace,
                     "version": number,
                     "aliases": held.get(number, []),
                     "sync": sync.get(number, {}),
@@ -70,13 +74,19 @@ def rows(
     return result
 
 
-def series(data: list[dict[str, Any]], keys: Mapping[str, list[str]]) -> str:
+def series(data: list[dict[str, Any]], keys: Mapping[str, list[str]], show: bool = False) -> str:
     """Each gated metric across a model's recent versions, as text with a sparkline and
-    the alias holders marked (the same picture the markdown plan draws)."""
+    the alias holders marked (the same picture the markdown plan draws); ``show`` names
+    the workspace beside the model."""
     lines = []
-    for name in sorted(keys):
-        rows = sorted((r for r in data if r["model"] == name), key=lambda r: r["version"])
+    models = sorted({(r.get("workspace") or "", r["model"]) for r in data if r["model"] in keys})
+    for ws, name in models:
+        rows = sorted(
+            (r for r in data if r["model"] == name and (r.get("workspace") or "") == ws),
+            key=lambda r: r["version"],
+        )
         rows = rows[-TREND_POINTS:]
+        shown = label(name, ws or None, show)
         for metric in keys[name]:
             points = [(r, r["metrics"][metric]) for r in rows if metric in r["metrics"]]
             if len(points) < 2:
@@ -86,15 +96,15 @@ def series(data: list[dict[str, Any]], keys: Mapping[str, list[str]]) -> str:
                 + (f" [{','.join(r['aliases'])}]" if r["aliases"] else "")
                 for r, v in points
             )
-            lines.append(f"{name} {metric}: {values}  {sparkline([v for _, v in points])}")
+            lines.append(f"{shown} {metric}: {values}  {sparkline([v for _, v in points])}")
     return "".join(f"{line}\n" for line in lines)
 
 
-def table(data: list[dict[str, Any]]) -> str:
-    """The rows as aligned columns, metrics last (unpadded)."""
+def table(data: list[dict[str, Any]], show: bool = False) -> str:
+    """The rows as aligned columns, metrics last (unpadded); ``show``: ``workspace/model``."""
     lines = [HEAD] + [
         (
-            r["model"],
+            label(r["model"], r.get("workspace"), show),
             str(r["version"]),
             ",".join(f"{a}({s})" for a, s in r["sync"].items()) or "-",
             r["stage"],
@@ -113,7 +123,7 @@ def table(data: list[dict[str, Any]]) -> str:
     )
 
 
-def text(data: list[dict[str, Any]], keys: Mapping[str, list[str]]) -> str:
+def text(data: list[dict[str, Any]], keys: Mapping[str, list[str]], show: bool = False) -> str:
     """The table, then the trend lines when there are any."""
-    trend = series(data, keys)
-    return table(data) + (f"\n{trend}" if trend else "")
+    trend = series(data, keys, show)
+    return table(data, show) + (f"\n{trend}" if trend else "")

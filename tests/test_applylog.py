@@ -289,3 +289,35 @@ def test_an_apply_killed_mid_write_expires_and_the_next_apply_converges(
     assert aliases_of(url, name) == want
     converged = cli("apply", "--state", str(state), "--yes")
     assert converged.exit_code == 0 and "No changes" in converged.stdout, converged.output
+
+
+def test_history_names_the_apply_run_of_every_move(
+    sql_server: MlflowServer, tmp_path: Path, name: str, apply_experiment: str
+) -> None:
+    """Every applied move says when, by whom and in which run; a superseded move that was
+    never applied and the latest one not applied yet say so (text and JSON)."""
+    cli = Cli(sql_server.url, tmp_path)
+    fast_model(sql_server.url, name, 3, {})
+    plan: list[tuple[int, bool]] = [(1, True), (2, False), (3, True), (1, True), (2, False)]
+    for version, apply in plan:
+        state = committed_state(tmp_path, name, {"champion": version})
+        if apply:
+            result = cli("apply", "--state", str(state), "--yes", env={"GITHUB_ACTOR": "ci-bot"})
+            assert result.exit_code == 0, result.output
+    runs = [r.info.run_id for r in runs_in(sql_server.url, apply_experiment)]
+    assert len(runs) == 3
+    moves = json.loads(cli("history", name, "--state", str(state), "--format", "json").stdout)
+    assert [m["version"] for m in moves] == [1, 2, 3, 1, 2]
+    assert [m["apply"] for m in moves] == [
+        "applied",
+        "never_applied",
+        "applied",
+        "applied",
+        "not_applied_yet",
+    ]
+    assert [m["applied"]["run_id"] for m in moves if m["applied"]] == runs
+    assert all(m["applied"]["by"] == "ci-bot" for m in moves if m["applied"])
+    assert all(m["applied"]["commit"] == m["commit"] for m in moves if m["applied"])
+    lines = cli("history", name, "--state", str(state)).stdout.splitlines()
+    assert lines[0].endswith(f"by ci-bot, run {runs[0]}]"), lines[0]
+    assert lines[1].endswith("[never applied]") and lines[4].endswith("[not applied yet]")

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from reconciler.core.lock import ApplyRecord
 from reconciler.core.observed import ObservedRun, ObservedSignature, ObservedState
-from reconciler.core.plan import Change
+from reconciler.core.plantypes import Change
 
 
 class Registry(Protocol):

@@ -163,7 +163,7 @@ class MlflowApplyLog:
                 path = os.path.join(tmp, filename)
                 with open(path, "w", encoding="utf-8") as fh:
                     fh.write(text)
-                repo.log_artifact(path)  # type: ignore[no-untyped-call]
+                repo.log_artifact(path)
 
         self._call(upload)
 

@@ -103,7 +103,7 @@ def acquire(
 
     ``read_ms`` is when the plan began reading the registry.
     """
-    models = sorted({c.model for c in plan.changes})
+    models = sorted({c.model for c in plan.changes} | {r.model for r in plan.records})
     me = _logged(lambda: log.start(audit.commit, audit.actor, plan.registry, models), "written")
     deadline = time.monotonic() + wait
     while True:

@@ -97,7 +97,7 @@ def command(
     report.plan(plan)
     if not plan.applyable:
         raise plan_errors(plan, "nothing was written")
-    if not plan.changes:
+    if not plan.changes and not plan.records:  # records alone: keys released (ignore)
         return
     if not yes and not click.confirm("Apply these changes?", default=False):
         fail("apply cancelled (nothing was written)")

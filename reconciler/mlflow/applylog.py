@@ -15,6 +15,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from reconciler.core.lock import FINISHED, KILLED, RUNNING, ApplyRecord, last_finished
@@ -59,6 +60,18 @@ def to_record(run: Any) -> ApplyRecord:
     )
 
 
+def local_artifacts(uri: str) -> str | None:
+    """For a local sqlite registry, keep ``plan.json`` files beside the database (MLflow
+    would put them in ``./mlruns`` of whatever directory apply ran in); None elsewhere:
+    the server decides."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    database = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+    if not database.is_absolute():
+        database = Path.cwd() / database
+    return (database.parent / "mlruns").as_uri()
+
+
 class MlflowApplyLog:
     """The apply experiment on the registry's tracking server.
 
@@ -85,8 +98,9 @@ class MlflowApplyLog:
             found = self._call(lambda: self._client.get_experiment_by_name(self.name))
             if found is None and create:
                 try:
+                    where = local_artifacts(self.uri)
                     self._experiment_id = str(
-                        self._call(lambda: self._client.create_experiment(self.name))
+                        self._call(lambda: self._client.create_experiment(self.name, where))
                     )
                 except RegistryError:
                     found = self._call(lambda: self._client.get_experiment_by_name(self.name))

@@ -242,8 +242,9 @@ def test_two_applies_started_together_exactly_one_writes(
             proxy.stop()
         writes = [registry_writes(p) for p in proxies]
         codes = sorted(code for code, _, _ in done)
-        outcomes.append((codes, writes, round(time.monotonic() - started, 1)))
         assert codes == [0, 1], (trial, done)
+        reason = next(e for code, _, e in done if code == 1).split(":", 2)[1].strip()[:30]
+        outcomes.append((writes, reason, round(time.monotonic() - started, 1)))
         winner = next(i for i, (code, _, _) in enumerate(done) if code == 0)
         loser = 1 - winner
         assert writes[winner] > 0 and writes[loser] == 0, (trial, writes, done)

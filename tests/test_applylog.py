@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.mlflow.applylog import last_applied
+from reconciler import api
 from tests.conftest import Cli, write_state
 from tests.support.fault_proxy import FaultProxy
 from tests.support.gitrepo import git, init_repo
@@ -89,8 +89,10 @@ def test_apply_is_one_run_and_a_converged_apply_logs_nothing(
     again = cli("apply", "--state", str(state), "--yes")
     assert again.exit_code == 0, again.output
     assert len(runs_in(cli.url, apply_experiment)) == 1
-    record = last_applied(cli.url)
+    record = api.last_applied(cli.url)  # what the controller asks
     assert record is not None and record.commit == head and record.run_id == run.info.run_id
+    assert record.actor == "ada-ci" and record.status == "FINISHED" and record.ended
+    assert [r.run_id for r in api.recent_applies(cli.url)] == [run.info.run_id]
 
 
 def test_the_default_experiment_name_and_its_override(

@@ -17,6 +17,7 @@ from typing import TypeVar
 from reconciler.core.lock import FAILED, FINISHED, KILLED, ApplyRecord, Outcome, decide
 from reconciler.core.plan import Plan
 from reconciler.core.ports import ApplyLog, Registry
+from reconciler.core.scopes import workspaces
 from reconciler.errors import ApplyError, ReconcilerError, RegistryError
 from reconciler.render.planfile import to_json
 from reconciler.state.audit import AuditInfo
@@ -39,11 +40,12 @@ class Lease:
     """Dead applies' runs still ``RUNNING`` past the timeout (reported, not obeyed)."""
 
 
-def open_log(registry: Registry) -> ApplyLog:
-    """The apply log on the registry's own tracking server."""
+def open_log(registry: Registry, workspace: str | None = None) -> ApplyLog:
+    """The apply log on the registry's own tracking server, in the apply's default
+    workspace (``--workspace`` / MLFLOW_WORKSPACE): that team's lock and history."""
     from reconciler.mlflow.applylog import MlflowApplyLog
 
-    return MlflowApplyLog.of(registry)
+    return MlflowApplyLog.of(registry.in_workspace(workspace) if workspace else registry)
 
 
 def unlock_command(run_id: str) -> str:
@@ -104,7 +106,10 @@ def acquire(
     ``read_ms`` is when the plan began reading the registry.
     """
     models = sorted({c.model for c in plan.changes} | {r.model for r in plan.records})
-    me = _logged(lambda: log.start(audit.commit, audit.actor, plan.registry, models), "written")
+    named = tuple(w for w in workspaces(plan) if w is not None)
+    me = _logged(
+        lambda: log.start(audit.commit, audit.actor, plan.registry, models, named), "written"
+    )
     try:
         stale = _take(log, me, plan, read_ms, timeout, wait)
     except BaseException:

@@ -34,7 +34,12 @@ class MemoryLog:
     fail_attach: bool = False
 
     def start(
-        self, commit: str | None, actor: str, registry: str, models: list[str]
+        self,
+        commit: str | None,
+        actor: str,
+        registry: str,
+        models: list[str],
+        workspaces: tuple[str, ...] = (),
     ) -> ApplyRecord:
         run = ApplyRecord(
             f"r{len(self.runs) + 5}", RUNNING, int(time.time() * 1000), None, actor, commit or ""

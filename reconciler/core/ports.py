@@ -75,9 +75,14 @@ class ApplyLog(Protocol):
     """The experiment's name."""
 
     def start(
-        self, commit: str | None, actor: str, registry: str, models: list[str]
+        self,
+        commit: str | None,
+        actor: str,
+        registry: str,
+        models: list[str],
+        workspaces: tuple[str, ...] = (),
     ) -> ApplyRecord:
-        """A new ``RUNNING`` run for this apply."""
+        """A new ``RUNNING`` run for this apply (``workspaces``: those its plan touches)."""
         ...
 
     def recent(self, limit: int = 100, status: str | None = None) -> list[ApplyRecord]:

@@ -117,13 +117,18 @@ class MlflowApplyLog:
         return self._experiment_id
 
     def start(
-        self, commit: str | None, actor: str, registry: str, models: list[str]
+        self,
+        commit: str | None,
+        actor: str,
+        registry: str,
+        models: list[str],
+        workspaces: tuple[str, ...] = (),
     ) -> ApplyRecord:
         """A new ``RUNNING`` run carrying who applies what (one request, two on first use)."""
         experiment = self.experiment_id(create=True)
         assert experiment is not None
         tags = {COMMIT: commit or "", ACTOR: actor, REGISTRY: registry, "mlflow.user": actor}
-        if workspace := os.environ.get("MLFLOW_WORKSPACE"):
+        if workspace := ",".join(workspaces) or os.environ.get("MLFLOW_WORKSPACE"):
             tags[WORKSPACE] = workspace
         listed = json.dumps(sorted(models), separators=(",", ":"))
         if len(listed) <= TAG_LIMIT:

@@ -22,13 +22,15 @@ def command(opts: Options, model: str, alias: str, input_csv: str, output_csv: s
     import pandas as pd
 
     from reconciler.mlflow.connection import resolve_uri
+    from reconciler.mlflow.scope import in_workspace
     from reconciler.training import load
 
     try:
         frame = pd.read_csv(input_csv)
     except (OSError, ValueError) as exc:
         raise ReconcilerError(f"cannot read {input_csv}: {exc}") from None
-    loaded = load(model, alias, tracking_uri=resolve_uri(opts.tracking_uri))
+    with in_workspace(opts.workspace):  # --workspace; MLFLOW_WORKSPACE MLflow reads itself
+        loaded = load(model, alias, tracking_uri=resolve_uri(opts.tracking_uri))
     try:
         predictions = loaded.predict(frame)
     except Exception as exc:

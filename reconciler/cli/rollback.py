@@ -9,9 +9,9 @@ from __future__ import annotations
 import click
 
 from reconciler.cli.console import Options, common_options, out
-from reconciler.cli.promote import check_alias_names, locate
+from reconciler.cli.promote import check_alias_names
 from reconciler.errors import StateError
-from reconciler.state.edit import rewrite_aliases
+from reconciler.state.edit import locate, rewrite_aliases
 from reconciler.state.models import value_label
 
 
@@ -28,7 +28,7 @@ from reconciler.state.models import value_label
 def command(opts: Options, model: str, alias: str, archive_alias: str) -> None:
     """Edit the state file: swap ALIAS and ARCHIVE_ALIAS of MODEL."""
     check_alias_names(alias, archive_alias)
-    path, spec, src = locate(opts.state, model)
+    path, spec, src, _ = locate(opts.state, model, opts.workspace)
     previous = spec.aliases.get(archive_alias)
     current = spec.aliases.get(alias)
     if previous is None:

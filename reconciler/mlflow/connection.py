@@ -37,7 +37,9 @@ HTTP_DEFAULTS = {
 }
 
 _USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)[^/\s@'\"]+@")
-_QUERY = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s?'\"]*)\?[^\s'\"]*")
+_QUERY = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s?#'\"]*)\?[^\s'\"]*")
+"""A URI's query (credentials travel there); one inside the ``#`` fragment is never sent
+to a server (the MLflow UI's ``#/models/m/versions/1?workspace=team-a``) and is kept."""
 
 
 def resolve_uri(cli_uri: str | None) -> str | None:

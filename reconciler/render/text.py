@@ -15,6 +15,7 @@ import click
 
 from reconciler.core.gates import GateResult
 from reconciler.core.plan import Action, Change, Kind, Plan
+from reconciler.core.scopes import DEFAULT, for_display, shows_workspace, workspaces
 from reconciler.errors import PlanError, PlanErrors
 from reconciler.render.evidence import markdown_section, text_block
 
@@ -93,11 +94,21 @@ def summary_line(plan: Plan) -> str:
     return f"Plan: {s['add']} to add, {s['update']} to change, {s['remove']} to remove."
 
 
+def _workspaces(plan: Plan) -> str | None:
+    """``team-a, team-b`` when the plan names workspaces beside its models."""
+    if not shows_workspace(plan):
+        return None
+    return ", ".join(ws or DEFAULT for ws in workspaces(plan))
+
+
 def render_text(plan: Plan, color: bool = False) -> str:
     def style(text: str, fg: str | None = None, bold: bool = False) -> str:
         return click.style(text, fg=fg, bold=bold) if color else text
 
     lines = [f"Registry: {plan.registry}", ""]
+    if named := _workspaces(plan):
+        lines.insert(1, f"Workspaces: {named}")
+    plan = for_display(plan)
     by_model: dict[str, list[Change]] = {}
     for change in plan.changes:
         by_model.setdefault(change.model, []).append(change)
@@ -144,6 +155,7 @@ def _where(source: str | None) -> tuple[str | None, int | None]:
 def plan_errors(plan: Plan, note: str = "") -> PlanErrors:
     """Every reason ``plan`` cannot be applied, located: problems, then failed gates
     (at the line of their model)."""
+    plan = for_display(plan)
     errors = [PlanError(p.message, p.file, p.line) for p in plan.problems]
     errors += [PlanError(g.reason, *_where(plan.sources.get(g.model))) for g in plan.failed_gates]
     return PlanErrors(errors, note)
@@ -162,6 +174,10 @@ def _model_md(plan: Plan, model: str) -> str:
 def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     """Markdown for a PR comment or a job summary; evidence fills what ``limit`` leaves."""
     out = ["### registry-reconciler plan", "", f"Registry: `{plan.registry}`", ""]
+    if named := _workspaces(plan):
+        out.insert(3, f"Workspaces: `{named}`")
+        out.insert(3, "")
+    plan = for_display(plan)
     if plan.changes:
         out += ["| | model | change |", "|---|---|---|"]
         for change in plan.changes:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ReconcilerError, StateError
+from reconciler.state.load import load_state
 from reconciler.state.yamlsafe import parse
 
 _SEP = "\x1f"
@@ -49,12 +50,24 @@ def _git(args: list[str], cwd: Path, stdin: bytes | None = None) -> bytes:
     return done.stdout
 
 
-def _alias_in(blob: bytes, model: str, alias: str) -> tuple[bool, int | str | None]:
-    """(declares the model, version holding the alias) in one historical file."""
+Scope = tuple[str | None, str | None]
+"""(the workspace asked about, the workspace of files without a ``workspace:`` key)."""
+
+
+def _alias_in(
+    blob: bytes, model: str, alias: str, scope: Scope | None = None
+) -> tuple[bool, int | str | None]:
+    """(declares the model, version holding the alias) in one historical file; with
+    ``scope``, only a file of that workspace declares it (same name, other workspace:
+    another model)."""
     try:
         data: Any = parse(blob.decode("utf-8-sig"), "history").data
     except (StateError, UnicodeDecodeError):
         return False, None
+    if scope is not None:
+        named = data.get("workspace") if isinstance(data, dict) else None
+        if (named if isinstance(named, str) else scope[1]) != scope[0]:
+            return False, None
     models = data.get("models") if isinstance(data, dict) else None
     spec = models.get(model) if isinstance(models, dict) else None
     if not isinstance(spec, dict):
@@ -66,8 +79,9 @@ def _alias_in(blob: bytes, model: str, alias: str) -> tuple[bool, int | str | No
     return True, value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def alias_history(state: Path, model: str, alias: str) -> list[Move]:
-    """Every commit (oldest first) that changed which version holds ``alias`` of ``model``."""
+def alias_history(state: Path, model: str, alias: str, scope: Scope | None = None) -> list[Move]:
+    """Every commit (oldest first) that changed which version holds ``alias`` of ``model``
+    (in the workspace ``scope`` names, when given)."""
     cwd = state if state.is_dir() else state.parent
     target = "." if state.is_dir() else state.name
     log = _git(
@@ -96,7 +110,7 @@ def alias_history(state: Path, model: str, alias: str) -> list[Move]:
                 wanted.append(sha)
         missing = [sha for sha in wanted if sha not in blobs]
         if missing:
-            blobs.update(_read_blobs(cwd, missing, model, alias))
+            blobs.update(_read_blobs(cwd, missing, model, alias, scope))
         found = [blobs[sha] for sha in wanted if blobs[sha][0]]
         value = found[0][1] if found else None
         if value != previous:
@@ -108,7 +122,7 @@ def alias_history(state: Path, model: str, alias: str) -> list[Move]:
 
 
 def _read_blobs(
-    cwd: Path, shas: list[str], model: str, alias: str
+    cwd: Path, shas: list[str], model: str, alias: str, scope: Scope | None = None
 ) -> dict[str, tuple[bool, int | str | None]]:
     raw = _git(["cat-file", "--batch"], cwd, ("\n".join(shas) + "\n").encode())
     out: dict[str, tuple[bool, int | str | None]] = {}
@@ -118,7 +132,7 @@ def _read_blobs(
         size = int(raw[pos:header_end].split()[2])
         body = raw[header_end + 1 : header_end + 1 + size]
         pos = header_end + 1 + size + 1
-        out[sha] = _alias_in(body, model, alias)
+        out[sha] = _alias_in(body, model, alias, scope)
     return out
 
 
@@ -138,3 +152,31 @@ def holder_at(moves: list[Move], when: datetime) -> Move | None:
     """The last move at or before ``when`` (None: the alias was not declared yet)."""
     before = [m for m in moves if m.date <= when]
     return before[-1] if before else None
+
+
+def first_parent_commits(state: Path) -> list[str]:
+    """The commits of the branch that holds the state, oldest first (first parents only):
+    the line along which applies are ordered."""
+    cwd = state if state.is_dir() else state.parent
+    out = _git(["rev-list", "--first-parent", "--reverse", "HEAD"], cwd)
+    return out.decode().split()
+
+
+def history_scope(state: Path, workspace: str | None, model: str) -> Scope | None:
+    """The workspace whose ``model`` is meant, when the state names workspaces: the one
+    that declares it now (``--workspace`` picks when several do)."""
+    try:
+        desired = load_state(state, workspace)
+    except ReconcilerError:
+        return None
+    if all(p.workspace in (None, workspace) for p in desired.parts):
+        return None if workspace is None else (workspace, workspace)
+    found = [p.workspace for p, _ in desired.declarations(model)]
+    if len(found) > 1:
+        if workspace not in found:
+            raise ReconcilerError(
+                f"model {model!r} is declared in several workspaces ({', '.join(map(str, found))});"
+                " pass --workspace NAME"
+            )
+        found = [workspace]
+    return (found[0] if found else workspace, workspace)

@@ -8,6 +8,7 @@ The JSON Schema printed by ``reconciler schema`` is generated from these classes
 from __future__ import annotations
 
 import re
+from fnmatch import fnmatchcase
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -55,6 +56,25 @@ def _check_model_name(name: str) -> str:
     return name
 
 
+WORKSPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+"""MLflow's workspace name rule (a Kubernetes DNS label), 2 to 63 characters."""
+RESERVED_WORKSPACES = frozenset({"workspaces", "api", "ajax-api", "static-files"})
+
+
+def check_workspace(name: str) -> str:
+    """MLflow's rule for workspace names, checked offline (``validate``)."""
+    if not 2 <= len(name) <= 63:
+        raise ValueError(f"workspace {name!r}: names are 2 to 63 characters")
+    if not WORKSPACE_RE.match(name):
+        raise ValueError(
+            f"{name!r} is not a valid workspace name: use lowercase letters, digits and inner '-' "
+            "(^[a-z0-9]([-a-z0-9]*[a-z0-9])?$)"
+        )
+    if name in RESERVED_WORKSPACES:
+        raise ValueError(f"workspace {name!r} is reserved by MLflow")
+    return name
+
+
 def _check_tag_key(key: str) -> str:
     if not key or len(key) > 250:
         raise ValueError("tag keys are 1 to 250 characters")
@@ -66,6 +86,7 @@ def _check_tag_key(key: str) -> str:
 AliasName = Annotated[str, AfterValidator(_check_alias)]
 ModelName = Annotated[str, AfterValidator(_check_model_name)]
 TagKey = Annotated[str, AfterValidator(_check_tag_key)]
+WorkspaceName = Annotated[StrictStr, AfterValidator(check_workspace)]
 VersionNumber = Annotated[StrictInt, Field(gt=0, le=MAX_VERSION)]
 """A version number written as a plain YAML integer (``7``, not ``"7"`` or ``7.0``)."""
 VersionKey = Annotated[int, Field(gt=0, le=MAX_VERSION)]
@@ -215,6 +236,50 @@ class VersionSpec(_Frozen):
     description: StrictStr | None = None
 
 
+Pattern = Annotated[StrictStr, Field(min_length=1, max_length=255)]
+"""An fnmatch pattern (``candidate``, ``shadow-*``, ``pipeline.*``), case-sensitive."""
+
+
+class IgnoreSpec(_Frozen):
+    """Keys the state hands back to pipelines and people: never a change or a note; a key
+    the state managed before is released, its live value left as it is."""
+
+    aliases: list[Pattern] = []
+    """Alias names."""
+    tags: list[Pattern] = []
+    """Registered-model tag keys."""
+    version_tags: list[Pattern] = []
+    """Model-version tag keys."""
+
+    def merged(self, other: IgnoreSpec) -> IgnoreSpec:
+        """Both sets of patterns (a file's ``defaults`` and a model's own)."""
+        return IgnoreSpec(
+            aliases=list(dict.fromkeys([*self.aliases, *other.aliases])),
+            tags=list(dict.fromkeys([*self.tags, *other.tags])),
+            version_tags=list(dict.fromkeys([*self.version_tags, *other.version_tags])),
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.aliases or self.tags or self.version_tags)
+
+    def alias(self, name: str) -> str | None:
+        """The pattern that ignores alias ``name``, or None."""
+        return next((p for p in self.aliases if fnmatchcase(name, p)), None)
+
+    def tag(self, key: str) -> str | None:
+        return next((p for p in self.tags if fnmatchcase(key, p)), None)
+
+    def version_tag(self, key: str) -> str | None:
+        return next((p for p in self.version_tags if fnmatchcase(key, p)), None)
+
+
+class Defaults(_Frozen):
+    """What applies to every model of one state file."""
+
+    ignore: IgnoreSpec = IgnoreSpec()
+    """Merged with each model's own ``ignore``."""
+
+
 class ModelSpec(_Frozen):
     """Everything the state declares for one registered model."""
 
@@ -233,6 +298,8 @@ class ModelSpec(_Frozen):
         dict[AliasName, Annotated[list[GateRule], Field(min_length=1)]], WrapValidator(_untagged)
     ] = {}
     """alias -> conditions checked when that alias would move."""
+    ignore: IgnoreSpec = IgnoreSpec()
+    """Keys left to others (fnmatch patterns); merged with the file's ``defaults``."""
 
     @model_validator(mode="after")
     def _gates_guard_declared_aliases(self) -> ModelSpec:
@@ -249,6 +316,11 @@ class StateFile(_Frozen):
 
     version: Literal[1] = 1
     """Format version."""
+    workspace: WorkspaceName | None = None
+    """The MLflow workspace of every model in this file (MLflow >= 3.10); absent:
+    ``--workspace`` / ``MLFLOW_WORKSPACE``, else the server's default."""
+    defaults: Defaults = Defaults()
+    """For every model in this file (``ignore``)."""
     models: dict[ModelName, ModelSpec] = {}
 
     @model_validator(mode="after")
@@ -261,6 +333,31 @@ class StateFile(_Frozen):
                         f"write the version number ({value.version}) instead"
                     )
         return self
+
+
+def ignore_conflicts(spec: ModelSpec) -> list[tuple[tuple[object, ...], str]]:
+    """Keys the model both declares and ignores: (path inside the model, message)."""
+    found: list[tuple[tuple[object, ...], str]] = []
+
+    def conflict(path: tuple[object, ...], what: str, pattern: str | None) -> None:
+        if pattern is not None:
+            found.append(
+                (
+                    path,
+                    f"{what} is declared but also ignored (pattern {pattern!r}): "
+                    "a key is either managed by the state or ignored, not both",
+                )
+            )
+
+    for alias in spec.aliases:
+        conflict(("aliases", alias), f"alias {alias!r}", spec.ignore.alias(alias))
+    for key in spec.tags:
+        conflict(("tags", key), f"tag {key!r}", spec.ignore.tag(key))
+    for number, version in spec.versions.items():
+        for key in version.tags:
+            where = ("versions", number, "tags", key)
+            conflict(where, f"version {number} tag {key!r}", spec.ignore.version_tag(key))
+    return found
 
 
 def state_schema() -> dict[str, object]:

@@ -22,8 +22,9 @@ from reconciler.core.plan import Action, Change, Kind, Plan, compute_plan
 from reconciler.core.signature import differences, parse_mlmodel
 from reconciler.render.evidence import sparkline
 from reconciler.render.github import COMMENT_LIMIT, Report
+from reconciler.render.markdown import render_markdown
 from reconciler.render.planfile import from_dict, to_dict
-from reconciler.render.text import render_markdown, render_text
+from reconciler.render.text import render_text
 from reconciler.state.load import DesiredState, Source
 from reconciler.state.models import ModelSpec, StateFile
 from tests.support.memory_registry import MemoryRegistry

@@ -13,8 +13,9 @@ from reconciler.cli.console import Options, common_options, out
 from reconciler.core.plan import Plan
 from reconciler.errors import ReconcilerError
 from reconciler.render.github import Report, github_option
+from reconciler.render.markdown import render_markdown
 from reconciler.render.planfile import to_json
-from reconciler.render.text import plan_errors, render_markdown, render_text
+from reconciler.render.text import plan_errors, render_text
 from reconciler.state.load import display_path
 
 FORMATS = ("text", "markdown", "json")

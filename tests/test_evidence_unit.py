@@ -68,6 +68,17 @@ def test_signature_differences_name_each_column() -> None:
     assert differences(before, out) == ("output `#0`: double -> long",)
 
 
+def test_a_signature_that_changes_most_columns_is_not_same() -> None:
+    """Three columns added to a one-column signature are three differences, not none
+    (DeepDiff reports a mostly changed mapping as one value unless told not to)."""
+    assert differences(sig(a="long"), sig(a="long", b="long", c="long", d="long")) == (
+        "column `b` added (long)",
+        "column `c` added (long)",
+        "column `d` added (long)",
+    )
+    assert len(differences(sig(a="long", b="long"), sig(x="long", y="long"))) == 4
+
+
 @pytest.mark.parametrize(
     ("gate", "message"),
     [

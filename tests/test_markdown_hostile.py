@@ -126,11 +126,13 @@ def hostile_plan(value: str) -> Plan:
     )
 
 
-def check_page(markdown: str, page: Page, html: str, failed: int, errors: int) -> None:
+def check_page(
+    page: Page, html: str, failed: int, errors: int, gates: int = 3, registry: str = REGISTRY
+) -> None:
     """What every rendering of a plan with ``failed`` gates and ``errors`` must show."""
     assert page.comments == 0 and "<!--" not in html, "an HTML comment can hide the rest"
     assert page.tags <= ALLOWED_TAGS, page.tags - ALLOWED_TAGS
-    assert all(link.startswith(REGISTRY + "/") for link in page.links), page.links
+    assert all(link.startswith(registry + "/") for link in page.links), page.links
     assert not any(c in html for c in BIDI), "bidi controls are removed"
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]", html)
     prose = "".join(page.text).replace("\u200b", "\u0000")
@@ -139,7 +141,7 @@ def check_page(markdown: str, page: Page, html: str, failed: int, errors: int) -
     assert page.paragraphs[0].startswith(f"This plan cannot be applied: {errors} errors")
     assert f"({failed} failed gate" in page.paragraphs[0]
     results = [row[0] for row in page.rows if row and row[0] in ("passed", "FAILED")]
-    assert results.count("FAILED") == failed and len(results) == 3, results
+    assert results.count("FAILED") == failed and len(results) == gates, results
     gate_rows = [row for row in page.rows if row and row[0] in ("result", "passed", "FAILED")]
     assert all(len(row) == 3 for row in gate_rows), gate_rows
     error_items = [i for i in page.items if i.startswith("state/")]
@@ -154,7 +156,7 @@ def test_hostile_values_render_literally(value: str, cmark: str) -> None:
     markdown = render_markdown(hostile_plan(value))
     html = to_html(markdown, cmark)
     page = read(html)
-    check_page(markdown, page, html, failed=2, errors=3)
+    check_page(page, html, failed=2, errors=3)
     shown = visible(value)[:40]
     assert shown in page.all_text.replace("\u200b", ""), (shown, page.all_text[:2000])
 
@@ -171,7 +173,7 @@ def test_a_100000_character_value_cuts_evidence_not_gates_or_errors(
     assert len(comment) < COMMENT_LIMIT
     html = to_html(comment, cmark)
     page = read(html)
-    check_page(comment, page, html, failed=2, errors=3)
+    check_page(page, html, failed=2, errors=3)
     assert "v" * 199 + "…" in page.code  # a gate value, cut to 200 characters
     longest = max(len(node) for node in page.text + page.code)
     assert longest <= ERROR_LIMIT + len("churn: ")  # a note: the model, then its line

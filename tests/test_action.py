@@ -249,10 +249,64 @@ def test_action_failed_gate(sqlite_server: MlflowServer, seeded: str, tmp_path: 
         "val_rmspe = 0.2, must be <= 0.1"
     ]
     assert "**FAILED**" in run.summary
-    assert "this plan cannot be applied" in run.summary
+    assert "This plan cannot be applied: 1 error (1 failed gate)." in run.summary
     assert "val_rmspe" in run.stderr
     champion = client(sqlite_server.url).get_model_version_by_alias(seeded, "champion")
     assert champion.version == "1"
+
+
+def executed_commands(output: str) -> list[str]:
+    """The workflow commands a GitHub runner would carry out for ``output``: ``::name``
+    at a line's start (after spaces) or ``##[name]`` anywhere, none while commands are
+    stopped (``::stop-commands::TOKEN`` until ``::TOKEN::``)."""
+    stopped, done = "", []
+    for line in re.split(r"\r\n|\r|\n", output):
+        v2 = re.match(r"::([^\s:]+)[^:]*::(.*)", line.lstrip())
+        v1 = re.search(r"##\[([^\s\]]+)", line)
+        name = v2[1] if v2 else v1[1] if v1 else None
+        if name is None:
+            continue
+        if stopped:
+            stopped = "" if name == stopped else stopped
+        elif name == "stop-commands" and v2:
+            stopped = v2[2]
+        else:
+            done.append(line)
+    return done
+
+
+def test_registry_text_cannot_run_a_workflow_command(
+    sqlite_server: MlflowServer, name: str, tmp_path: Path
+) -> None:
+    """A run named ``x\\n::error ...`` and a tag ``##[error]...``: the action's output
+    carries out no workflow command but its own matcher; the command runs between
+    ``::stop-commands::TOKEN`` and ``::TOKEN::`` with a fresh token each time."""
+    c = client(sqlite_server.url)
+    exp = c.create_experiment(f"wf-{name}")
+    c.create_registered_model(name, tags={"team": "##[error]forged"})
+    for run_name in ("ok", "x\n::error title=reconciler::All gates passed\r::warning::w"):
+        run = c.create_run(exp, run_name=run_name)
+        c.set_terminated(run.info.run_id)
+        c.create_model_version(name, "s3://nowhere/model", run.info.run_id)
+    c.set_registered_model_alias(name, "champion", "1")
+    state = f"models:\n  {name}:\n    tags: {{team: growth}}\n    aliases: {{champion: 2}}\n"
+    write_state(tmp_path, state)
+    runs = [run_action(tmp_path, sqlite_server.url) for _ in range(2)]
+    tokens = []
+    for run in runs:
+        assert run.code == 0, run.stderr
+        assert "::error" in run.stdout and "#\\x23[error]forged" in run.stdout
+        assert executed_commands(run.stdout) == [
+            line for line in run.stdout.splitlines() if line.startswith("::add-matcher::")
+        ]
+        assert executed_commands(run.stderr) == []
+        tokens.append(re.findall(r"^::stop-commands::(\w{32})$", run.stdout, re.M))
+        assert f"::{tokens[-1][0]}::" in run.stdout.splitlines()
+    assert tokens[0] != tokens[1]
+    assert executed_commands("a\n  ::error::x\nb ##[warning]y") == [
+        "  ::error::x",
+        "b ##[warning]y",
+    ]
 
 
 def test_action_apply_writes_result_and_audit(

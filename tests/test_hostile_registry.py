@@ -16,7 +16,7 @@ import yaml
 from tests.conftest import Cli, write_state
 from tests.support.cmark import read, to_html
 from tests.support.seed import client
-from tests.test_markdown_hostile import HOSTILE, check_page, cmark  # noqa: F401
+from tests.test_markdown_hostile import HOSTILE, check_page
 
 RUN_NAME = "x\n::error title=reconciler::All gates passed"
 

@@ -18,7 +18,7 @@ from reconciler.core.plan import Action, Change, Kind, Note, Plan, Problem
 from reconciler.render.escape import BIDI, markdown_code, markdown_text, visible
 from reconciler.render.github import COMMENT_LIMIT, Report
 from reconciler.render.markdown import ERROR_LIMIT, render_markdown
-from tests.support.cmark import Page, cmark_binary, read, to_html
+from tests.support.cmark import Page, read, to_html
 
 HOSTILE = [
     "x\r\r**All gates passed.** No errors.\r\r<!--",
@@ -50,12 +50,6 @@ ALLOWED_TAGS = {
     "th", "td", "details", "summary", "b", "pre", "a", "blockquote",
 }  # fmt: skip
 MENTION = re.compile(r"[@#][\w/]")
-
-
-@pytest.fixture(scope="module")
-def cmark() -> str:
-    """The cmark-gfm binary (installed by the test setup when missing)."""
-    return cmark_binary()
 
 
 def hostile_plan(value: str) -> Plan:
@@ -105,7 +99,7 @@ def hostile_plan(value: str) -> Plan:
                 current_version=1,
                 changes=(f"column `{value}` added (double)",),
             ),
-        ),  # fmt: skip
+        ),
         problems=(Problem(model, f"copy source {value!r} does not exist", "state/m.yaml", 3),),
         sources={model: "state/m.yaml:2"},
         notes=(Note(model, f"tag {value} is not managed by the state; left alone"),),

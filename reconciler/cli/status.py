@@ -22,6 +22,7 @@ from reconciler.core.observed import MANAGED_TAG, ObservedModel, ObservedState
 from reconciler.core.ownership import parse as parse_record
 from reconciler.core.resolve import find_copy
 from reconciler.errors import StateError
+from reconciler.render.escape import terminal
 from reconciler.render.evidence import number as fmt_number
 from reconciler.render.evidence import sparkline
 from reconciler.state.load import DesiredState, load_state
@@ -34,11 +35,17 @@ def _created(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def alias_sync(model: ObservedModel, spec: ModelSpec | None) -> dict[int, dict[str, str]]:
-    """version -> {alias: synced | drift | unmanaged}, for live and for declared aliases.
+Sync = dict[int, dict[str, str]]
+Wanted = dict[int, dict[str, int | None]]
 
-    ``drift``: declared here but live elsewhere or nowhere, or recorded as owned but no
-    longer declared (plan would remove it). ``unmanaged``: neither declared nor owned.
+
+def alias_sync(model: ObservedModel, spec: ModelSpec | None) -> tuple[Sync, Wanted]:
+    """version -> {alias: synced | drift | unmanaged}, and for each drifting alias the
+    version the state wants (None: removed), each alias on one row only.
+
+    ``drift``: declared here but live elsewhere (shown on the live row) or nowhere (shown
+    on the declared row), or recorded as owned but no longer declared (plan would remove
+    it). ``unmanaged``: neither declared nor owned.
     """
     declared: dict[str, int | None] = {}
     for alias, value in spec.aliases.items() if spec else ():
@@ -48,17 +55,31 @@ def alias_sync(model: ObservedModel, spec: ModelSpec | None) -> dict[int, dict[s
         else:
             declared[alias] = value
     owned = parse_record(model.tags.get(MANAGED_TAG)).aliases
-    out: dict[int, dict[str, str]] = {}
+    out: Sync = {}
+    wanted: Wanted = {}
     for alias, number in model.aliases.items():
         if alias in declared:
             state = "synced" if declared[alias] == number else "drift"
         else:
             state = "drift" if alias in owned or (spec and spec.prune) else "unmanaged"
         out.setdefault(number, {})[alias] = state
+        if state == "drift":
+            wanted.setdefault(number, {})[alias] = declared.get(alias)
     for alias, want in declared.items():
-        if want is not None and model.aliases.get(alias) != want:
+        if want is not None and alias not in model.aliases:
             out.setdefault(want, {})[alias] = "drift"
-    return {n: dict(sorted(a.items())) for n, a in out.items()}
+            wanted.setdefault(want, {})[alias] = want
+    return {n: dict(sorted(a.items())) for n, a in out.items()}, wanted
+
+
+def _label(alias: str, state: str, number: int, want: int | None) -> str:
+    """``champion(synced)``; a drift says what the state wants: ``champion(drift, state:
+    v7)``, ``old(drift, state: removed)``, ``new(drift, state: v3, not set)``."""
+    if state != "drift":
+        return f"{alias}({state})"
+    if want is None:
+        return f"{alias}(drift, state: removed)"
+    return f"{alias}(drift, state: v{want}{', not set' if want == number else ''})"
 
 
 def rows(
@@ -73,7 +94,7 @@ def rows(
         held: dict[int, list[str]] = {}
         for alias, number in sorted(model.aliases.items()):
             held.setdefault(number, []).append(alias)
-        sync = alias_sync(model, desired.models.get(name) if desired else None)
+        sync, want = alias_sync(model, desired.models.get(name) if desired else None)
         for number, v in sorted(model.versions.items(), reverse=True):
             run = dict(metrics.get(v.run_id, {})) if v.run_id else {}
             wanted = keys.get(name) or sorted(run)
@@ -83,6 +104,7 @@ def rows(
                     "version": number,
                     "aliases": held.get(number, []),
                     "sync": sync.get(number, {}),
+                    "wanted": want.get(number, {}),
                     "stage": v.stage,
                     "status": v.status,
                     "created": _created(v.created_at),
@@ -130,7 +152,8 @@ def _table(data: list[dict[str, Any]]) -> str:
         (
             r["model"],
             str(r["version"]),
-            ",".join(f"{a}({s})" for a, s in r["sync"].items()) or "-",
+            ",".join(_label(a, s, r["version"], r["wanted"].get(a)) for a, s in r["sync"].items())
+            or "-",
             r["stage"],
             r["status"],
             r["created"],
@@ -140,6 +163,7 @@ def _table(data: list[dict[str, Any]]) -> str:
         )
         for r in data
     ]
+    lines = [tuple(terminal(cell) for cell in row) for row in lines]
     widths = [max(len(row[i]) for row in lines) for i in range(len(head) - 1)]
     return "".join(
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1] + "\n"

@@ -76,7 +76,10 @@ def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
         out.append("")
     if plan.notes:
         out += ["<details><summary>Notes (not changes)</summary>", ""]
-        out += [f"- {markdown_text(n.model)}: {markdown_text(n.message, ERROR_LIMIT)}" for n in plan.notes]
+        out += [
+            f"- {markdown_text(n.model)}: {markdown_text(n.message, ERROR_LIMIT)}"
+            for n in plan.notes
+        ]
         out += ["", "</details>", ""]
     used = len("\n".join(out)) + 1
     section = markdown_section(plan.evidence, limit - used)

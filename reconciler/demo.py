@@ -104,6 +104,8 @@ def _init_repo(folder: Path, say: Say) -> None:
 
 def run_demo(workdir: Path, say: Say, run: Run) -> int:
     """Run the walkthrough in ``workdir/reconciler-demo``; ``run`` executes a CLI command."""
+    import mlflow  # noqa: F401  # its import sets its logger to INFO: before the demo quiets it
+
     from reconciler.state.models import state_schema
 
     folder = workdir / "reconciler-demo"

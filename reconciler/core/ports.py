@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from reconciler.core.observed import ObservedRun, ObservedSignature, ObservedState
-from reconciler.core.plan import Change
+from reconciler.core.plantypes import Change
 
 
 class Registry(Protocol):

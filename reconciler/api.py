@@ -6,6 +6,7 @@ for it.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,15 +17,20 @@ from reconciler.core.plan import Plan, compute_plan, differences, record_differe
 from reconciler.core.ports import Registry
 from reconciler.core.resolve import Resolution, copy_sources, resolve
 from reconciler.errors import PERMISSION_DENIED, ApplyError, PlanError, RegistryError, is_refusal
-from reconciler.mlflow.connection import default_local_uri, redact, resolve_uri
+from reconciler.mlflow.connection import default_local_uri, redact, resolve_uri, uri_problem
 from reconciler.render.text import describe
 from reconciler.state.audit import AuditInfo, current_audit
 from reconciler.state.load import DesiredState, load_state
 
 
-def connect(uri: str | None, concurrency: int = 8, debug: bool = False) -> Registry:
+def connect(
+    uri: str | None, concurrency: int = 8, debug: bool = False, read_only: bool = False
+) -> Registry:
     """The MLflow registry at ``uri`` (None: MLflow's local default); MLflow's own log
-    lines reach the terminal only with ``debug``."""
+    lines reach the terminal only with ``debug``. ``read_only`` commands never create a
+    local registry: a missing sqlite file is an error naming the URI."""
+    if problem := uri_problem(uri, read_only):
+        raise RegistryError(problem)
     from reconciler.mlflow.registry import MlflowRegistry
 
     return MlflowRegistry(resolve_uri(uri), concurrency=concurrency, debug=debug)
@@ -66,7 +72,27 @@ def make_plan(desired: DesiredState, registry: Registry, with_evidence: bool = F
     """The plan; ``with_evidence`` adds what each alias move changes (for reviewers)."""
     observed, resolution = _observe(desired, registry, with_evidence)
     uri = registry.display_uri
-    return compute_plan(desired, observed, uri, evidence=with_evidence, resolution=resolution)
+    plan = compute_plan(desired, observed, uri, evidence=with_evidence, resolution=resolution)
+    return _suggest_names(plan, desired, observed, registry)
+
+
+def _suggest_names(
+    plan: Plan, desired: DesiredState, observed: ObservedState, registry: Registry
+) -> Plan:
+    """A model missing from the registry gets the nearest registered name (one extra
+    read, only when a model is missing): a typo is fixed in one round."""
+    missing = {n for n in desired.models if n not in observed.models}
+    if not missing:
+        return plan
+    names = registry.model_names()
+    problems = []
+    for problem in plan.problems:
+        if problem.model in missing and problem.message.endswith("does not exist in the registry"):
+            close = difflib.get_close_matches(problem.model, names, n=1, cutoff=0.6)
+            if close:
+                problem = replace(problem, message=f"{problem.message}; did you mean {close[0]!r}?")
+        problems.append(problem)
+    return replace(plan, problems=tuple(problems))
 
 
 @dataclass(frozen=True)

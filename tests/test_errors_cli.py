@@ -94,12 +94,15 @@ def run_reconciler(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_mlflow_info_logs_reach_the_terminal_only_with_debug(tmp_path: Path) -> None:
-    """A new local sqlite registry: MLflow's 'Creating initial ... tables' only under --debug."""
+    """A new local sqlite registry: MLflow's 'Creating initial ... tables' only under --debug
+    (apply, which writes, may create one; read-only commands refuse a missing file)."""
     write_state(tmp_path, "models: {}\n")
-    quiet = run_reconciler(tmp_path, "plan", "--tracking-uri", "sqlite:///quiet.db")
+    quiet = run_reconciler(tmp_path, "apply", "--yes", "--tracking-uri", "sqlite:///quiet.db")
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stderr == ""
-    loud = run_reconciler(tmp_path, "plan", "--debug", "--tracking-uri", "sqlite:///loud.db")
+    loud = run_reconciler(
+        tmp_path, "apply", "--yes", "--debug", "--tracking-uri", "sqlite:///loud.db"
+    )
     assert loud.returncode == 0, loud.stderr
     assert "Creating initial MLflow database tables" in loud.stderr
 

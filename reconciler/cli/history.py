@@ -28,7 +28,7 @@ def _applied_records(opts: Options, model: str) -> Applied:
     if resolve_uri(opts.tracking_uri) is None:
         return {}
     try:
-        observed = api.connect(opts.tracking_uri).read([model])
+        observed = api.connect(opts.tracking_uri, read_only=True).read([model])
     except RegistryError as exc:
         out(f"warning: audit records not joined: {exc.message}", err=True)
         return {}

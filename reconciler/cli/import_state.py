@@ -44,7 +44,7 @@ def command(opts: Options, models: tuple[str, ...], out_path: str, force: bool) 
     if opts.state_given and not _inside(target, opts.state):
         # a mistyped --state would silently skip the check that models are declared once
         require_state(opts.state)
-    registry = api.connect(opts.tracking_uri, debug=opts.debug)
+    registry = api.connect(opts.tracking_uri, debug=opts.debug, read_only=True)
     names = list(models) or registry.model_names()
     observed = registry.read(names)
     if missing := sorted(set(models) - set(observed.models)):

@@ -88,7 +88,7 @@ def command(
     """Show what apply would change. Exit 1 on errors or failed gates."""
     target = check_out_path(Path(out_file)) if out_file else None
     desired = api.validate(opts.state, models)
-    registry = api.connect(opts.tracking_uri, debug=opts.debug)
+    registry = api.connect(opts.tracking_uri, debug=opts.debug, read_only=True)
     plan = api.make_plan(desired, registry, with_evidence=True)
     report.plan(plan)
     if fmt == "json":

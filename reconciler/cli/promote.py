@@ -48,7 +48,7 @@ def check_version(uri: str | None, model: str, version: int) -> None:
     """Ask the registry whether ``model`` has ``version`` and it is READY (``--check``)."""
     from reconciler import api
 
-    observed = api.connect(uri).read([model]).models.get(model)
+    observed = api.connect(uri, read_only=True).read([model]).models.get(model)
     if observed is None:
         raise StateError(f"model {model!r} does not exist in the registry")
     found = observed.versions.get(version)
@@ -71,7 +71,7 @@ def resolve_from(uri: str | None, text: str) -> CopyFrom:
         return CopyFrom.model_validate({"from": source, "version": int(found.group("version"))})
     from reconciler import api
 
-    observed = api.connect(uri).read([source]).models.get(source)
+    observed = api.connect(uri, read_only=True).read([source]).models.get(source)
     if observed is None:
         raise StateError(f"--from {text!r}: model {source!r} does not exist in the registry")
     number = observed.aliases.get(found.group("alias"))

@@ -47,7 +47,7 @@ def command(opts: Options, model: str | None, metric_names: tuple[str, ...], fmt
     names = [model] if model else sorted(desired.models) if desired else []
     specs = desired.models if desired else {}
     keys = {name: key_metrics(specs.get(name), metric_names) for name in names}
-    registry = api.connect(opts.tracking_uri)
+    registry = api.connect(opts.tracking_uri, read_only=True)
     observed = registry.read(names)
     if model and model not in observed.models:
         raise StateError(f"model {model!r} does not exist in the registry")

@@ -52,6 +52,40 @@ def default_local_uri() -> str:
     return f"sqlite:///{os.path.join(os.getcwd(), 'mlflow.db')}"
 
 
+_HOST_PORT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]*:\d+(/.*)?")
+EXAMPLE = "export MLFLOW_TRACKING_URI=http://127.0.0.1:5000"
+
+
+def uri_problem(cli_uri: str | None, read_only: bool) -> str | None:
+    """Why the registry URI is certainly not what the user meant, said before MLflow is
+    asked (MLflow would read a scheme-less value as a local file store, and a missing
+    sqlite file as a new, empty registry).
+
+    ``read_only``: the command only reads, so it must not create a local registry.
+    """
+    given = resolve_uri(cli_uri)
+    uri = given or default_local_uri()
+    if _HOST_PORT.fullmatch(uri) or (given and not urlsplit(uri).scheme):
+        guess = f"did you mean http://{redact(uri)} " if _HOST_PORT.fullmatch(uri) else ""
+        return (
+            f"the tracking URI {redact(uri)} has no scheme; {guess}"
+            "(a server is http:// or https://, a local registry sqlite:///FILE.db)"
+        )
+    parts = urlsplit(uri)
+    if not read_only or parts.scheme != "sqlite" or not uri.startswith("sqlite:///"):
+        return None
+    path = parts.path[1:]
+    if not path or path == ":memory:" or os.path.exists(path):
+        return None
+    if given is None:
+        return (
+            "no registry: MLFLOW_TRACKING_URI is not set and MLflow's local default "
+            f"{uri} does not exist; point the tool at your MLflow server, e.g. {EXAMPLE} "
+            "(or pass --tracking-uri)"
+        )
+    return f"no registry at {redact(uri)}: the file {path} does not exist (nothing was created)"
+
+
 def is_http(uri: str) -> bool:
     return urlsplit(uri).scheme in ("http", "https")
 

@@ -1,0 +1,92 @@
+"""A new user's first hour: each trap says what happened and what to do, in one line.
+
+Against a real ``mlflow server`` where a registry is involved; the URI checks need none
+(they are said before MLflow is asked).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli, write_state
+from tests.support.seed import seed_model
+from tests.test_faults import fast_model
+
+
+@pytest.mark.parametrize(
+    "args", [("plan",), ("status",), ("import", "--out", "new.yaml"), ("status", "m")]
+)
+def test_read_only_commands_never_create_a_local_registry(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """MLFLOW_TRACKING_URI unset, no ./mlflow.db: one line names the URI used and how to
+    set MLFLOW_TRACKING_URI; no mlflow.db appears."""
+    write_state(tmp_path, "models:\n  m: {aliases: {champion: 1}}\n")
+    result = Cli("", tmp_path)(*args, env={"MLFLOW_REGISTRY_URI": ""})
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines() == [
+        "error: no registry: MLFLOW_TRACKING_URI is not set and MLflow's local default "
+        f"sqlite:///{tmp_path}/mlflow.db does not exist; point the tool at your MLflow "
+        "server, e.g. export MLFLOW_TRACKING_URI=http://127.0.0.1:5000 (or pass --tracking-uri)"
+    ]
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("uri", "guess"),
+    [
+        ("127.0.0.1:5077", "http://127.0.0.1:5077"),
+        ("mlflow.internal:443/x", "http://mlflow.internal:443/x"),
+        ("mlruns", None),
+    ],
+)
+def test_a_uri_without_a_scheme_gets_a_did_you_mean(
+    tmp_path: Path, uri: str, guess: str | None
+) -> None:
+    """``--tracking-uri 127.0.0.1:5077`` is not read as a local file store: one line says
+    it has no scheme and what was probably meant; nothing is created."""
+    write_state(tmp_path, "models:\n  m: {}\n")
+    result = Cli("", tmp_path)("plan", "--tracking-uri", uri)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: the tracking URI {uri} has no scheme; ")
+    assert (f"did you mean {guess} (a server" in result.stderr) == (guess is not None)
+    assert len(result.stderr.splitlines()) == 1 and list(tmp_path.iterdir()) == [tmp_path / "state"]
+
+
+def test_a_misspelt_model_gets_the_nearest_registered_name(cli_sqlite: Cli, name: str) -> None:
+    """``churn-clasifier`` in the state, ``churn-classifier`` in the registry: did you mean."""
+    fast_model(cli_sqlite.url, f"{name}-classifier", 1, {})
+    write_state(cli_sqlite.cwd, f"models:\n  {name}-clasifier: {{aliases: {{champion: 1}}}}\n")
+    result = cli_sqlite("plan")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: state/models.yaml:2: model '{name}-clasifier' does not exist in the registry; "
+        f"did you mean '{name}-classifier'?"
+    ]
+
+
+def test_a_missing_version_is_one_error_not_one_per_gate(cli_sqlite: Cli, name: str) -> None:
+    """Three gates on an alias whose version does not exist: the missing version is the
+    only error (the gates that depend on it are not evaluated)."""
+    seed_model(cli_sqlite.url, name, [{"auc": 0.9}], {"champion": 1})
+    write_state(
+        cli_sqlite.cwd,
+        f"""models:
+  {name}:
+    aliases: {{champion: 4}}
+    gates:
+      champion:
+        - {{metric: auc, min: 0.5}}
+        - {{metric: auc, better_than: current, direction: higher}}
+        - {{signature: compatible}}
+        - {{tag: validated, equals: "yes"}}
+""",
+    )
+    result = cli_sqlite("plan")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: state/models.yaml:3: model {name!r} has no version 4"
+    ]
+    assert "gate" not in result.stdout

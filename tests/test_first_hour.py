@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Cli, write_state
-from tests.support.seed import seed_model
+from tests.support.models import log_lightgbm
+from tests.support.seed import client, seed_model
 from tests.test_faults import fast_model
 
 
@@ -90,3 +91,24 @@ def test_a_missing_version_is_one_error_not_one_per_gate(cli_sqlite: Cli, name: 
         f"error: state/models.yaml:3: model {name!r} has no version 4"
     ]
     assert "gate" not in result.stdout
+
+
+def test_predict_names_expected_and_given_columns(
+    cli_sqlite: Cli, name: str, tmp_path: Path
+) -> None:
+    """A CSV that lacks a signature column: one line with the expected columns, the given
+    ones and what is missing; a non-CSV --output is refused before anything is loaded."""
+    log_lightgbm(cli_sqlite.url, name, {"age": "double", "income": "double"}, {"auc": 0.9})
+    client(cli_sqlite.url).set_registered_model_alias(name, "champion", "1")
+    data = tmp_path / "in.csv"
+    data.write_text("age,zip\n1,2\n")
+    result = cli_sqlite("predict", name, "--input", str(data), "--output", str(tmp_path / "o.csv"))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: {name}@champion expects the columns age, income; {data} has age, zip "
+        "(missing: income)\n"
+    )
+    parquet = cli_sqlite("predict", name, "--input", str(data), "--output", "o.parquet")
+    assert parquet.exit_code == 1
+    assert parquet.stderr == "error: --output o.parquet: predict writes CSV; name a .csv file\n"
+    assert "CSV" in cli_sqlite("predict", "--help").stdout

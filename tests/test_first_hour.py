@@ -6,14 +6,20 @@ Against a real ``mlflow server`` where a registry is involved; the URI checks ne
 
 from __future__ import annotations
 
+import base64
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Cli, write_state
+from tests.support.fault_proxy import FaultProxy
 from tests.support.models import log_lightgbm
 from tests.support.seed import client, seed_model
-from tests.test_faults import fast_model
+from tests.test_faults import fast_model, many_alias_model
 
 
 @pytest.mark.parametrize(
@@ -112,3 +118,66 @@ def test_predict_names_expected_and_given_columns(
     assert parquet.exit_code == 1
     assert parquet.stderr == "error: --output o.parquet: predict writes CSV; name a .csv file\n"
     assert "CSV" in cli_sqlite("predict", "--help").stdout
+
+
+def test_apply_stops_at_the_first_unreachable_write(cli_sqlite: Cli, name: str) -> None:
+    """The registry stops answering after three writes (every request reset from then on):
+    apply gives up after one round of retries per worker, not one per remaining write,
+    and says what was applied, what failed and what was not attempted."""
+    body = many_alias_model(cli_sqlite.url, name, updates=60, adds=0, removals=0)
+    state = write_state(cli_sqlite.cwd, f"models:\n{body}")
+
+    def die(method: str, path: str, writes: int) -> None:
+        if method != "GET" and writes >= 3:
+            proxy.rate = 1.0
+
+    with FaultProxy(cli_sqlite.url, faults=("reset",), max_streak=None, hook=die) as proxy:
+        result = Cli(proxy.url, cli_sqlite.cwd)("apply", "--state", str(state), "--yes")
+    alias_writes = sum(n for key, n in proxy.requests.items() if key.endswith("/alias"))
+    assert result.exit_code == 1, result.output
+    assert "cannot reach the registry" in result.stderr
+    assert "not applied" in result.stdout and re.search(r"apply stopped: \d+ of 60", result.stderr)
+    workers, tries = 8, 4  # concurrency, and the first try plus 3 retries
+    assert alias_writes <= 3 + workers * tries, alias_writes  # not 60 * 4
+
+
+class EchoHandler(BaseHTTPRequestHandler):
+    """A server that answers 400 with the request's Authorization header in its message."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+    def _any(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        echoed = f"bad request (headers: Authorization: {self.headers.get('Authorization')})"
+        data = json.dumps({"error_code": "INVALID_PARAMETER_VALUE", "message": echoed}).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = _any
+
+
+def test_debug_masks_an_echoed_authorization_header(tmp_path: Path) -> None:
+    """A server that echoes the Authorization header in its error: neither the error line
+    nor the ``--debug`` traceback shows its value (base64 of user:password)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        write_state(tmp_path, "models:\n  m: {}\n")
+        env = {"MLFLOW_TRACKING_USERNAME": "alice", "MLFLOW_TRACKING_PASSWORD": "s3cret-pw"}
+        results = [Cli(url, tmp_path)("plan", *debug, env=env) for debug in ((), ("--debug",))]
+    finally:
+        server.shutdown()
+        server.server_close()
+    secret = base64.b64encode(b"alice:s3cret-pw").decode()
+    for result in results:
+        assert result.exit_code == 1
+        assert "Authorization: Basic ***" in result.stderr, result.stderr
+        assert secret not in result.output and "s3cret" not in result.output
+    assert "Traceback" in results[1].stderr

@@ -37,6 +37,10 @@ HTTP_DEFAULTS = {
 }
 
 _USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)[^/\s@'\"]+@")
+_AUTHORIZATION = re.compile(
+    r"(?i)(\bauthorization\b['\"]?\s*[:=]\s*['\"]?(?:(?:basic|bearer|token)\s+)?)[^\s'\",}]+"
+)
+"""An ``Authorization`` header's value as a server may echo it (``--debug``)."""
 _QUERY = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s?'\"]*)\?[^\s'\"]*")
 
 
@@ -106,6 +110,7 @@ def redact_text(text: str) -> str:
     """Mask credentials anywhere in a message (URIs inside exceptions, token values)."""
     text = _USERINFO.sub(r"\g<scheme>***@", text)
     text = _QUERY.sub(r"\g<head>?***", text)
+    text = _AUTHORIZATION.sub(r"\g<1>***", text)
     for name in SECRET_ENV:
         value = os.environ.get(name)
         if value and len(value) >= 4:

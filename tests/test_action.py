@@ -629,3 +629,30 @@ def test_plan_without_flag_leaves_github_files_alone(
     assert with_flag.exit_code == 0, with_flag.output
     assert "alias champion: 1 -> 2" in summary.read_text(encoding="utf-8")
     assert "has-changes=true" in output.read_text(encoding="utf-8")
+
+
+def codeowners(text: str, path: str) -> list[str]:
+    """The owners GitHub requires for ``path``: the last matching line wins (anchored
+    patterns only, as the example uses: ``/dir/`` covers everything below, ``/file``)."""
+    owners: list[str] = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        pattern, *names = line.split()
+        assert pattern.startswith("/"), f"unanchored pattern: {pattern}"
+        inner = pattern[1:]
+        if path.startswith(inner) if inner.endswith("/") else path == inner:
+            owners = names
+    return owners
+
+
+def test_codeowners_example_covers_the_state_and_the_workflows() -> None:
+    """README step 4 relies on CODEOWNERS review of state/: the example makes every state
+    file, production's in particular, and every workflow need an owner's approval."""
+    text = (ROOT / "docs" / "CODEOWNERS.example").read_text(encoding="utf-8")
+    assert codeowners(text, "state/models.yaml") == ["@acme/ml-platform"]
+    assert "@acme/ml-release-managers" in codeowners(text, "state/prod/churn.yaml")
+    for path in (".github/workflows/apply.yml", "action.yml", ".github/CODEOWNERS"):
+        assert codeowners(text, path) == ["@acme/platform-security"], path
+    assert codeowners(text, "README.md") == []
+    assert "docs/CODEOWNERS.example" in (ROOT / "README.md").read_text(encoding="utf-8")

@@ -18,6 +18,7 @@ from reconciler.core.plan import Action, Change, Kind, Note, Plan, Problem
 from reconciler.render.escape import BIDI, markdown_code, markdown_text, visible
 from reconciler.render.github import COMMENT_LIMIT, Report
 from reconciler.render.markdown import ERROR_LIMIT, render_markdown
+from reconciler.render.text import render_text
 from tests.support.cmark import Page, read, to_html
 
 HOSTILE = [
@@ -174,12 +175,16 @@ def test_a_100000_character_value_cuts_evidence_not_gates_or_errors(
 
 
 def test_the_summary_never_says_no_changes_beside_errors() -> None:
-    """A plan with errors and no changes says how many errors, not "No changes"."""
+    """A plan with errors and no changes says how many errors, not "No changes" (markdown
+    and text); a plan without either still says "No changes"."""
     plan = Plan(
         REGISTRY, "a", "b", ("m",), (), problems=(Problem("m", "model 'm' does not exist"),)
     )
-    markdown = render_markdown(plan)
-    assert "No changes" not in markdown and "cannot be applied: 1 error" in markdown
+    for rendered in (render_markdown(plan), render_text(plan)):
+        assert "No changes" not in rendered and "cannot be applied: 1 error" in rendered
+        assert "Plan: 0 to add, 0 to change, 0 to remove." in rendered
+    clean = Plan(REGISTRY, "a", "b", ("m",), ())
+    assert "No changes. The registry matches the state." in render_text(clean)
 
 
 def test_markdown_code_fence_is_longer_than_any_backtick_run() -> None:

@@ -16,6 +16,7 @@ from reconciler import api
 from reconciler.cli.console import Options, common_options, out
 from reconciler.errors import ReconcilerError, RegistryError
 from reconciler.mlflow.connection import resolve_uri
+from reconciler.render.escape import terminal
 from reconciler.state.audit import APPLIED, parse_applied
 from reconciler.state.history import Move, alias_history, holder_at, parse_when
 from reconciler.state.load import display_path, require_state
@@ -105,7 +106,7 @@ def command(opts: Options, model: str, alias: str, at: str | None, fmt: str) -> 
         else:
             out(
                 f"{model}: version {move.version} held {alias!r} at {at} (since "
-                f"{move.date.isoformat()}, commit {move.commit[:8]} by {move.author})"
+                f"{move.date.isoformat()}, commit {move.commit[:8]} by {terminal(move.author)})"
             )
         return
     applied = _applied_records(opts, model)
@@ -116,8 +117,11 @@ def command(opts: Options, model: str, alias: str, at: str | None, fmt: str) -> 
         change = f"{alias} -> {m.version}" if m.version is not None else f"{alias} removed"
         was = f" (was {m.previous})" if m.previous is not None else ""
         record = _applied_for(m, alias, applied)
-        done = f"  [applied {record.get('at')} by {record.get('by')}]" if record else ""
+        done = ""
+        if record:  # registry text: escaped
+            at, by = (terminal(str(record.get(k)), 100) for k in ("at", "by"))
+            done = f"  [applied {at} by {by}]"
         out(
-            f"{m.date.isoformat()}  {m.commit[:8]}  {m.author:<16}  {change}{was}  "
-            f"{m.subject}{done}"
+            f"{m.date.isoformat()}  {m.commit[:8]}  {terminal(m.author):<16}  {change}{was}  "
+            f"{terminal(m.subject)}{done}"
         )

@@ -295,7 +295,7 @@ def test_registry_text_cannot_run_a_workflow_command(
     tokens = []
     for run in runs:
         assert run.code == 0, run.stderr
-        assert "::error" in run.stdout and "#\\x23[error]forged" in run.stdout
+        assert "::error" in run.stdout and "#\\u0023[error]forged" in run.stdout
         assert executed_commands(run.stdout) == [
             line for line in run.stdout.splitlines() if line.startswith("::add-matcher::")
         ]

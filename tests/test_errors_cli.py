@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.render.escape import markdown_text
 from tests.conftest import Cli, write_state
 from tests.support.fault_proxy import FaultProxy
 from tests.support.mlflow_server import free_port
@@ -239,7 +240,8 @@ def test_markdown_plan_shows_where_each_model_is_declared(cli_sqlite: Cli, name:
     fast_model(cli_sqlite.url, name, 2, {"champion": 1})
     state = state_with(cli_sqlite.cwd, name, "    aliases: {champion: 2}\n")
     result = cli_sqlite("plan", "--state", state, "--format", "markdown")
-    assert f"| `~` | {name} `state/models.yaml:2` | alias champion: 1 -> 2 |" in result.stdout
+    shown = markdown_text(name)  # escaped like every name: m\\-1a2b...
+    assert f"| `~` | {shown} `state/models.yaml:2` | alias champion: 1 -> 2 |" in result.stdout
     assert client(cli_sqlite.url).get_registered_model(name).aliases == {"champion": "1"}
 
 

@@ -7,6 +7,7 @@ the errors come first and cannot be hidden, imitated or cut.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -15,7 +16,14 @@ import pytest
 from reconciler.core.evidence import Evidence, MetricRow, ParamRow, Side, SignatureCheck, Trend
 from reconciler.core.gates import GateResult
 from reconciler.core.plan import Action, Change, Kind, Note, Plan, Problem
-from reconciler.render.escape import BIDI, markdown_code, markdown_text, visible
+from reconciler.render.escape import (
+    BIDI,
+    command_safe,
+    markdown_code,
+    markdown_text,
+    terminal,
+    visible,
+)
 from reconciler.render.github import COMMENT_LIMIT, Report
 from reconciler.render.markdown import ERROR_LIMIT, render_markdown
 from reconciler.render.text import render_text
@@ -199,3 +207,15 @@ def test_markdown_text_escapes_punctuation_and_defuses_mentions() -> None:
     assert markdown_text("*a*") == "\\*a\\*"
     assert markdown_text("@org") == "\\@&#8203;org"
     assert markdown_text("x\r\ny\u202e") == "x\\\\r\\\\ny"
+
+
+def test_the_last_guard_keeps_json_valid_and_lines_inert() -> None:
+    """``command_safe`` (every printed line) defuses ``##[`` and a leading ``::`` with
+    JSON-valid escapes: a JSON plan still loads to the very same values."""
+    value = {"run": "x ##[error]forged", "tag": "::error::y"}
+    text = command_safe(json.dumps(value, indent=2))
+    assert json.loads(text) == value and "##[" not in text
+    assert command_safe("  ::error::x\nok ::x\r::warning::y") == (
+        "  \\u003a:error::x\nok ::x\\r::warning::y"
+    )
+    assert terminal("a\n::error::b ##[warning]c") == "a\\n::error::b #\\u0023[warning]c"

@@ -59,7 +59,7 @@ def terminal(text: str, limit: int | None = None) -> str:
     """A value for a terminal or CI log line: one line, and it cannot start a GitHub
     workflow command (``##[`` is defused; ``::`` can only start a line, and a value
     never does)."""
-    return shorten(visible(text), limit).replace(WORKFLOW_V1, "#\\x23[")
+    return shorten(visible(text), limit).replace(WORKFLOW_V1, "#\\u0023[")
 
 
 _LEADING_COMMAND = re.compile(r"^(\s*):(?=:)", re.MULTILINE)
@@ -69,8 +69,8 @@ def command_safe(text: str) -> str:
     """Printed output with no line a GitHub runner would execute: the last guard in
     front of stdout/stderr (values are escaped with ``terminal`` before this). A bare
     ``\\r`` ends a line for the runner, so it is spelt out too."""
-    text = text.replace("\r\n", "\n").replace("\r", "\\r").replace(WORKFLOW_V1, "#\\x23[")
-    return _LEADING_COMMAND.sub(r"\1\\x3a", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\\r").replace(WORKFLOW_V1, "#\\u0023[")
+    return _LEADING_COMMAND.sub(r"\1\\u003a", text)
 
 
 def markdown_text(text: str, limit: int | None = LIMIT) -> str:

@@ -19,7 +19,8 @@ EXTENSIONS = ("table", "autolink", "strikethrough", "tagfilter", "tasklist")
 
 
 def cmark_binary() -> str:
-    """The path of cmark-gfm, installing the Debian package when missing."""
+    """The path of cmark-gfm, installing the Debian package when missing (as root, or
+    through passwordless sudo as on GitHub's runners)."""
     found = shutil.which("cmark-gfm")
     if found:
         return found

@@ -516,7 +516,7 @@ def test_long_plan_comment_is_cut_below_github_limit(tmp_path: Path) -> None:
     assert len(comment) <= COMMENT_LIMIT
     assert "https://github.com/acme/state/actions/runs/9" in comment
     assert comment.splitlines()[-1].startswith("> **Truncated:**")
-    assert "model-00000" in comment and "model-02999" not in comment
+    assert "model\\-00000" in comment and "model\\-02999" not in comment
 
 
 def test_truncate_keeps_short_text() -> None:

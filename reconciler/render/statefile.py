@@ -9,6 +9,7 @@ single version is in Staging or Production. An alias on a copy is declared as th
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import yaml
@@ -68,16 +69,31 @@ def model_state(model: ObservedModel, warnings: list[str]) -> dict[str, Any]:
     return spec
 
 
+class _Dumper(yaml.SafeDumper):
+    """Registry text with line breaks or control characters is written double-quoted on
+    one line (``"a\\nb"``), never as YAML's multi-line forms: no value can start a line
+    of the output (a line ``::error::...`` on stdout is a workflow command in CI)."""
+
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in data):
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+        return super().represent_str(data)
+
+
+_Dumper.add_representer(str, _Dumper.represent_str)
+
+
 def render(observed: ObservedState, registry: str) -> tuple[str, list[str]]:
     """State YAML for every observed model, and warnings about what it cannot express."""
     warnings: list[str] = []
     models = {name: model_state(m, warnings) for name, m in sorted(observed.models.items())}
-    body = yaml.safe_dump(
+    body = yaml.dump(
         {"version": 1, "models": models},
+        Dumper=_Dumper,
         sort_keys=False,
         allow_unicode=True,
         default_flow_style=False,
-        width=100,
+        width=1 << 30,  # never folded: a folded line could start with registry text
     )
     head = (
         f"# Imported from {registry} by `reconciler import`.\n"

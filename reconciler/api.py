@@ -88,11 +88,15 @@ def _suggest_names(
     problems = []
     for problem in plan.problems:
         if problem.model in missing and problem.message.endswith("does not exist in the registry"):
-            close = difflib.get_close_matches(problem.model, names, n=1, cutoff=0.6)
-            if close:
-                problem = replace(problem, message=f"{problem.message}; did you mean {close[0]!r}?")
+            problem = replace(problem, message=problem.message + did_you_mean(problem.model, names))
         problems.append(problem)
     return replace(plan, problems=tuple(problems))
+
+
+def did_you_mean(name: str, names: list[str]) -> str:
+    """``; did you mean 'churn-classifier'?`` for the registered name nearest ``name``."""
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,9 @@ def test_a_misspelt_model_gets_the_nearest_registered_name(cli_sqlite: Cli, name
         f"error: state/models.yaml:2: model '{name}-clasifier' does not exist in the registry; "
         f"did you mean '{name}-classifier'?"
     ]
+    for args in (("status", f"{name}-clasifier"), ("import", "--model", f"{name}-clasifier")):
+        other = cli_sqlite(*args)
+        assert other.exit_code == 1 and f"did you mean '{name}-classifier'?" in other.stderr
 
 
 def test_a_missing_version_is_one_error_not_one_per_gate(cli_sqlite: Cli, name: str) -> None:

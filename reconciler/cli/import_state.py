@@ -48,7 +48,8 @@ def command(opts: Options, models: tuple[str, ...], out_path: str, force: bool) 
     names = list(models) or registry.model_names()
     observed = registry.read(names)
     if missing := sorted(set(models) - set(observed.models)):
-        raise StateError(f"model {missing[0]!r} does not exist in the registry")
+        hint = api.did_you_mean(missing[0], registry.model_names())
+        raise StateError(f"model {missing[0]!r} does not exist in the registry{hint}")
     text, warnings = render(observed, registry.display_uri)
     for warning in warnings:
         out(f"warning: {warning}", err=True)

@@ -50,7 +50,8 @@ def command(opts: Options, model: str | None, metric_names: tuple[str, ...], fmt
     registry = api.connect(opts.tracking_uri, read_only=True)
     observed = registry.read(names)
     if model and model not in observed.models:
-        raise StateError(f"model {model!r} does not exist in the registry")
+        hint = api.did_you_mean(model, registry.model_names())
+        raise StateError(f"model {model!r} does not exist in the registry{hint}")
     data = view.rows(observed, registry.run_metrics(run_ids(observed)), keys, desired)
     if fmt == "json":
         out(json.dumps(data, indent=2))

@@ -19,8 +19,10 @@ from reconciler.core.plan import Action, Change, Kind, Note, Plan, Problem
 from reconciler.render.escape import (
     BIDI,
     command_safe,
+    html,
     markdown_code,
     markdown_text,
+    markdown_url,
     terminal,
     visible,
 )
@@ -219,3 +221,10 @@ def test_the_last_guard_keeps_json_valid_and_lines_inert() -> None:
         "  \\u003a:error::x\nok ::x\\r::warning::y"
     )
     assert terminal("a\n::error::b ##[warning]c") == "a\\n::error::b #\\u0023[warning]c"
+
+
+def test_html_and_link_targets_cannot_break_out() -> None:
+    """``html`` (the controller's page) escapes ``<>&"'`` on one line without bidi
+    controls; a link target cannot end the markdown link or add a title."""
+    assert html("<b>&\"'\n\u202e") == "&lt;b&gt;&amp;&quot;&#x27;\\n"
+    assert markdown_url('http://r/#/runs/x) "t" (y') == "http://r/#/runs/x%29%20%22t%22%20%28y"

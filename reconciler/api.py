@@ -7,6 +7,7 @@ for it.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -24,16 +25,25 @@ from reconciler.state.load import DesiredState, load_state
 
 
 def connect(
-    uri: str | None, concurrency: int = 8, debug: bool = False, read_only: bool = False
+    uri: str | None,
+    concurrency: int = 8,
+    debug: bool = False,
+    read_models: str = "auto",
+    warn: Callable[[str], None] | None = None,
+    read_only: bool = False,
 ) -> Registry:
     """The MLflow registry at ``uri`` (None: MLflow's local default); MLflow's own log
-    lines reach the terminal only with ``debug``. ``read_only`` commands never create a
-    local registry: a missing sqlite file is an error naming the URI."""
+    lines reach the terminal only with ``debug``. ``read_models`` pins how registered
+    models are read (``--read-models``); ``warn`` hears, once, why a read is slow.
+    ``read_only`` commands never create a local registry: a missing sqlite file is an
+    error naming the URI."""
     if problem := uri_problem(uri, read_only):
         raise RegistryError(problem)
     from reconciler.mlflow.registry import MlflowRegistry
 
-    return MlflowRegistry(resolve_uri(uri), concurrency=concurrency, debug=debug)
+    return MlflowRegistry(
+        resolve_uri(uri), concurrency, debug=debug, read_models=read_models, warn=warn
+    )
 
 
 def validate(state: Path, models: tuple[str, ...] = ()) -> DesiredState:

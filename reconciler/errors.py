@@ -82,7 +82,8 @@ class UnreachableError(RegistryError):
 
 
 UNREACHABLE = "cannot reach the registry"
-"""How every ``UnreachableError`` message starts."""
+"""How every ``UnreachableError`` message starts (a refused connection, a timeout, every
+retry failed): a read does not read around it, an apply stops at it."""
 
 
 def registry_error(message: str) -> RegistryError:

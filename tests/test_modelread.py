@@ -1,15 +1,13 @@
-"""Registered models by search, or one by one when the server is slow at search.
+"""Registered models by search; one by one only once the search has failed.
 
-Unit tests drive ``ModelReader`` with a stand-in search whose answer the test releases;
-the integration tests put a real server behind a proxy that holds every registered-model
-search, and count what reached the server (never how long it took).
+Unit tests drive ``ModelReader`` with a stand-in search whose answer the test releases
+or delays; tests/test_read_counts.py counts what a real server receives.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,15 +15,7 @@ import pytest
 
 from reconciler.errors import RegistryError
 from reconciler.mlflow import modelread
-from reconciler.mlflow.modelread import ModelReader, deadline
-from reconciler.mlflow.registry import MlflowRegistry
-from tests.support.fault_proxy import FaultProxy
-from tests.support.mlflow_server import MlflowServer
-from tests.support.seed import seed_model
-
-SEARCH = "/api/2.0/mlflow/registered-models/search"
-GET = "/api/2.0/mlflow/registered-models/get"
-VERSIONS = "/api/2.0/mlflow/model-versions/search"
+from reconciler.mlflow.modelread import ModelReader
 
 
 @dataclass
@@ -46,11 +36,21 @@ class Server:
     searches: list[tuple[str | None, int, str | None]] = field(default_factory=list)
     gets: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    delay: float | None = None
+    """Answer every search after this many seconds (instead of waiting for ``answer``)."""
+    fail_from: int | None = None
+    """Pages starting at this offset or later fail with a server error."""
 
     def search(self, where: str | None, max_results: int, token: str | None) -> Page:
         self.searches.append((where, max_results, token))
-        self.answer.wait(timeout=10)
+        if self.delay is not None:
+            time.sleep(self.delay)
+        else:
+            self.answer.wait(timeout=10)
         start = int(token or 0)
+        if self.fail_from is not None and start >= self.fail_from:
+            cause = Exception("500 INTERNAL_ERROR")
+            raise RegistryError("registry http://x: 500 INTERNAL_ERROR") from cause
         page = Page(Model(n) for n in self.names[start : start + max_results])
         if start + max_results < len(self.names):
             page.token = str(start + max_results)
@@ -63,9 +63,10 @@ class Server:
 
 
 @pytest.fixture(autouse=True)
-def short_floor(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Slow means 0.05 s here, so the tests wait little."""
-    monkeypatch.setattr(modelread, "SLOW_FLOOR", 0.05)
+def short_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slow means 0.1 s and failed 0.3 s here, so the tests wait little."""
+    monkeypatch.setattr(modelread, "SLOW_PAGE", 0.1)
+    monkeypatch.setattr(modelread, "PAGE_TIMEOUT", 0.3)
 
 
 def read(reader: ModelReader, wanted: list[str], where: str | None = None) -> list[str]:
@@ -74,45 +75,50 @@ def read(reader: ModelReader, wanted: list[str], where: str | None = None) -> li
     return found
 
 
-def test_deadline_has_a_floor_and_follows_the_version_search(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A first page may take the floor, or three times the version search if longer."""
-    monkeypatch.setattr(modelread, "SLOW_FLOOR", 2.0)
-    assert deadline(0.01) == 2.0
-    assert deadline(1.0) == 3.0
+def reader_for(server: Server, mode: str = "auto", concurrency: int = 4) -> Any:
+    warnings: list[str] = []
+    reader = ModelReader(server.search, server.get, concurrency, mode, warnings.append)
+    return reader, warnings
 
 
-def test_fast_search_reads_by_pages_and_is_remembered() -> None:
-    """A search that answers at once: a first page of 100, then pages of 1000, and pages
-    of 1000 from the start once it is known to be fast; no gets."""
+def test_search_reads_whole_pages_and_never_gets() -> None:
+    """A search that answers: pages of 1000 from the start, no gets, no warning."""
     server = Server([f"m{i:04d}" for i in range(1500)])
     server.answer.set()
-    reader = ModelReader(server.search, server.get, concurrency=4)
+    reader, warnings = reader_for(server)
     assert sorted(read(reader, server.names)) == server.names
-    assert server.searches == [(None, 100, None), (None, 1000, "100"), (None, 1000, "1100")]
-    assert server.gets == [] and reader.slow is False
-    read(reader, server.names)  # known fast: whole pages from the start
-    assert server.searches[3:] == [(None, 1000, None), (None, 1000, "1000")]
+    assert server.searches == [(None, 1000, None), (None, 1000, "1000")]
+    assert server.gets == [] and warnings == [] and not reader.by_gets
 
 
-def test_slow_search_reads_one_by_one_and_is_remembered() -> None:
-    """A search that does not answer in time: every wanted model by a get, each once, and
-    the next read does not search at all."""
+def test_a_slow_page_within_the_timeout_is_waited_for_and_said_once() -> None:
+    """A page slower than SLOW_PAGE but within PAGE_TIMEOUT: still read by search (no
+    gets), and one warning naming ANALYZE, however many reads and pages."""
+    server = Server([f"m{i:04d}" for i in range(1500)], delay=0.15)
+    reader, warnings = reader_for(server)
+    for _ in range(2):
+        assert sorted(read(reader, server.names)) == server.names
+    assert len(server.searches) == 4 and server.gets == []
+    assert len(warnings) == 1 and "ANALYZE" in warnings[0]
+
+
+def test_a_page_past_the_timeout_switches_to_gets_for_good() -> None:
+    """A page that does not answer within PAGE_TIMEOUT: every wanted model by a get,
+    each once, one warning; the next read does not search at all."""
     server = Server(["a", "b", "c", "d"])
-    reader = ModelReader(server.search, server.get, concurrency=2)
+    reader, warnings = reader_for(server, concurrency=2)
     assert sorted(read(reader, ["a", "c", "x"], "name IN ('a', 'c', 'x')")) == ["a", "c"]
-    assert reader.slow is True
-    assert sorted(server.gets) == ["a", "c", "x"]
+    assert reader.by_gets and sorted(server.gets) == ["a", "c", "x"]
     assert len(server.searches) == 1
+    assert len(warnings) == 1 and "ANALYZE" in warnings[0]
     server.answer.set()  # the abandoned page lands after the read: nothing is added
     assert sorted(read(reader, ["b"])) == ["b"]
-    assert len(server.searches) == 1
+    assert len(server.searches) == 1 and len(warnings) == 1
 
 
 def test_a_page_that_lands_during_the_gets_is_used() -> None:
-    """The first page answers after the deadline, while the gets are still running: the
-    models it holds are not read again, and none is handed over twice."""
+    """The page answers after the timeout, while the gets are still running: the models
+    it holds are not read again, and none is handed over twice."""
     names = [f"m{i:03d}" for i in range(40)]
     server = Server(names)
     gets = 0
@@ -131,77 +137,81 @@ def test_a_page_that_lands_during_the_gets_is_used() -> None:
     assert len(server.gets) < len(names) / 2
 
 
-def test_a_failing_get_fails_the_read() -> None:
-    """An error on a get is the read's error, not a missing model."""
-    server = Server(["a", "b"])
+def test_a_later_page_that_fails_gets_only_the_missing_models() -> None:
+    """The first page answers, the second fails with a server error: the read gets only
+    the wanted models the first page did not bring."""
+    names = [f"m{i:04d}" for i in range(1200)]
+    server = Server(names, fail_from=1000)
+    server.answer.set()
+    reader, warnings = reader_for(server)
+    wanted = ["m0001", "m0999", "m1000", "m1199", "nope"]
+    assert sorted(n for n in read(reader, wanted) if n in wanted) == wanted[:4]
+    assert sorted(server.gets) == ["m1000", "m1199", "nope"]
+    assert len(warnings) == 1 and "search failed (registry http://x: 500" in warnings[0]
+
+
+def test_a_failing_get_fails_the_read_and_stops_the_others() -> None:
+    """An error on a get is the read's error, not a missing model, and the gets not yet
+    started are not made."""
+    server = Server([f"m{i:03d}" for i in range(100)])
+    calls: list[str] = []
 
     def failing(name: str) -> Model | None:
+        calls.append(name)
         raise RegistryError("registry http://x: boom")
 
-    reader = ModelReader(server.search, failing, concurrency=2)
+    reader = ModelReader(server.search, failing, concurrency=2, mode="get")
     with pytest.raises(RegistryError, match="boom"):
-        read(reader, ["a", "b"])
+        read(reader, server.names)
+    assert len(calls) < 10
 
 
-def test_a_refused_search_is_the_reads_error() -> None:
-    """A search refused at once (an MLflow 2.x server refusing IN) is raised, not
-    mistaken for a slow server."""
+@pytest.mark.parametrize(
+    "message",
+    [
+        "INVALID_PARAMETER_VALUE: supports comparison with a list",
+        "permission denied for 'bob' on the registry at http://x (HTTP 403)",
+        "cannot reach the registry at http://x (connection refused)",
+        "cannot reach the registry at http://x (no answer after retries)",
+    ],
+)
+def test_a_search_error_the_gets_cannot_help_is_the_reads_error(message: str) -> None:
+    """A search refused at once (2.x refusing IN, 401/403, nobody listening) is raised,
+    not read around with gets."""
 
     def refused(where: str | None, max_results: int, token: str | None) -> Page:
-        raise RegistryError("INVALID_PARAMETER_VALUE: supports comparison with a list")
+        raise RegistryError(message) from Exception(message)
 
-    reader = ModelReader(refused, lambda name: None, concurrency=2)
-    with pytest.raises(RegistryError, match="comparison with a list"):
+    gets: list[str] = []
+    reader = ModelReader(refused, gets.append, concurrency=2)
+    with pytest.raises(RegistryError, match=message.split()[0]):
         read(reader, ["a"], "name IN ('a')")
-    assert reader.slow is None
+    assert not reader.by_gets and gets == []
 
 
-@pytest.fixture
-def held_searches(sqlite_server: MlflowServer) -> Iterator[FaultProxy]:
-    """The sqlite-backed server behind a proxy that holds every registered-model search
-    for 6 s: a server slow at search."""
-
-    def hold(method: str, path: str, writes: int) -> None:
-        if path == SEARCH:
-            time.sleep(6)
-
-    with FaultProxy(sqlite_server.url, hook=hold) as proxy:
-        yield proxy
-
-
-def _observed(url: str, names: list[str]) -> Any:
-    return MlflowRegistry(url).read(names)
+def test_search_mode_waits_past_the_timeout_and_never_gets() -> None:
+    """--read-models search: a page past the timeout is waited for; an error is raised."""
+    server = Server(["a", "b"], delay=0.5)
+    reader, warnings = reader_for(server, mode="search")
+    assert sorted(read(reader, ["a", "b"])) == ["a", "b"]
+    assert server.gets == [] and len(warnings) == 1
+    failing = Server(["a"], fail_from=0)
+    failing.answer.set()
+    with pytest.raises(RegistryError, match="500"):
+        read(reader_for(failing, mode="search")[0], ["a"])
+    assert failing.gets == []
 
 
-def test_server_slow_at_search_is_read_model_by_model(
-    sqlite_server: MlflowServer, held_searches: FaultProxy, name: str
-) -> None:
-    """Behind held searches the read gets each model (plus one search and one version
-    search), returns what a direct read returns, and a second read gets them again
-    without searching."""
-    names = [f"{name}-{i}" for i in range(3)]
-    for model in names:
-        seed_model(sqlite_server.url, model, aliases={"champion": 1})
-    direct = _observed(sqlite_server.url, [*names, f"{name}-missing"])
-    registry = MlflowRegistry(held_searches.url)
-    observed = registry.read([*names, f"{name}-missing"])
-    assert observed.digest() == direct.digest()
-    assert sorted(observed.models) == names
-    assert observed.models[names[0]].aliases == {"champion": 1}
-    counts = dict(held_searches.requests)
-    assert (counts[f"GET {SEARCH}"], counts[f"GET {GET}"], counts[f"GET {VERSIONS}"]) == (1, 4, 1)
-    registry.read(names)
-    counts = dict(held_searches.requests)
-    assert (counts[f"GET {SEARCH}"], counts[f"GET {GET}"], counts[f"GET {VERSIONS}"]) == (1, 7, 2)
+def test_get_mode_never_searches() -> None:
+    """--read-models get: one get per wanted model, no search, no warning."""
+    server = Server(["a", "b"])
+    reader, warnings = reader_for(server, mode="get")
+    assert sorted(read(reader, ["a", "b", "c"])) == ["a", "b"]
+    assert server.searches == [] and sorted(server.gets) == ["a", "b", "c"]
+    assert warnings == []
 
 
-def test_server_fast_at_search_is_read_in_two_requests(
-    sqlite_server: MlflowServer, name: str
-) -> None:
-    """A server that answers searches at once: one models search, one versions search."""
-    seed_model(sqlite_server.url, name, aliases={"champion": 1})
-    with FaultProxy(sqlite_server.url) as proxy:
-        registry = MlflowRegistry(proxy.url)
-        assert registry.read([name]).models[name].aliases == {"champion": 1}
-        assert sum(proxy.requests.values()) == 2
-        assert proxy.requests[f"GET {GET}"] == 0
+def test_an_unknown_mode_is_refused() -> None:
+    """A mode outside auto/search/get is a programming error, caught at construction."""
+    with pytest.raises(ValueError, match="auto, search, get"):
+        ModelReader(Server([]).search, Server([]).get, 1, mode="fast")

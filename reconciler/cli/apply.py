@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from reconciler import api
-from reconciler.cli.console import Options, common_options, fail, out
+from reconciler.cli.console import Options, common_options, fail, out, warn
 from reconciler.render.github import Report, github_option
 from reconciler.render.planfile import read_plan
 from reconciler.render.text import plan_errors, render_text, summary_line
@@ -19,7 +19,7 @@ PROGRESS_MIN = 6
 
 
 @click.command("apply")
-@common_options()
+@common_options(reads=True)
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False))
 @click.option(
     "--model", "models", multiple=True, metavar="NAME", help="Only this model (repeatable)."
@@ -52,12 +52,12 @@ def command(
     if planfile:
         plan = read_plan(Path(planfile))
         api.check_plan_offline(plan, opts.tracking_uri)  # before anything is created
-        registry = api.connect(opts.tracking_uri, concurrency, debug=opts.debug)
+        registry = api.connect(opts.tracking_uri, concurrency, opts.debug, opts.read_models, warn)
         api.check_saved_plan(plan, registry)
         desired = None
     else:
         desired = api.validate(opts.state, models)
-        registry = api.connect(opts.tracking_uri, concurrency, debug=opts.debug)
+        registry = api.connect(opts.tracking_uri, concurrency, opts.debug, opts.read_models, warn)
         plan = api.make_plan(desired, registry)
     out(render_text(plan, color=opts.color), nl=False, color=opts.color)
     report.plan(plan)

@@ -20,6 +20,7 @@ import click
 
 from reconciler.errors import ApplyError, ReconcilerError
 from reconciler.mlflow.connection import redact_text, resolve_uri
+from reconciler.mlflow.modelread import MODES, PAGE_TIMEOUT
 from reconciler.render.escape import command_safe, terminal
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -35,6 +36,8 @@ class Options:
     color: bool
     state_given: bool = False
     """True when ``--state`` (or RECONCILER_STATE) was given, not the default."""
+    read_models: str = "auto"
+    """How registered models are read: ``--read-models`` (or RECONCILER_READ_MODELS)."""
 
 
 ERROR_LINE_LIMIT = 1_000
@@ -45,6 +48,11 @@ def out(text: str = "", nl: bool = True, err: bool = False, color: bool | None =
     """Print, with credentials masked and no line a CI runner would run as a workflow
     command (values were escaped where they were put in; this is the last guard)."""
     click.echo(command_safe(redact_text(text)), nl=nl, err=err, color=color)
+
+
+def warn(message: str) -> None:
+    """Say one warning on stderr."""
+    out(f"warning: {message}", err=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -89,11 +97,13 @@ def _options(kwargs: dict[str, Any]) -> Options:
         debug=kwargs.pop("debug"),
         color=not no_color and sys.stdout.isatty(),
         state_given=source is not None and source is not click.core.ParameterSource.DEFAULT,
+        read_models=kwargs.pop("read_models", "auto"),
     )
 
 
-def common_options(registry: bool = True) -> Callable[[F], F]:
-    """Add --state, --debug, --no-color (and --tracking-uri) and the error handler."""
+def common_options(registry: bool = True, reads: bool = False) -> Callable[[F], F]:
+    """Add --state, --debug, --no-color (and --tracking-uri; with ``reads``,
+    --read-models) and the error handler."""
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
@@ -139,6 +149,20 @@ def common_options(registry: bool = True) -> Callable[[F], F]:
                     metavar="URI",
                     help="Registry URI (default: MLFLOW_REGISTRY_URI / MLFLOW_TRACKING_URI, "
                     "else MLflow's local sqlite default).",
+                )
+            )
+        if reads:
+            params.append(
+                click.option(
+                    "--read-models",
+                    envvar="RECONCILER_READ_MODELS",
+                    type=click.Choice(MODES),
+                    default="auto",
+                    show_default=True,
+                    help="How registered models are read: by search, switching to one "
+                    f"request per model only if a search page fails or passes {PAGE_TIMEOUT:.0f} s "
+                    "(auto); "
+                    "search only; one request per model (env RECONCILER_READ_MODELS).",
                 )
             )
         for param in reversed(params):

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from reconciler import api
-from reconciler.cli.console import Options, common_options, out
+from reconciler.cli.console import Options, common_options, out, warn
 from reconciler.core.plan import Plan
 from reconciler.errors import ReconcilerError
 from reconciler.render.github import Report, github_option
@@ -59,7 +59,7 @@ def empty_state(state: Path, names: list[str]) -> str:
 
 
 @click.command("plan")
-@common_options()
+@common_options(reads=True)
 @click.option(
     "--model", "models", multiple=True, metavar="NAME", help="Only this model (repeatable)."
 )
@@ -88,7 +88,13 @@ def command(
     """Show what apply would change. Exit 1 on errors or failed gates."""
     target = check_out_path(Path(out_file)) if out_file else None
     desired = api.validate(opts.state, models)
-    registry = api.connect(opts.tracking_uri, debug=opts.debug, read_only=True)
+    registry = api.connect(
+        opts.tracking_uri,
+        debug=opts.debug,
+        read_models=opts.read_models,
+        warn=warn,
+        read_only=True,
+    )
     plan = api.make_plan(desired, registry, with_evidence=True)
     report.plan(plan)
     if fmt == "json":

@@ -15,7 +15,7 @@ import json
 import click
 
 from reconciler import api
-from reconciler.cli.console import Options, common_options, out
+from reconciler.cli.console import Options, common_options, out, warn
 from reconciler.core.status import key_metrics, run_ids
 from reconciler.errors import StateError
 from reconciler.render import status as view
@@ -23,7 +23,7 @@ from reconciler.state.load import load_state
 
 
 @click.command("status")
-@common_options()
+@common_options(reads=True)
 @click.argument("model", required=False)
 @click.option(
     "--metric",
@@ -47,7 +47,9 @@ def command(opts: Options, model: str | None, metric_names: tuple[str, ...], fmt
     names = [model] if model else sorted(desired.models) if desired else []
     specs = desired.models if desired else {}
     keys = {name: key_metrics(specs.get(name), metric_names) for name in names}
-    registry = api.connect(opts.tracking_uri, read_only=True)
+    registry = api.connect(
+        opts.tracking_uri, read_models=opts.read_models, warn=warn, read_only=True
+    )
     observed = registry.read(names)
     if model and model not in observed.models:
         hint = api.did_you_mean(model, registry.model_names())

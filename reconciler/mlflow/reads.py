@@ -2,10 +2,10 @@
 
 Registered models with their aliases/tags come from ``search_registered_models`` with
 ``name IN (...)``, versions from ``search_model_versions``. Over HTTP the two searches
-run at once, and a server slow at registered-model search is read model by model
-instead (``modelread``: measured, never assumed). MLflow 2.x servers refuse ``IN`` on
-names; the first refusal switches this registry object to filters they accept
-(``compat.choose_read``), with the same result.
+run at once; registered models are read one by one only once their search has failed
+(``modelread``: a page past 10 s or an error, never a late page). MLflow 2.x servers
+refuse ``IN`` on names; the first refusal switches this registry object to filters they
+accept (``compat.choose_read``), with the same result.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from reconciler.mlflow.compat import (
     too_old,
 )
 from reconciler.mlflow.found import Found, is_prompt
-from reconciler.mlflow.modelread import ModelReader
+from reconciler.mlflow.modelread import ModelReader, Warn
 from reconciler.mlflow.session import Session, quote
 
 
@@ -38,10 +38,13 @@ class Reads(Session):
     server_version: str | None
     """The server's MLflow version, asked only once it refused an ``IN`` filter."""
 
-    def _start_reads(self) -> None:
+    def _start_reads(self, read_models: str = "auto", warn: Warn | None = None) -> None:
         self.in_lists = None
         self.server_version = None
-        self._models = ModelReader(self._search_models, self._get_model, self.concurrency)
+        self._models = ModelReader(
+            self._search_models, self._get_model, self.concurrency, read_models, warn
+        )
+        """How registered models are read over HTTP (``--read-models``)."""
         self._readers: dict[Read, Callable[[Found], None]] = {
             Read.IN_LISTS: self._read_in_lists,
             Read.ONE_BY_ONE: self._read_one_by_one,
@@ -95,8 +98,8 @@ class Reads(Session):
         self._read_fastest(found, None)
 
     def _read_fastest(self, found: Found, where: str | None) -> None:
-        """Versions and models at once, models by search or one by one, whichever this
-        server answers faster (``modelread``); a local store reads in turn."""
+        """Versions and models at once, models by search unless it failed or
+        ``--read-models get`` (``modelread``); a local store reads in turn."""
         if self.concurrency <= 1:
             self._read_where(found, where)
             return

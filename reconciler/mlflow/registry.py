@@ -8,6 +8,7 @@ on the registry store; ``runs`` fetches runs and signatures for gates and eviden
 
 from __future__ import annotations
 
+from reconciler.mlflow.modelread import Warn
 from reconciler.mlflow.reads import Reads
 from reconciler.mlflow.runs import RUNS_PER_SEARCH, Runs
 from reconciler.mlflow.session import DEFAULT_CONCURRENCY, quote
@@ -26,8 +27,13 @@ class MlflowRegistry(Reads, Writes, Runs):
     """The ``Registry`` port over MLflow's client and registry store."""
 
     def __init__(
-        self, uri: str | None, concurrency: int = DEFAULT_CONCURRENCY, debug: bool = False
+        self,
+        uri: str | None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        debug: bool = False,
+        read_models: str = "auto",
+        warn: Warn | None = None,
     ) -> None:
         super().__init__(uri, concurrency, debug)
-        self._start_reads()
+        self._start_reads(read_models, warn)
         self._start_runs()

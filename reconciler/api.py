@@ -17,11 +17,21 @@ from reconciler.core.observed import ObservedState
 from reconciler.core.plan import Plan, compute_plan, differences, record_differences
 from reconciler.core.ports import Registry
 from reconciler.core.resolve import Resolution, copy_sources, resolve
-from reconciler.errors import PERMISSION_DENIED, ApplyError, PlanError, RegistryError, is_refusal
+from reconciler.core.scopes import check_workspace_of, combine, label, split
+from reconciler.errors import (
+    PERMISSION_DENIED,
+    ApplyError,
+    PlanError,
+    RegistryError,
+    StateError,
+    StateErrors,
+    is_refusal,
+)
 from reconciler.mlflow.connection import default_local_uri, redact, resolve_uri, uri_problem
 from reconciler.render.text import describe
 from reconciler.state.audit import AuditInfo, current_audit
 from reconciler.state.load import DesiredState, load_state
+from reconciler.state.scope import StateSet
 
 
 def connect(
@@ -46,9 +56,49 @@ def connect(
     )
 
 
-def validate(state: Path, models: tuple[str, ...] = ()) -> DesiredState:
-    """Load and check the state offline."""
-    return load_state(state).only(models)
+def validate(state: Path, models: tuple[str, ...] = (), workspace: str | None = None) -> StateSet:
+    """Load and check the state offline; ``workspace`` is the default for files without
+    one (--workspace / MLFLOW_WORKSPACE)."""
+    return load_state(state, workspace).only(models)
+
+
+def in_workspace(registry: Registry, workspace: str | None) -> Registry:
+    """``registry`` scoped to ``workspace``, which must exist and be open to this user."""
+    if workspace is not None and (why := registry.missing_workspaces([workspace]).get(workspace)):
+        raise StateError(f"workspace {workspace!r} {why} on the registry at {registry.display_uri}")
+    return registry.in_workspace(workspace)
+
+
+def check_workspaces(desired: StateSet, registry: Registry) -> None:
+    """Every workspace the state names exists (one error at its ``workspace:`` line
+    each), before anything is read or written (SPEC §14)."""
+    named = [p for p in desired.parts if p.workspace is not None]
+    if not named:
+        return
+    where = {p.workspace: p.named_at for p in named}
+    try:
+        missing = registry.missing_workspaces([p.workspace for p in named if p.workspace])
+    except RegistryError as exc:  # no workspaces on this server: said once, located
+        first = next((s for s in where.values() if s is not None), None)
+        raise StateError(
+            exc.message, first.file if first else None, first.line if first else None
+        ) from None
+    errors = []
+    for ws, why in sorted(missing.items()):
+        at = where[ws]
+        given = "" if at else " (from --workspace / MLFLOW_WORKSPACE)"
+        fix = "create it (mlflow.create_workspace) or fix the name"
+        if why != "does not exist":
+            fix = "ask an admin of the registry for a role in it"
+        errors.append(
+            StateError(
+                f"workspace {ws!r}{given} {why} on the registry at {registry.display_uri}; {fix}",
+                at.file if at else None,
+                at.line if at else None,
+            )
+        )
+    if errors:
+        raise StateErrors(errors)
 
 
 def observe(
@@ -78,12 +128,18 @@ def _observe(
     return observed, resolution
 
 
-def make_plan(desired: DesiredState, registry: Registry, with_evidence: bool = False) -> Plan:
-    """The plan; ``with_evidence`` adds what each alias move changes (for reviewers)."""
-    observed, resolution = _observe(desired, registry, with_evidence)
+def make_plan(desired: StateSet, registry: Registry, with_evidence: bool = False) -> Plan:
+    """The plan, read and computed one workspace at a time (batched reads each);
+    ``with_evidence`` adds what each alias move changes (for reviewers)."""
+    check_workspaces(desired, registry)
     uri = registry.display_uri
-    plan = compute_plan(desired, observed, uri, evidence=with_evidence, resolution=resolution)
-    return _suggest_names(plan, desired, observed, registry)
+    parts = []
+    for part in desired.parts:
+        scoped = registry.in_workspace(part.workspace)
+        observed, resolution = _observe(part, scoped, with_evidence)
+        plan = compute_plan(part, observed, uri, evidence=with_evidence, resolution=resolution)
+        parts.append((part.workspace, _suggest_names(plan, part, observed, scoped)))
+    return combine(parts, desired.default)
 
 
 def _suggest_names(
@@ -117,7 +173,7 @@ class Outcome:
     plan: Plan
 
 
-def check_plan_offline(plan: Plan, uri: str | None) -> None:
+def check_plan_offline(plan: Plan, uri: str | None, workspace: str | None = None) -> None:
     """Refuse a saved plan for another registry, or with errors, before connecting: a
     refused plan creates nothing (not even a local sqlite file)."""
     target = redact(resolve_uri(uri) or default_local_uri())
@@ -126,6 +182,7 @@ def check_plan_offline(plan: Plan, uri: str | None) -> None:
             f"the plan was made for {plan.registry}, not {target}; "
             f"pass --tracking-uri {plan.registry} or make a new plan (nothing was written)"
         )
+    check_workspace_of(plan, workspace)
     if not plan.applyable:
         raise PlanError("the saved plan has errors or failed gates; it cannot be applied")
 
@@ -136,24 +193,60 @@ def check_saved_plan(plan: Plan, registry: Registry) -> None:
         raise PlanError(f"the plan was made for {plan.registry}, not {registry.display_uri}")
     if not plan.applyable:
         raise PlanError("the saved plan has errors or failed gates; it cannot be applied")
-    if registry.read(plan.models).digest(plan.models) != plan.observed_digest:
-        raise PlanError(
-            "the saved plan is stale: the registry changed since it was made; run plan again"
-        )
+    for ws, part in split(plan):
+        observed = registry.in_workspace(ws).read(part.models)
+        if observed.digest(part.models) != part.observed_digest:
+            where = f" (workspace {ws})" if ws else ""
+            raise PlanError(
+                f"the saved plan is stale: the registry{where} changed since it was made; "
+                "run plan again"
+            )
 
 
-def _applied_lines(report: ApplyReport) -> list[str]:
-    return [f"applied      {c.model}: {describe(c)}" for c in report.applied]
+def _applied_lines(report: ApplyReport, show: bool = False) -> list[str]:
+    return [
+        f"applied      {label(c.model, c.workspace, show)}: {describe(c)}" for c in report.applied
+    ]
 
 
 def apply_plan(
+    plan: Plan,
+    registry: Registry,
+    desired: StateSet | None,
+    progress: Progress | None = None,
+    audit: AuditInfo | None = None,
+) -> Outcome:
+    """Write the plan one workspace at a time, each read again and verified (SPEC §6.3).
+
+    A workspace that fails stops the ones after it; the error names the workspace and
+    lists what the earlier ones applied."""
+    parts = split(plan)
+    show = len(parts) > 1
+    total = ApplyReport()
+    for ws, part in parts:
+        if not part.changes and not part.records:
+            continue
+        want = desired.part(ws) if desired is not None else None
+        try:
+            done = _apply_one(part, registry.in_workspace(ws), want, progress, audit)
+        except ApplyError as exc:
+            if not show or not total.applied:
+                raise
+            raise ApplyError(
+                f"workspace {ws}: {exc.message}", (*_applied_lines(total, show), *exc.details)
+            ) from exc
+        total.applied.extend(done.report.applied)
+    return Outcome(report=total, plan=plan)
+
+
+def _apply_one(
     plan: Plan,
     registry: Registry,
     desired: DesiredState | None,
     progress: Progress | None = None,
     audit: AuditInfo | None = None,
 ) -> Outcome:
-    """Write the plan, then read the registry again and verify (SPEC §6.3)."""
+    """Write one workspace's plan, then read it again and verify."""
     report = execute(plan, registry, audit or current_audit(), progress)
     if report.failed or report.skipped:
         first = (

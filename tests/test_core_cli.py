@@ -126,6 +126,7 @@ def test_json_plan_has_the_spec_shape(cli: Cli, name: str) -> None:
     assert data["changes"] == [
         {
             "model": name,
+            "workspace": None,  # SPEC §14: every change names its workspace (None: default)
             "kind": "alias",
             "key": "champion",
             "action": "update",

@@ -51,12 +51,14 @@ def command(
         fail("--model cannot be combined with a saved PLANFILE")
     if planfile:
         plan = read_plan(Path(planfile))
-        api.check_plan_offline(plan, opts.tracking_uri)  # before anything is created
+        api.check_plan_offline(
+            plan, opts.tracking_uri, opts.workspace
+        )  # before anything is created
         registry = api.connect(opts.tracking_uri, concurrency, opts.debug, opts.read_models, warn)
         api.check_saved_plan(plan, registry)
         desired = None
     else:
-        desired = api.validate(opts.state, models)
+        desired = api.validate(opts.state, models, opts.workspace)
         registry = api.connect(opts.tracking_uri, concurrency, opts.debug, opts.read_models, warn)
         plan = api.make_plan(desired, registry)
     out(render_text(plan, color=opts.color), nl=False, color=opts.color)

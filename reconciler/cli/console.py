@@ -38,6 +38,8 @@ class Options:
     """True when ``--state`` (or RECONCILER_STATE) was given, not the default."""
     read_models: str = "auto"
     """How registered models are read: ``--read-models`` (or RECONCILER_READ_MODELS)."""
+    workspace: str | None = None
+    """``--workspace`` / MLFLOW_WORKSPACE: the workspace of state files without one."""
 
 
 ERROR_LINE_LIMIT = 1_000
@@ -91,7 +93,9 @@ def debug_traceback(uri: str | None) -> str:
 def _options(kwargs: dict[str, Any]) -> Options:
     no_color = kwargs.pop("no_color") or bool(os.environ.get("NO_COLOR"))
     source = click.get_current_context().get_parameter_source("state")
+    workspace = (kwargs.pop("workspace", None) or "").strip() or None
     return Options(
+        workspace=workspace,
         state=Path(kwargs.pop("state")),
         tracking_uri=kwargs.pop("tracking_uri", None),
         debug=kwargs.pop("debug"),
@@ -99,6 +103,16 @@ def _options(kwargs: dict[str, Any]) -> Options:
         state_given=source is not None and source is not click.core.ParameterSource.DEFAULT,
         read_models=kwargs.pop("read_models", "auto"),
     )
+
+
+def _check_workspace_option(name: str | None) -> None:
+    from reconciler.state.models import check_workspace
+
+    if name is not None:
+        try:
+            check_workspace(name)
+        except ValueError as exc:
+            raise ReconcilerError(f"--workspace / MLFLOW_WORKSPACE: {exc}") from None
 
 
 def common_options(registry: bool = True, reads: bool = False) -> Callable[[F], F]:
@@ -110,6 +124,7 @@ def common_options(registry: bool = True, reads: bool = False) -> Callable[[F], 
         def wrapper(**kwargs: Any) -> Any:
             opts = _options(kwargs)
             try:
+                _check_workspace_option(opts.workspace)
                 return fn(opts, **kwargs)
             except ReconcilerError as exc:
                 if opts.debug and not isinstance(exc, ApplyError):
@@ -137,6 +152,14 @@ def common_options(registry: bool = True, reads: bool = False) -> Callable[[F], 
                 show_default=True,
                 type=click.Path(),
                 help="State file or directory (env RECONCILER_STATE).",
+            ),
+            click.option(
+                "--workspace",
+                envvar="MLFLOW_WORKSPACE",
+                default=None,
+                metavar="NAME",
+                help="MLflow workspace of state files without a `workspace:` key "
+                "(env MLFLOW_WORKSPACE; default: the server's default workspace).",
             ),
             click.option("--debug", is_flag=True, help="Show tracebacks and MLflow's log."),
             click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR)."),

@@ -14,23 +14,24 @@ import click
 
 from reconciler import api
 from reconciler.cli.console import Options, common_options, out
-from reconciler.errors import ReconcilerError, RegistryError
+from reconciler.errors import ReconcilerError
 from reconciler.mlflow.connection import resolve_uri
 from reconciler.render.escape import terminal
 from reconciler.state.audit import APPLIED, parse_applied
-from reconciler.state.history import Move, alias_history, holder_at, parse_when
-from reconciler.state.load import display_path, require_state
+from reconciler.state.history import Move, Scope, alias_history, holder_at, parse_when
+from reconciler.state.load import display_path, load_state, require_state
 
 Applied = dict[int, dict[str, Any]]
 
 
-def _applied_records(opts: Options, model: str) -> Applied:
+def _applied_records(opts: Options, model: str, workspace: str | None = None) -> Applied:
     """version -> its audit record; empty without a configured registry or when unreachable."""
     if resolve_uri(opts.tracking_uri) is None:
         return {}
     try:
-        observed = api.connect(opts.tracking_uri, read_only=True).read([model])
-    except RegistryError as exc:
+        registry = api.connect(opts.tracking_uri, read_only=True)
+        observed = api.in_workspace(registry, workspace).read([model])
+    except ReconcilerError as exc:  # unreachable, or the workspace is closed to us
         out(f"warning: audit records not joined: {exc.message}", err=True)
         return {}
     found = observed.models.get(model)
@@ -64,6 +65,26 @@ def _row(move: Move, alias: str = "", applied: Applied | None = None) -> dict[st
     }
 
 
+def _scope(opts: Options, model: str) -> Scope | None:
+    """The workspace whose ``model`` is meant, when the state names workspaces: the one
+    that declares it now (``--workspace`` picks when several do)."""
+    try:
+        desired = load_state(opts.state, opts.workspace)
+    except ReconcilerError:
+        return None
+    if all(p.workspace in (None, opts.workspace) for p in desired.parts):
+        return None if opts.workspace is None else (opts.workspace, opts.workspace)
+    found = [p.workspace for p, _ in desired.declarations(model)]
+    if len(found) > 1:
+        if opts.workspace not in found:
+            raise ReconcilerError(
+                f"model {model!r} is declared in several workspaces ({', '.join(map(str, found))});"
+                " pass --workspace NAME"
+            )
+        found = [opts.workspace]
+    return (found[0] if found else opts.workspace, opts.workspace)
+
+
 @click.command("history")
 @common_options()
 @click.argument("model")
@@ -80,7 +101,8 @@ def _row(move: Move, alias: str = "", applied: Applied | None = None) -> dict[st
 def command(opts: Options, model: str, alias: str, at: str | None, fmt: str) -> None:
     """Show the commits that moved ALIAS of MODEL, from `git log` of the state files."""
     require_state(opts.state)
-    moves = alias_history(opts.state, model, alias)
+    scope = _scope(opts, model)
+    moves = alias_history(opts.state, model, alias, scope)
     if not moves:
         raise ReconcilerError(
             f"no commit under {display_path(opts.state)} ever set {alias!r} of {model!r} "
@@ -109,7 +131,7 @@ def command(opts: Options, model: str, alias: str, at: str | None, fmt: str) -> 
                 f"{move.date.isoformat()}, commit {move.commit[:8]} by {terminal(move.author)})"
             )
         return
-    applied = _applied_records(opts, model)
+    applied = _applied_records(opts, model, scope[0] if scope else opts.workspace)
     if fmt == "json":
         out(json.dumps([_row(m, alias, applied) for m in moves], indent=2))
         return

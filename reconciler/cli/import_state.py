@@ -44,19 +44,22 @@ def command(opts: Options, models: tuple[str, ...], out_path: str, force: bool) 
     if opts.state_given and not _inside(target, opts.state):
         # a mistyped --state would silently skip the check that models are declared once
         require_state(opts.state)
-    registry = api.connect(opts.tracking_uri, debug=opts.debug, read_only=True)
+    ws = opts.workspace
+    connected = api.connect(opts.tracking_uri, debug=opts.debug, read_only=True)
+    registry = api.in_workspace(connected, ws)
     names = list(models) or registry.model_names()
     observed = registry.read(names)
     if missing := sorted(set(models) - set(observed.models)):
+        where = f" (workspace {ws})" if ws else ""
         hint = api.did_you_mean(missing[0], registry.model_names())
-        raise StateError(f"model {missing[0]!r} does not exist in the registry{hint}")
-    text, warnings = render(observed, registry.display_uri)
+        raise StateError(f"model {missing[0]!r} does not exist in the registry{where}{hint}")
+    text, warnings = render(observed, registry.display_uri, ws)
     for warning in warnings:
         out(f"warning: {warning}", err=True)
     if target is None:
         out(text, nl=False)
         return
-    _check_not_declared_elsewhere(opts.state, target, set(observed.models))
+    _check_not_declared_elsewhere(opts.state, target, set(observed.models), ws)
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}.reconciler-import")
     try:
@@ -76,16 +79,19 @@ def _inside(target: Path | None, state: Path) -> bool:
     return where == state.resolve() or state.resolve() in where.parents
 
 
-def _check_not_declared_elsewhere(state: Path, target: Path, names: set[str]) -> None:
-    """Inside the state directory, an imported model must not be declared in another file."""
+def _check_not_declared_elsewhere(
+    state: Path, target: Path, names: set[str], workspace: str | None = None
+) -> None:
+    """Inside the state directory, an imported model must not be declared in another file
+    (of the same workspace: the same name elsewhere is another model)."""
     if not state.is_dir() or state.resolve() not in target.resolve().parents:
         return
     try:
-        desired = load_state(state)
+        part = load_state(state, workspace).part(workspace)
     except StateError:
         return
     for name in sorted(names):
-        src = desired.sources.get(name)
+        src = part.sources.get(name) if part else None
         if src is not None and Path(src.file).resolve() != target.resolve():
             raise StateError(
                 f"model {name!r} is already declared in {src.file}:{src.line}; "

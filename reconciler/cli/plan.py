@@ -87,7 +87,7 @@ def command(
 ) -> None:
     """Show what apply would change. Exit 1 on errors or failed gates."""
     target = check_out_path(Path(out_file)) if out_file else None
-    desired = api.validate(opts.state, models)
+    desired = api.validate(opts.state, models, opts.workspace)
     registry = api.connect(
         opts.tracking_uri,
         debug=opts.debug,
@@ -108,7 +108,7 @@ def command(
     if target is not None:
         save_plan(plan, target)
         out(f"Saved the plan to {out_file}: `reconciler apply {out_file}` applies it.", err=True)
-    if not desired.models and (names := registry.model_names()):
+    if desired.empty and (names := registry.in_workspace(opts.workspace).model_names()):
         out(f"warning: {empty_state(opts.state, names)}", err=True)
     if detailed_exitcode and plan.changes:
         sys.exit(2)

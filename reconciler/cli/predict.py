@@ -66,13 +66,15 @@ def command(opts: Options, model: str, alias: str, input_csv: str, output_csv: s
         raise RegistryError(problem)
     import pandas as pd
 
+    from reconciler.mlflow.scope import in_workspace
     from reconciler.training import load
 
     try:
         frame = pd.read_csv(input_csv)
     except (OSError, ValueError) as exc:
         raise ReconcilerError(f"cannot read {input_csv} as CSV: {exc}") from None
-    loaded = load(model, alias, tracking_uri=resolve_uri(opts.tracking_uri))
+    with in_workspace(opts.workspace):  # --workspace; MLFLOW_WORKSPACE MLflow reads itself
+        loaded = load(model, alias, tracking_uri=resolve_uri(opts.tracking_uri))
     given = [str(c) for c in frame.columns]
     expected = _expected(loaded)
     if expected is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,19 +19,32 @@ from reconciler.state.edit import rewrite_aliases
 from reconciler.state.load import Source, display_path, load_state
 from reconciler.state.models import AliasValue, CopyFrom, ModelSpec, _check_alias, value_label
 
+if TYPE_CHECKING:
+    from reconciler.core.ports import Registry
 
-def locate(state: Path, model: str) -> tuple[Path, ModelSpec, Source]:
-    """The file declaring ``model``, its spec, and where in it the model is declared."""
-    desired = load_state(state)
-    if model not in desired.models:
+
+def locate(
+    state: Path, model: str, workspace: str | None = None
+) -> tuple[Path, ModelSpec, Source, str | None]:
+    """The file declaring ``model``, its spec, where in it the model is declared, and its
+    workspace. A name declared in several workspaces needs ``--workspace`` to pick one."""
+    found = load_state(state, workspace).declarations(model)
+    if len(found) > 1:
+        found = [(p, s) for p, s in found if p.workspace == workspace]
+        if len(found) != 1:
+            raise StateError(
+                f"model {model!r} is declared in several workspaces; pass --workspace NAME "
+                "to say which one to edit"
+            )
+    if not found:
         where = display_path(state)
         raise StateError(
             f"model {model!r} is not declared in the state files under {where}: pass --state "
             f"if it is declared elsewhere, or declare it with `reconciler import --model "
             f"{model} --out {where.rstrip('/')}/{model}.yaml`"
         )
-    src = desired.sources[model]
-    return Path(src.file), desired.models[model], src
+    part, src = found[0]
+    return Path(src.file), part.models[model], src, part.workspace
 
 
 def check_alias_names(*names: str) -> None:
@@ -44,13 +58,22 @@ def check_alias_names(*names: str) -> None:
         raise StateError("--alias and --archive-alias must differ")
 
 
-def check_version(uri: str | None, model: str, version: int) -> None:
-    """Ask the registry whether ``model`` has ``version`` and it is READY (``--check``)."""
+def _registry(uri: str | None, workspace: str | None) -> Registry:
+    """The registry, in ``workspace`` (checked to exist: one error if it does not)."""
     from reconciler import api
 
-    observed = api.connect(uri, read_only=True).read([model]).models.get(model)
+    return api.in_workspace(api.connect(uri, read_only=True), workspace)
+
+
+def _in(workspace: str | None) -> str:
+    return f" (workspace {workspace})" if workspace else ""
+
+
+def check_version(uri: str | None, model: str, version: int, workspace: str | None = None) -> None:
+    """Ask the registry whether ``model`` has ``version`` and it is READY (``--check``)."""
+    observed = _registry(uri, workspace).read([model]).models.get(model)
     if observed is None:
-        raise StateError(f"model {model!r} does not exist in the registry")
+        raise StateError(f"model {model!r} does not exist in the registry{_in(workspace)}")
     found = observed.versions.get(version)
     if found is None:
         raise StateError(f"model {model!r} has no version {version} in the registry")
@@ -61,19 +84,20 @@ def check_version(uri: str | None, model: str, version: int) -> None:
 _FROM = re.compile(r"^(?P<model>[^@/]+)(?:@(?P<alias>[\w\-]+)|/(?P<version>\d+))$")
 
 
-def resolve_from(uri: str | None, text: str) -> CopyFrom:
-    """``SRC/VERSION`` as is, or ``SRC@ALIAS`` resolved to its version now (one read)."""
+def resolve_from(uri: str | None, text: str, workspace: str | None = None) -> CopyFrom:
+    """``SRC/VERSION`` as is, or ``SRC@ALIAS`` resolved to its version now (one read, in
+    the workspace of the model it is copied into: copies stay within one workspace)."""
     found = _FROM.match(text)
     if found is None:
         raise StateError(f"--from {text!r}: write SOURCE_MODEL@ALIAS or SOURCE_MODEL/VERSION")
     source = found.group("model")
     if found.group("version"):
         return CopyFrom.model_validate({"from": source, "version": int(found.group("version"))})
-    from reconciler import api
-
-    observed = api.connect(uri, read_only=True).read([source]).models.get(source)
+    observed = _registry(uri, workspace).read([source]).models.get(source)
     if observed is None:
-        raise StateError(f"--from {text!r}: model {source!r} does not exist in the registry")
+        raise StateError(
+            f"--from {text!r}: model {source!r} does not exist in the registry{_in(workspace)}"
+        )
     number = observed.aliases.get(found.group("alias"))
     if number is None:
         raise StateError(f"--from {text!r}: {source!r} has no alias {found.group('alias')!r}")
@@ -114,8 +138,8 @@ def command(
     if (version is None) == (from_ is None):
         raise StateError("give either VERSION or --from SRC@ALIAS|SRC/VERSION")
     check_alias_names(alias, archive_alias)
-    path, spec, src = locate(opts.state, model)
-    want: AliasValue = resolve_from(opts.tracking_uri, from_) if from_ else int(version or 0)
+    path, spec, src, ws = locate(opts.state, model, opts.workspace)
+    want: AliasValue = resolve_from(opts.tracking_uri, from_, ws) if from_ else int(version or 0)
     current = spec.aliases.get(alias)
     if current == want:
         out(
@@ -124,7 +148,7 @@ def command(
         )
         return
     if check and isinstance(want, int):
-        check_version(opts.tracking_uri, model, want)
+        check_version(opts.tracking_uri, model, want, ws)
     new: dict[str, AliasValue] = {alias: want}
     if current is not None:
         new[archive_alias] = current

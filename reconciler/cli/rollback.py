@@ -28,7 +28,7 @@ from reconciler.state.models import value_label
 def command(opts: Options, model: str, alias: str, archive_alias: str) -> None:
     """Edit the state file: swap ALIAS and ARCHIVE_ALIAS of MODEL."""
     check_alias_names(alias, archive_alias)
-    path, spec, src = locate(opts.state, model)
+    path, spec, src, _ = locate(opts.state, model, opts.workspace)
     previous = spec.aliases.get(archive_alias)
     current = spec.aliases.get(alias)
     if previous is None:

@@ -11,15 +11,18 @@ and trend are ``render.status``.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from reconciler import api
 from reconciler.cli.console import Options, common_options, out, warn
+from reconciler.core.scopes import DEFAULT
 from reconciler.core.status import key_metrics, run_ids
 from reconciler.errors import StateError
 from reconciler.render import status as view
-from reconciler.state.load import load_state
+from reconciler.state.load import DesiredState, load_state
+from reconciler.state.scope import StateSet
 
 
 @click.command("status")
@@ -37,25 +40,39 @@ from reconciler.state.load import load_state
 )
 def command(opts: Options, model: str | None, metric_names: tuple[str, ...], fmt: str) -> None:
     """Versions of MODEL (default: every model in the state) as the registry holds them."""
-    desired = None
+    desired: StateSet | None = None
     if model is None or opts.state.exists():
         try:
-            desired = load_state(opts.state)
+            desired = load_state(opts.state, opts.workspace)
         except StateError:
             if model is None:
                 raise
-    names = [model] if model else sorted(desired.models) if desired else []
-    specs = desired.models if desired else {}
-    keys = {name: key_metrics(specs.get(name), metric_names) for name in names}
+    parts: list[tuple[str | None, DesiredState | None]] = [
+        (p.workspace, p)
+        for p in (desired.parts if desired else ())
+        if not model or model in p.models
+    ] or [(opts.workspace, None)]
     registry = api.connect(
         opts.tracking_uri, read_models=opts.read_models, warn=warn, read_only=True
     )
-    observed = registry.read(names)
-    if model and model not in observed.models:
-        hint = api.did_you_mean(model, registry.model_names())
-        raise StateError(f"model {model!r} does not exist in the registry{hint}")
-    data = view.rows(observed, registry.run_metrics(run_ids(observed)), keys, desired)
+    if desired is not None:
+        api.check_workspaces(desired, registry)
+    data: list[dict[str, Any]] = []
+    keys: dict[str, list[str]] = {}
+    for ws, part in parts:  # one batched read per workspace
+        names = [model] if model else sorted(part.models) if part else []
+        specs = part.models if part else {}
+        mine = {name: key_metrics(specs.get(name), metric_names) for name in names}
+        scoped = registry.in_workspace(ws)
+        observed = scoped.read(names)
+        if model and model not in observed.models:
+            where = f" (workspace {ws})" if ws else ""
+            hint = api.did_you_mean(model, scoped.model_names())
+            raise StateError(f"model {model!r} does not exist in the registry{where}{hint}")
+        data += view.rows(observed, scoped.run_metrics(run_ids(observed)), mine, part, ws)
+        keys.update(mine)
     if fmt == "json":
         out(json.dumps(data, indent=2))
     else:
-        out(view.text(data, keys), nl=False)
+        show = len(parts) > 1 or parts[0][0] not in (None, DEFAULT)
+        out(view.text(data, keys, show), nl=False)

@@ -12,5 +12,8 @@ from reconciler.cli.console import Options, common_options, out
 @common_options(registry=False)
 def command(opts: Options) -> None:
     """Check the state files offline; exit 0 when valid, 1 when not."""
-    desired = api.validate(opts.state)
-    out(f"{len(desired.files)} file(s), {len(desired.models)} model(s): valid")
+    desired = api.validate(opts.state, workspace=opts.workspace)
+    count = sum(len(p.models) for p in desired.parts)
+    named = [p.workspace for p in desired.parts if p.workspace]
+    spans = f" in {len(named)} workspace(s)" if len(desired.parts) > 1 or named else ""
+    out(f"{len(desired.files)} file(s), {count} model(s){spans}: valid")

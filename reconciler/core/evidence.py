@@ -121,6 +121,8 @@ class Evidence:
     """The candidate version's tags without the reconciler's audit tags."""
     signature: SignatureCheck = SignatureCheck("unknown")
     trend: Trend | None = None
+    workspace: str | None = None
+    """The MLflow workspace of the model (None: the server's default, or none)."""
 
 
 def _iso(ms: int) -> str:

@@ -46,6 +46,8 @@ class GateResult:
     """For tag rules: the candidate's value (None when the tag is missing)."""
     changes: tuple[str, ...] = ()
     """For signature rules: how the candidate's signature differs from the holder's."""
+    workspace: str | None = None
+    """The MLflow workspace of the model (None: the server's default, or none)."""
 
 
 def check_signature(target: Resolved, signatures: Mapping[str, ObservedSignature]) -> GateResult:

@@ -53,6 +53,8 @@ class Change:
     after: Any
     version: int | None = None
     """The model version, for stage and version_* changes."""
+    workspace: str | None = None
+    """The MLflow workspace of the model (None: the server's default, or none)."""
 
     @property
     def is_removal(self) -> bool:
@@ -81,6 +83,8 @@ class Problem:
     message: str
     file: str | None = None
     line: int | None = None
+    workspace: str | None = None
+    """The MLflow workspace of the model (None: the server's default, or none)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ class Note:
 
     model: str
     message: str
+    workspace: str | None = None
+    """The MLflow workspace of the model (None: the server's default, or none)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,17 @@ class RecordWrite:
     """False: written before any change (claims new keys); True: after the removals."""
     dropped: tuple[int, ...] = ()
     """Versions whose keys did not fit the tag-value limit and are not recorded."""
+    workspace: str | None = None
+    """The MLflow workspace of the model (None: the server's default, or none)."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The part of a plan in one workspace."""
+
+    workspace: str | None
+    models: tuple[str, ...]
+    observed_digest: str
 
 
 @dataclass(frozen=True)
@@ -121,6 +138,12 @@ class Plan:
     """Ownership records apply writes with the changes (never shown as changes)."""
     evidence: tuple[Evidence, ...] = ()
     """For reviewers: what each alias move changes about the model (never decides)."""
+    workspace: str | None = None
+    """The workspace of files without one when the plan was made (--workspace /
+    MLFLOW_WORKSPACE); a saved plan is refused under another (``core.scopes``)."""
+    scopes: tuple[Scope, ...] = ()
+    """Per workspace: its models and observed digest (``core.scopes.split`` gives one
+    plan per workspace for apply and the stale check); empty: one unnamed scope."""
 
     @property
     def failed_gates(self) -> tuple[GateResult, ...]:

@@ -17,6 +17,17 @@ class Registry(Protocol):
     """The registry URI with credentials redacted, safe to print."""
     concurrency: int
     """How many writes may run at once."""
+    workspace: str | None
+    """The MLflow workspace every call goes to (None: the server's default, or none)."""
+
+    def in_workspace(self, workspace: str | None) -> Registry:
+        """The same registry, every call made in ``workspace``."""
+        ...
+
+    def missing_workspaces(self, names: Iterable[str]) -> dict[str, str]:
+        """Each of ``names`` that does not exist or is closed to this user, with why
+        ("does not exist"); a registry without workspaces raises RegistryError."""
+        ...
 
     def read(self, names: Iterable[str]) -> ObservedState:
         """Models, aliases, tags and versions for ``names``; absent models are left out."""

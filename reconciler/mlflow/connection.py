@@ -41,7 +41,9 @@ _AUTHORIZATION = re.compile(
     r"(?i)(\bauthorization\b['\"]?\s*[:=]\s*['\"]?(?:(?:basic|bearer|token)\s+)?)[^\s'\",}]+"
 )
 """An ``Authorization`` header's value as a server may echo it (``--debug``)."""
-_QUERY = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s?'\"]*)\?[^\s'\"]*")
+_QUERY = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s?#'\"]*)\?[^\s'\"]*")
+"""A URI's query (credentials travel there); one inside the ``#`` fragment is never sent
+to a server (the MLflow UI's ``#/models/m/versions/1?workspace=team-a``) and is kept."""
 
 
 def resolve_uri(cli_uri: str | None) -> str | None:

@@ -38,7 +38,14 @@ class Reads(Session):
     server_version: str | None
     """The server's MLflow version, asked only once it refused an ``IN`` filter."""
 
-    def _start_reads(self, read_models: str = "auto", warn: Warn | None = None) -> None:
+    _read_options: tuple[str, Warn | None] = ("auto", None)
+    """``--read-models`` and the slow-read warning, kept for ``in_workspace`` copies."""
+
+    def _start_reads(self, read_models: str | None = None, warn: Warn | None = None) -> None:
+        """Fresh read state; ``read_models``/``warn`` are kept for a workspace's copy."""
+        if read_models is not None:
+            self._read_options = (read_models, warn)
+        read_models, warn = self._read_options
         self.in_lists = None
         self.server_version = None
         self._models = ModelReader(

@@ -17,6 +17,7 @@ from reconciler.core.observed import ObservedRun, ObservedSignature
 from reconciler.core.signature import parse_mlmodel
 from reconciler.errors import RegistryError
 from reconciler.mlflow.connection import redact_text
+from reconciler.mlflow.scope import in_workspace
 from reconciler.mlflow.session import Session, chunks, quote
 
 RUNS_PER_SEARCH = 500
@@ -131,6 +132,10 @@ class Runs(Session):
         """The signature in ``place``/MLmodel: one download, and never an exception."""
         if isinstance(place, ObservedSignature):
             return place
+        with in_workspace(self.workspace):
+            return self._download_mlmodel(place)
+
+    def _download_mlmodel(self, place: str) -> ObservedSignature:
         try:
             from mlflow.artifacts import download_artifacts
             from mlflow.store.artifact.artifact_repository_registry import (

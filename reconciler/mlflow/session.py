@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -23,6 +22,7 @@ from reconciler.mlflow.connection import (
     redact_text,
     refused,
 )
+from reconciler.mlflow.scope import in_workspace, no_workspaces, requester
 
 DEFAULT_CONCURRENCY = 8
 T = TypeVar("T")
@@ -43,9 +43,15 @@ class Session:
     """MLflow's client and registry store for one URI, with error translation."""
 
     def __init__(
-        self, uri: str | None, concurrency: int = DEFAULT_CONCURRENCY, debug: bool = False
+        self,
+        uri: str | None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        debug: bool = False,
+        workspace: str | None = None,
     ) -> None:
         apply_http_defaults()
+        self.workspace = workspace
+        """The MLflow workspace every call is made in (None: MLflow's own choice)."""
         self.uri = uri or default_local_uri()
         self.display_uri = redact(self.uri)
         self.debug = debug
@@ -76,15 +82,19 @@ class Session:
         return client, store
 
     def _call(self, fn: Callable[[], T], model: str | None = None) -> T:
-        """Run one MLflow call (about ``model``), turning its failures into one line."""
+        """Run one MLflow call (about ``model``) in this session's workspace, turning its
+        failures into one line."""
         from mlflow.exceptions import MlflowException
 
         try:
-            return fn()
+            with in_workspace(self.workspace):
+                return fn()
         except RegistryError:
             raise
         except MlflowException as exc:
             status = exc.get_http_status_code()
+            if exc.error_code == "FEATURE_DISABLED":
+                raise RegistryError(no_workspaces(self.display_uri, self.workspace)) from exc
             if status in (401, 403):
                 raise RegistryError(self._denied(status, model)) from exc
             raise registry_error(self._explain(exc.message)) from exc
@@ -115,14 +125,7 @@ class Session:
 
     def _denied(self, status: int, model: str | None) -> str:
         """401/403 as who was refused what: running again cannot help (SPEC §6.5)."""
-        user = os.environ.get("MLFLOW_TRACKING_USERNAME")
-        who = (
-            repr(user)
-            if user
-            else "the MLFLOW_TRACKING_TOKEN user"
-            if os.environ.get("MLFLOW_TRACKING_TOKEN")
-            else "an anonymous user (MLFLOW_TRACKING_USERNAME is not set)"
-        )
+        who = requester()
         on = f"model {model!r}" if model else f"the registry at {self.display_uri}"
         if status == 401:
             return (

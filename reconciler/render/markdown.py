@@ -10,6 +10,7 @@ add a link, an image or a mention, or look like a gate result.
 from __future__ import annotations
 
 from reconciler.core.plan import Kind, Plan
+from reconciler.core.scopes import for_display
 from reconciler.render.escape import markdown_code, markdown_text
 from reconciler.render.evidence import markdown_section
 from reconciler.render.text import (
@@ -21,6 +22,7 @@ from reconciler.render.text import (
     plan_errors,
     summary_line,
     verdict_line,
+    workspace_names,
 )
 
 MARKDOWN_LIMIT = 60_000
@@ -46,12 +48,15 @@ def head(plan: Plan) -> list[str]:
         count = len(plan.gates)
         out.append(f"**All {count} gate{'' if count == 1 else 's'} passed.**  ")
     out += [f"**{summary_line(plan)}**", "", f"Registry: {markdown_code(plan.registry)}", ""]
+    if named := workspace_names(plan):
+        out += [f"Workspaces: {markdown_code(named)}", ""]
     return out
 
 
 def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     """Markdown for a PR comment or a job summary; evidence fills what ``limit`` leaves."""
     out = head(plan)
+    plan = for_display(plan)
     errors = plan_errors(plan).error_lines() if not plan.applyable else ()
     if errors:
         out += ["**Errors**", ""]

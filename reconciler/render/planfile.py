@@ -16,8 +16,9 @@ from typing import Any
 
 from reconciler.core.evidence import Evidence, Side
 from reconciler.core.gates import GateResult
-from reconciler.core.plan import Action, Change, Kind, Note, Plan, Problem, RecordWrite
+from reconciler.core.plantypes import Action, Change, Kind, Note, Plan, Problem, RecordWrite, Scope
 from reconciler.errors import PlanError
+from reconciler.state.models import check_workspace
 
 FORMAT_VERSION = 1
 
@@ -25,6 +26,7 @@ FORMAT_VERSION = 1
 def change_to_dict(change: Change) -> dict[str, Any]:
     out: dict[str, Any] = {
         "model": change.model,
+        "workspace": change.workspace,
         "kind": change.kind.value,
         "key": change.key,
         "action": change.action.value,
@@ -39,6 +41,7 @@ def change_to_dict(change: Change) -> dict[str, Any]:
 def gate_to_dict(gate: GateResult) -> dict[str, Any]:
     out: dict[str, Any] = {
         "model": gate.model,
+        "workspace": gate.workspace,
         "alias": gate.alias,
         "version": gate.version,
         "metric": gate.metric,
@@ -66,6 +69,7 @@ def evidence_to_dict(ev: Evidence) -> dict[str, Any]:
     """Everything the evidence holds (the renderings show a bounded part of it)."""
     return {
         "model": ev.model,
+        "workspace": ev.workspace,
         "alias": ev.alias,
         "before": _side(ev.before),
         "after": _side(ev.after),
@@ -106,16 +110,38 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "registry": plan.registry,
         "state_digest": plan.state_digest,
         "observed_digest": plan.observed_digest,
+        "workspace": plan.workspace,
+        "workspaces": [
+            {
+                "workspace": s.workspace,
+                "models": list(s.models),
+                "observed_digest": s.observed_digest,
+            }
+            for s in plan.scopes
+        ],
         "models": list(plan.models),
         "changes": [change_to_dict(c) for c in plan.changes],
         "gates": [gate_to_dict(g) for g in plan.gates],
         "errors": [
-            {"model": p.model, "message": p.message, "file": p.file, "line": p.line}
+            {
+                "model": p.model,
+                "workspace": p.workspace,
+                "message": p.message,
+                "file": p.file,
+                "line": p.line,
+            }
             for p in plan.problems
         ],
-        "notes": [{"model": n.model, "message": n.message} for n in plan.notes],
+        "notes": [
+            {"model": n.model, "workspace": n.workspace, "message": n.message} for n in plan.notes
+        ],
         "records": [
-            {"model": r.model, "value": r.value, "after_removals": r.after_removals}
+            {
+                "model": r.model,
+                "workspace": r.workspace,
+                "value": r.value,
+                "after_removals": r.after_removals,
+            }
             for r in plan.records
         ],
         "evidence": [evidence_to_dict(e) for e in plan.evidence],
@@ -125,6 +151,15 @@ def to_dict(plan: Plan) -> dict[str, Any]:
 
 def to_json(plan: Plan) -> str:
     return json.dumps(to_dict(plan), indent=2) + "\n"
+
+
+def _workspace(item: Any) -> str | None:
+    """An item's workspace: absent or null is the server's default; anything else must be
+    a workspace name (a saved plan is input, not trusted)."""
+    value = item.get("workspace")
+    if value is None:
+        return None
+    return check_workspace(value) if isinstance(value, str) else check_workspace(str(value))
 
 
 def from_dict(data: Any) -> Plan:
@@ -141,6 +176,7 @@ def from_dict(data: Any) -> Plan:
                 before=c["before"],
                 after=c["after"],
                 version=c.get("version"),
+                workspace=_workspace(c),
             )
             for c in data["changes"]
         )
@@ -160,24 +196,45 @@ def from_dict(data: Any) -> Plan:
                 expected=g.get("expected"),
                 actual=g.get("actual"),
                 changes=tuple(g.get("changes", ())),
+                workspace=_workspace(g),
             )
             for g in data.get("gates", [])
         )
         problems = tuple(
-            Problem(model=p["model"], message=p["message"], file=p.get("file"), line=p.get("line"))
+            Problem(
+                model=p["model"],
+                message=p["message"],
+                file=p.get("file"),
+                line=p.get("line"),
+                workspace=_workspace(p),
+            )
             for p in data.get("errors", [])
         )
         notes = tuple(
-            Note(model=str(n["model"]), message=str(n["message"])) for n in data.get("notes", [])
+            Note(model=str(n["model"]), message=str(n["message"]), workspace=_workspace(n))
+            for n in data.get("notes", [])
         )
         records = tuple(
             RecordWrite(
                 model=str(r["model"]),
                 value=str(r["value"]),
                 after_removals=bool(r["after_removals"]),
+                workspace=_workspace(r),
             )
             for r in data.get("records", [])
         )
+        scopes = tuple(
+            Scope(_workspace(s), tuple(str(m) for m in s["models"]), str(s["observed_digest"]))
+            for s in data.get("workspaces", [])
+        )
+        known = {s.workspace for s in scopes} or {None}
+        stray = {c.workspace for c in changes} | {r.workspace for r in records}
+        if stray - known:
+            bad = sorted(str(w) for w in stray - known)[0]
+            raise PlanError(
+                f"not a valid saved plan: it has changes in workspace {bad!r}, "
+                "which its workspaces do not list"
+            )
         return Plan(
             registry=str(data["registry"]),
             state_digest=str(data["state_digest"]),
@@ -188,6 +245,8 @@ def from_dict(data: Any) -> Plan:
             problems=problems,
             notes=notes,
             records=records,
+            workspace=_workspace(data),
+            scopes=scopes,
         )
     except PlanError:
         raise

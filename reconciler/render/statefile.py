@@ -83,12 +83,18 @@ class _Dumper(yaml.SafeDumper):
 _Dumper.add_representer(str, _Dumper.represent_str)
 
 
-def render(observed: ObservedState, registry: str) -> tuple[str, list[str]]:
-    """State YAML for every observed model, and warnings about what it cannot express."""
+def render(
+    observed: ObservedState, registry: str, workspace: str | None = None
+) -> tuple[str, list[str]]:
+    """State YAML for every observed model (in ``workspace``, written into the file), and
+    warnings about what it cannot express."""
     warnings: list[str] = []
     models = {name: model_state(m, warnings) for name, m in sorted(observed.models.items())}
+    top: dict[str, Any] = {"version": 1}
+    if workspace is not None:
+        top["workspace"] = workspace
     body = yaml.dump(
-        {"version": 1, "models": models},
+        {**top, "models": models},
         Dumper=_Dumper,
         sort_keys=False,
         allow_unicode=True,

@@ -12,6 +12,7 @@ from typing import Any
 
 from reconciler.core.evidence import TREND_POINTS
 from reconciler.core.observed import ObservedState
+from reconciler.core.scopes import label
 from reconciler.core.status import alias_sync
 from reconciler.render.escape import terminal
 from reconciler.render.evidence import number as fmt_number
@@ -43,8 +44,10 @@ def rows(
     metrics: Mapping[str, Mapping[str, float]],
     keys: Mapping[str, list[str]],
     desired: DesiredState | None = None,
+    workspace: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One dict per version (newest first within a model), for text or JSON."""
+    """One dict per version (newest first within a model), for text or JSON; each names
+    its ``workspace`` (None: the server's default)."""
     result = []
     for name, model in sorted(observed.models.items()):
         held: dict[int, list[str]] = {}
@@ -57,6 +60,7 @@ def rows(
             result.append(
                 {
                     "model": name,
+                    "workspace": workspace,
                     "version": number,
                     "aliases": held.get(number, []),
                     "sync": sync.get(number, {}),
@@ -72,13 +76,19 @@ def rows(
     return result
 
 
-def series(data: list[dict[str, Any]], keys: Mapping[str, list[str]]) -> str:
+def series(data: list[dict[str, Any]], keys: Mapping[str, list[str]], show: bool = False) -> str:
     """Each gated metric across a model's recent versions, as text with a sparkline and
-    the alias holders marked (the same picture the markdown plan draws)."""
+    the alias holders marked (the same picture the markdown plan draws); ``show`` names
+    the workspace beside the model."""
     lines = []
-    for name in sorted(keys):
-        rows = sorted((r for r in data if r["model"] == name), key=lambda r: r["version"])
+    models = sorted({(r.get("workspace") or "", r["model"]) for r in data if r["model"] in keys})
+    for ws, name in models:
+        rows = sorted(
+            (r for r in data if r["model"] == name and (r.get("workspace") or "") == ws),
+            key=lambda r: r["version"],
+        )
         rows = rows[-TREND_POINTS:]
+        shown = label(name, ws or None, show)
         for metric in keys[name]:
             points = [(r, r["metrics"][metric]) for r in rows if metric in r["metrics"]]
             if len(points) < 2:
@@ -88,11 +98,11 @@ def series(data: list[dict[str, Any]], keys: Mapping[str, list[str]]) -> str:
                 + (f" [{','.join(r['aliases'])}]" if r["aliases"] else "")
                 for r, v in points
             )
-            lines.append(f"{name} {metric}: {values}  {sparkline([v for _, v in points])}")
+            lines.append(f"{shown} {metric}: {values}  {sparkline([v for _, v in points])}")
     return "".join(f"{line}\n" for line in lines)
 
 
-def label(alias: str, state: str, number: int, want: int | None) -> str:
+def alias_label(alias: str, state: str, number: int, want: int | None) -> str:
     """``champion(synced)``; a drift says what the state wants: ``champion(drift, state:
     v7)``, ``old(drift, state: removed)``, ``new(drift, state: v3, not set)``."""
     if state != "drift":
@@ -102,13 +112,15 @@ def label(alias: str, state: str, number: int, want: int | None) -> str:
     return f"{alias}(drift, state: v{want}{', not set' if want == number else ''})"
 
 
-def table(data: list[dict[str, Any]]) -> str:
-    """The rows as aligned columns, metrics last (unpadded)."""
+def table(data: list[dict[str, Any]], show: bool = False) -> str:
+    """The rows as aligned columns, metrics last (unpadded); ``show``: ``workspace/model``."""
     lines = [HEAD] + [
         (
-            r["model"],
+            label(r["model"], r.get("workspace"), show),
             str(r["version"]),
-            ",".join(label(a, s, r["version"], r["wanted"].get(a)) for a, s in r["sync"].items())
+            ",".join(
+                alias_label(a, s, r["version"], r["wanted"].get(a)) for a, s in r["sync"].items()
+            )
             or "-",
             r["stage"],
             r["status"],
@@ -127,7 +139,7 @@ def table(data: list[dict[str, Any]]) -> str:
     )
 
 
-def text(data: list[dict[str, Any]], keys: Mapping[str, list[str]]) -> str:
+def text(data: list[dict[str, Any]], keys: Mapping[str, list[str]], show: bool = False) -> str:
     """The table, then the trend lines when there are any."""
-    trend = series(data, keys)
-    return table(data) + (f"\n{trend}" if trend else "")
+    trend = series(data, keys, show)
+    return table(data, show) + (f"\n{trend}" if trend else "")

@@ -17,6 +17,7 @@ import click
 
 from reconciler.core.gates import GateResult
 from reconciler.core.plan import Action, Change, Kind, Plan
+from reconciler.core.scopes import DEFAULT, for_display, shows_workspace, workspaces
 from reconciler.errors import PlanError, PlanErrors
 from reconciler.render.escape import LIMIT, markdown_code, markdown_text, shorten, terminal
 from reconciler.render.evidence import text_block
@@ -124,11 +125,21 @@ def verdict_line(plan: Plan) -> str | None:
     return f"This plan cannot be applied: {count} error{'' if count == 1 else 's'}{gates}."
 
 
+def workspace_names(plan: Plan) -> str | None:
+    """``team-a, team-b`` when the plan names workspaces beside its models."""
+    if not shows_workspace(plan):
+        return None
+    return ", ".join(ws or DEFAULT for ws in workspaces(plan))
+
+
 def render_text(plan: Plan, color: bool = False) -> str:
     def style(text: str, fg: str | None = None, bold: bool = False) -> str:
         return click.style(text, fg=fg, bold=bold) if color else text
 
     lines = [f"Registry: {terminal(plan.registry)}", ""]
+    if named := workspace_names(plan):
+        lines.insert(1, f"Workspaces: {named}")
+    plan = for_display(plan)
     by_model: dict[str, list[Change]] = {}
     for change in plan.changes:
         by_model.setdefault(change.model, []).append(change)
@@ -176,6 +187,7 @@ def _where(source: str | None) -> tuple[str | None, int | None]:
 def plan_errors(plan: Plan, note: str = "") -> PlanErrors:
     """Every reason ``plan`` cannot be applied, located: problems, then failed gates
     (at the line of their model)."""
+    plan = for_display(plan)
     errors = [PlanError(p.message, p.file, p.line) for p in plan.problems]
     errors += [PlanError(g.reason, *_where(plan.sources.get(g.model))) for g in plan.failed_gates]
     return PlanErrors(errors, note)

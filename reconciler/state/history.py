@@ -49,12 +49,24 @@ def _git(args: list[str], cwd: Path, stdin: bytes | None = None) -> bytes:
     return done.stdout
 
 
-def _alias_in(blob: bytes, model: str, alias: str) -> tuple[bool, int | str | None]:
-    """(declares the model, version holding the alias) in one historical file."""
+Scope = tuple[str | None, str | None]
+"""(the workspace asked about, the workspace of files without a ``workspace:`` key)."""
+
+
+def _alias_in(
+    blob: bytes, model: str, alias: str, scope: Scope | None = None
+) -> tuple[bool, int | str | None]:
+    """(declares the model, version holding the alias) in one historical file; with
+    ``scope``, only a file of that workspace declares it (same name, other workspace:
+    another model)."""
     try:
         data: Any = parse(blob.decode("utf-8-sig"), "history").data
     except (StateError, UnicodeDecodeError):
         return False, None
+    if scope is not None:
+        named = data.get("workspace") if isinstance(data, dict) else None
+        if (named if isinstance(named, str) else scope[1]) != scope[0]:
+            return False, None
     models = data.get("models") if isinstance(data, dict) else None
     spec = models.get(model) if isinstance(models, dict) else None
     if not isinstance(spec, dict):
@@ -66,8 +78,9 @@ def _alias_in(blob: bytes, model: str, alias: str) -> tuple[bool, int | str | No
     return True, value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def alias_history(state: Path, model: str, alias: str) -> list[Move]:
-    """Every commit (oldest first) that changed which version holds ``alias`` of ``model``."""
+def alias_history(state: Path, model: str, alias: str, scope: Scope | None = None) -> list[Move]:
+    """Every commit (oldest first) that changed which version holds ``alias`` of ``model``
+    (in the workspace ``scope`` names, when given)."""
     cwd = state if state.is_dir() else state.parent
     target = "." if state.is_dir() else state.name
     log = _git(
@@ -96,7 +109,7 @@ def alias_history(state: Path, model: str, alias: str) -> list[Move]:
                 wanted.append(sha)
         missing = [sha for sha in wanted if sha not in blobs]
         if missing:
-            blobs.update(_read_blobs(cwd, missing, model, alias))
+            blobs.update(_read_blobs(cwd, missing, model, alias, scope))
         found = [blobs[sha] for sha in wanted if blobs[sha][0]]
         value = found[0][1] if found else None
         if value != previous:
@@ -108,7 +121,7 @@ def alias_history(state: Path, model: str, alias: str) -> list[Move]:
 
 
 def _read_blobs(
-    cwd: Path, shas: list[str], model: str, alias: str
+    cwd: Path, shas: list[str], model: str, alias: str, scope: Scope | None = None
 ) -> dict[str, tuple[bool, int | str | None]]:
     raw = _git(["cat-file", "--batch"], cwd, ("\n".join(shas) + "\n").encode())
     out: dict[str, tuple[bool, int | str | None]] = {}
@@ -118,7 +131,7 @@ def _read_blobs(
         size = int(raw[pos:header_end].split()[2])
         body = raw[header_end + 1 : header_end + 1 + size]
         pos = header_end + 1 + size + 1
-        out[sha] = _alias_in(body, model, alias)
+        out[sha] = _alias_in(body, model, alias, scope)
     return out
 
 

@@ -8,67 +8,21 @@ others (``StateErrors``).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from reconciler.errors import StateError, StateErrors
+from reconciler.state.desired import DesiredState, Source
 from reconciler.state.explain import schema_errors
-from reconciler.state.models import ModelSpec, StateFile
+from reconciler.state.models import ModelSpec, StateFile, check_workspace
+from reconciler.state.scope import StateSet
 from reconciler.state.yamlsafe import Document, parse, read_text
 
-
-@dataclass(frozen=True)
-class Source:
-    """Where a model is declared."""
-
-    file: str
-    line: int | None
-    doc: Document | None = None
-    """The parsed file, to locate keys inside the model's block."""
-
-    def locate(self, *path: object) -> int | None:
-        """Line of a key inside this model's block (falls back to the model's line)."""
-        if self.doc is None:
-            return self.line
-        return self.doc.line_of(("models", *path)) or self.line
-
-
-@dataclass(frozen=True)
-class DesiredState:
-    """All models declared in the state files, by name, with where each is declared."""
-
-    models: Mapping[str, ModelSpec]
-    sources: Mapping[str, Source]
-    files: tuple[str, ...]
-
-    def digest(self) -> str:
-        """A stable hash of the declared content (not of formatting or comments)."""
-        body = {
-            name: spec.model_dump(mode="json", by_alias=True)
-            for name, spec in sorted(self.models.items())
-        }
-        blob = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-        return "sha256:" + hashlib.sha256(blob).hexdigest()
-
-    def only(self, names: tuple[str, ...]) -> DesiredState:
-        """The state restricted to ``names`` (``--model``); unknown names are an error."""
-        if not names:
-            return self
-        missing = [n for n in names if n not in self.models]
-        if missing:
-            raise StateError(f"model {missing[0]!r} is not declared in the state files")
-        keep = set(names)
-        return DesiredState(
-            models={n: s for n, s in self.models.items() if n in keep},
-            sources={n: s for n, s in self.sources.items() if n in keep},
-            files=self.files,
-        )
+__all__ = ["DesiredState", "Source", "StateSet", "load_state"]
 
 
 def display_path(path: Path) -> str:
@@ -192,15 +146,15 @@ def _declared(doc: Document) -> list[str]:
     return list(models) if isinstance(models, dict) else []
 
 
-def load_state(state: Path) -> DesiredState:
-    """Read every state file and check the rules that span files.
+def load_state(state: Path, workspace: str | None = None) -> StateSet:
+    """Read every state file and check the rules that span files; ``workspace`` is the
+    default for files without a ``workspace:`` key (``--workspace`` / MLFLOW_WORKSPACE).
 
     Every file is read even after one fails, and every error is collected; the result is
-    returned only when there is none.
+    returned only when there is none. The same model name in two workspaces is two models.
     """
     _, paths = find_state_files(state)
-    models: dict[str, ModelSpec] = {}
-    sources: dict[str, Source] = {}
+    parts: dict[str | None, _Part] = {}
     errors: list[StateError] = []
     for path in paths:
         display = display_path(path)
@@ -211,22 +165,69 @@ def load_state(state: Path) -> DesiredState:
             continue
         parsed, found = check_document(doc)
         errors.extend(found)
+        named = file_workspace(doc)
+        part = parts.setdefault(named or workspace, _Part())
+        if named and part.named_at is None:
+            part.named_at = Source(doc.file, doc.line_of(("workspace",)) or 1)
         for name in _declared(doc):
             line = doc.line_of(("models", name))
-            first = sources.get(name)
+            first = next(
+                (p.sources[name] for p in _same(parts, named or workspace) if name in p.sources),
+                None,
+            )
             if first is not None:
                 errors.append(
                     StateError(
                         f"model {name!r} is declared in two files: {first.file}:{first.line} "
-                        f"and {doc.file}:{line}",
+                        f"and {doc.file}:{line}" + _in(named or workspace),
                         file=doc.file,
                         line=line,
                     )
                 )
                 continue
-            sources[name] = Source(doc.file, line, doc)
+            part.sources[name] = Source(doc.file, line, doc)
             if parsed is not None:
-                models[name] = parsed.models[name]
+                part.models[name] = parsed.models[name]
     if errors:
         raise StateErrors(errors)
-    return DesiredState(models=models, sources=sources, files=tuple(display_path(p) for p in paths))
+    files = tuple(display_path(p) for p in paths)
+    return StateSet.of(
+        [
+            DesiredState(p.models, p.sources, files, ws, p.named_at)
+            for ws, p in parts.items()
+            if p.sources or p.named_at
+        ],
+        files,
+        workspace,
+    )
+
+
+@dataclass
+class _Part:
+    """One workspace's models while the files are read."""
+
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
+    named_at: Source | None = None
+
+
+def file_workspace(doc: Document) -> str | None:
+    """The workspace a file names at its top level (None: absent or not a valid name;
+    the schema check reports the latter)."""
+    value = doc.data.get("workspace") if isinstance(doc.data, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return check_workspace(value)
+    except ValueError:
+        return None
+
+
+def _same(parts: Mapping[str | None, _Part], workspace: str | None) -> list[_Part]:
+    """The parts that name the same workspace: ``default`` is the server's default."""
+    key = workspace or "default"
+    return [p for ws, p in parts.items() if (ws or "default") == key]
+
+
+def _in(workspace: str | None) -> str:
+    return f" (workspace {workspace})" if workspace else ""

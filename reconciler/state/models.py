@@ -61,6 +61,25 @@ def _check_model_name(name: str) -> str:
     return name
 
 
+WORKSPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+"""MLflow's workspace name rule (a Kubernetes DNS label), 2 to 63 characters."""
+RESERVED_WORKSPACES = frozenset({"workspaces", "api", "ajax-api", "static-files"})
+
+
+def check_workspace(name: str) -> str:
+    """MLflow's rule for workspace names, checked offline (``validate``)."""
+    if not 2 <= len(name) <= 63:
+        raise ValueError(f"workspace {name!r}: names are 2 to 63 characters")
+    if not WORKSPACE_RE.match(name):
+        raise ValueError(
+            f"{name!r} is not a valid workspace name: use lowercase letters, digits and inner '-' "
+            "(^[a-z0-9]([-a-z0-9]*[a-z0-9])?$)"
+        )
+    if name in RESERVED_WORKSPACES:
+        raise ValueError(f"workspace {name!r} is reserved by MLflow")
+    return name
+
+
 def _check_tag_key(key: str) -> str:
     if not key or len(key) > 250:
         raise ValueError("tag keys are 1 to 250 characters")
@@ -72,6 +91,7 @@ def _check_tag_key(key: str) -> str:
 AliasName = Annotated[str, AfterValidator(_check_alias)]
 ModelName = Annotated[str, AfterValidator(_check_model_name)]
 TagKey = Annotated[str, AfterValidator(_check_tag_key)]
+WorkspaceName = Annotated[StrictStr, AfterValidator(check_workspace)]
 VersionNumber = Annotated[StrictInt, Field(gt=0, le=MAX_VERSION)]
 """A version number written as a plain YAML integer (``7``, not ``"7"`` or ``7.0``)."""
 VersionKey = Annotated[int, Field(gt=0, le=MAX_VERSION)]
@@ -255,6 +275,9 @@ class StateFile(_Frozen):
 
     version: Literal[1] = 1
     """Format version."""
+    workspace: WorkspaceName | None = None
+    """The MLflow workspace of every model in this file (MLflow >= 3.10); absent:
+    ``--workspace`` / ``MLFLOW_WORKSPACE``, else the server's default."""
     models: dict[ModelName, ModelSpec] = {}
 
     @model_validator(mode="after")

@@ -44,6 +44,15 @@ class MemoryRegistry:
 
     display_uri = "memory://"
     concurrency = 1
+    workspace: str | None = None
+
+    def in_workspace(self, workspace: str | None) -> MemoryRegistry:
+        """One workspace only: the plain dicts stand for the server's default."""
+        assert workspace is None, "MemoryRegistry has no workspaces"
+        return self
+
+    def missing_workspaces(self, names: Iterable[str]) -> dict[str, str]:
+        return dict.fromkeys(sorted(set(names)), "does not exist")
 
     def __init__(
         self,

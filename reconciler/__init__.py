@@ -17,7 +17,8 @@ The package is a folder per layer; the path says what a module may touch
 - ``cli/``     click commands (thin: parse, call one step, print) and the console. Only
   ``cli/`` imports ``cli/``.
 - top level: ``errors`` (imports nothing), ``api`` (the steps behind each command:
-  ``core/``, ``state/``, ``mlflow/``, ``render/``), ``training`` and ``demo`` (the
+  ``core/``, ``state/``, ``mlflow/``, ``render/``), ``logged_apply`` (the apply log and
+  lock around an apply; the same imports as ``api``), ``training`` and ``demo`` (the
   demo's training: ``state/``, ``core/``, ``mlflow/``).
 
 mlflow itself is imported only in ``mlflow/``, ``training`` and ``demo``, and always

@@ -25,6 +25,8 @@ models:
     aliases:
       champion: 1
     description: "LightGBM regressor trained by `reconciler demo`"
+    ignore:
+      aliases: [candidate]   # the training pipeline's own alias: never a change or a note
     gates:
       champion:
         - {metric: val_rmse, max: 20.0}
@@ -76,6 +78,14 @@ def train_versions(uri: str, folder: Path, say: Say) -> list[tuple[int, float]]:
         say(f"  registered {MODEL} version {version}: {trees} trees, val_rmse={rmse:.2f}")
         out.append((version, rmse))
     return out
+
+
+def _pipeline_sets_candidate(uri: str, version: int) -> None:
+    """What a training pipeline does after registering a version: point its alias at it."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.set_registered_model_alias(MODEL, "candidate", str(version))
 
 
 def _git(folder: Path, say: Say, *args: str, show: bool = True) -> str:
@@ -144,7 +154,17 @@ def run_demo(workdir: Path, say: Say, run: Run) -> int:
     _git(folder, say, "add", "state", "state.schema.json")
     commit(f"Declare {MODEL}: champion v1")
     step("Plan: what would change (CI posts this on the pull request)", ["plan"])
-    step("Apply it (CI does this on merge)", ["apply", "--yes"])
+    step("Apply it (CI does this on merge): one run in the apply log", ["apply", "--yes"])
+    say(
+        f"\n== The training pipeline moves its own alias `candidate` to v{versions[2][0]} "
+        "(outside git)"
+    )
+    _pipeline_sets_candidate(uri, versions[2][0])
+    step(
+        "Plan: the state ignores `candidate`, so the pipeline's move is neither a change "
+        "nor a note, and apply will never undo it",
+        ["plan"],
+    )
     poor = versions[1][0]
     step(
         f"Propose version {poor} (val_rmse {versions[1][1]:.1f}) as champion",
@@ -185,7 +205,11 @@ def run_demo(workdir: Path, say: Say, run: Run) -> int:
     say("\n== And undo that rollback with git again")
     _git(folder, say, "revert", "--no-edit", "HEAD")
     step("Apply", ["apply", "--yes"])
-    step("Who moved champion, when, from which commit (git + audit tags)", ["history", MODEL])
+    step(
+        "Who moved champion, when, from which commit, and which apply run carried each move "
+        "out (git joined with the apply log: experiment reconciler-applies)",
+        ["history", MODEL],
+    )
     say("\n== Load the champion and predict (reconciler.training.load)")
 
     from reconciler.training import load

@@ -20,7 +20,19 @@ ALLOWED = {
     "training": {"errors", "state", "core", "mlflow"},
     "demo": {"errors", "state", "core", "mlflow", "training"},
     "api": {"errors", "state", "core", "mlflow", "render"},
-    "cli": {"package", "errors", "state", "core", "mlflow", "render", "api", "demo", "training"},
+    "logged_apply": {"errors", "state", "core", "mlflow", "render"},
+    "cli": {
+        "package",
+        "errors",
+        "state",
+        "core",
+        "mlflow",
+        "render",
+        "api",
+        "logged_apply",
+        "demo",
+        "training",
+    },
     "package": set(),
 }
 """Layer -> the other layers it may import (its own modules always)."""

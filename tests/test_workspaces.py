@@ -51,6 +51,17 @@ def wcli(ws_server: MlflowServer, tmp_path: Path) -> Cli:
     return Cli(ws_server.url, tmp_path)
 
 
+def log_workspaces(url: str, experiment: str) -> list[str]:
+    """The ``reconciler.workspace`` tag of every apply-log run in the default workspace."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(url)
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, "no apply log"
+    runs = client.search_runs([found.experiment_id])
+    return [r.data.tags.get("reconciler.workspace", "") for r in runs]
+
+
 def state_file(cwd: Path, path: str, model: str, champion: int, workspace: str | None) -> None:
     """``state/<path>`` declaring ``model``'s champion (in ``workspace`` when given)."""
     file = cwd / "state" / path
@@ -63,7 +74,7 @@ def state_file(cwd: Path, path: str, model: str, champion: int, workspace: str |
 
 
 def test_same_name_in_two_workspaces_is_planned_and_applied_in_one_run(
-    wcli: Cli, name: str
+    wcli: Cli, name: str, apply_experiment: str
 ) -> None:
     """One state dir, one model name in team-a and team-b: one plan naming each workspace,
     one apply, each workspace converges to its own file; a later change touches one."""
@@ -95,6 +106,8 @@ def test_same_name_in_two_workspaces_is_planned_and_applied_in_one_run(
     assert aliases_in(wcli.url, "team-b", name) == {"champion": 3}
     with pytest.raises(Exception, match="RESOURCE_DOES_NOT_EXIST"):
         aliases_in(wcli.url, None, name)  # the default workspace never saw it
+    # one apply-log run, in the apply's default workspace, naming both workspaces it touched
+    assert log_workspaces(wcli.url, apply_experiment) == ["team-a,team-b"]
 
     again = wcli("plan", "--detailed-exitcode")
     assert again.exit_code == 0 and "No changes" in again.stdout, again.output

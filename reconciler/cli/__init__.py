@@ -23,6 +23,7 @@ from reconciler.cli import (
     rollback,
     schema,
     status,
+    unlock,
     validate,
 )
 
@@ -77,5 +78,6 @@ for _module in (
     history,
     demo,
     predict,
+    unlock,
 ):
     main.add_command(_module.command)

@@ -1,88 +1,66 @@
 """``reconciler history``: who moved an alias to which version, from git.
 
 git is the record; when a registry is configured (``--tracking-uri`` or MLflow's env
-vars), each move is joined with the ``reconciler.applied`` audit tag that its apply
-left on the version, so the table also says when and by whom it reached the registry.
+vars), each move is joined with the apply log (every verified apply, SPEC §12) and, for
+applies from before the log, the ``reconciler.applied`` audit tag on the version: when,
+by whom and in which run it reached the registry, or that it never did.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
 from reconciler import api
 from reconciler.cli.console import Options, common_options, out
-from reconciler.errors import ReconcilerError
+from reconciler.core.applied import (
+    MoveApplied,
+    Records,
+    applied_moves,
+)
+from reconciler.core.lock import FINISHED
+from reconciler.errors import ReconcilerError, RegistryError
+from reconciler.logged_apply import open_log
 from reconciler.mlflow.connection import resolve_uri
 from reconciler.render.escape import terminal
+from reconciler.render.history import history_note, history_row
 from reconciler.state.audit import APPLIED, parse_applied
-from reconciler.state.history import Move, Scope, alias_history, holder_at, parse_when
-from reconciler.state.load import display_path, load_state, require_state
+from reconciler.state.history import (
+    alias_history,
+    first_parent_commits,
+    history_scope,
+    holder_at,
+    parse_when,
+)
+from reconciler.state.load import display_path, require_state
 
-Applied = dict[int, dict[str, Any]]
 
-
-def _applied_records(opts: Options, model: str, workspace: str | None = None) -> Applied:
-    """version -> its audit record; empty without a configured registry or when unreachable."""
+def _records(opts: Options, model: str, workspace: str | None = None) -> Records:
+    """The audit tags and the log's verified applies; empty without a configured registry
+    or when unreachable (with a warning)."""
     if resolve_uri(opts.tracking_uri) is None:
-        return {}
+        return Records({}, [], False)
     try:
         registry = api.connect(opts.tracking_uri, read_only=True)
-        observed = api.in_workspace(registry, workspace).read([model])
+        registry = api.in_workspace(registry, workspace)
+        observed = registry.read([model])
     except ReconcilerError as exc:  # unreachable, or the workspace is closed to us
         out(f"warning: audit records not joined: {exc.message}", err=True)
-        return {}
+        return Records({}, [], False)
+    try:
+        runs = open_log(registry).all(FINISHED)
+    except RegistryError as exc:
+        out(f"warning: the apply log was not read: {exc.message}", err=True)
+        runs = []
     found = observed.models.get(model)
     versions = found.versions.values() if found else ()
-    return {
+    audit = {
         v.version: record
         for v in versions
         if (record := parse_applied(v.tags.get(APPLIED))) is not None
     }
-
-
-def _applied_for(move: Move, alias: str, applied: Applied) -> dict[str, Any] | None:
-    """The audit record of the apply that carried out ``move``, when the version has it."""
-    record = applied.get(move.version) if isinstance(move.version, int) else None
-    if record is None or alias not in record.get("aliases", []):
-        return None
-    commit = str(record.get("commit") or "")
-    return record if commit.removesuffix("-dirty") == move.commit else None
-
-
-def _row(move: Move, alias: str = "", applied: Applied | None = None) -> dict[str, object]:
-    return {
-        "commit": move.commit,
-        "date": move.date.isoformat(),
-        "author": move.author,
-        "email": move.email,
-        "version": move.version,
-        "previous": move.previous,
-        "subject": move.subject,
-        "applied": _applied_for(move, alias, applied or {}),
-    }
-
-
-def _scope(opts: Options, model: str) -> Scope | None:
-    """The workspace whose ``model`` is meant, when the state names workspaces: the one
-    that declares it now (``--workspace`` picks when several do)."""
-    try:
-        desired = load_state(opts.state, opts.workspace)
-    except ReconcilerError:
-        return None
-    if all(p.workspace in (None, opts.workspace) for p in desired.parts):
-        return None if opts.workspace is None else (opts.workspace, opts.workspace)
-    found = [p.workspace for p, _ in desired.declarations(model)]
-    if len(found) > 1:
-        if opts.workspace not in found:
-            raise ReconcilerError(
-                f"model {model!r} is declared in several workspaces ({', '.join(map(str, found))});"
-                " pass --workspace NAME"
-            )
-        found = [opts.workspace]
-    return (found[0] if found else opts.workspace, opts.workspace)
+    return Records(audit, runs, True)
 
 
 @click.command("history")
@@ -101,7 +79,7 @@ def _scope(opts: Options, model: str) -> Scope | None:
 def command(opts: Options, model: str, alias: str, at: str | None, fmt: str) -> None:
     """Show the commits that moved ALIAS of MODEL, from `git log` of the state files."""
     require_state(opts.state)
-    scope = _scope(opts, model)
+    scope = history_scope(opts.state, opts.workspace, model)
     moves = alias_history(opts.state, model, alias, scope)
     if not moves:
         raise ReconcilerError(
@@ -118,7 +96,7 @@ def command(opts: Options, model: str, alias: str, at: str | None, fmt: str) -> 
                         "alias": alias,
                         "at": at,
                         "version": move.version if move else None,
-                        "since": _row(move) if move else None,
+                        "since": history_row(MoveApplied(move, None, False)) if move else None,
                     },
                     indent=2,
                 )
@@ -131,19 +109,17 @@ def command(opts: Options, model: str, alias: str, at: str | None, fmt: str) -> 
                 f"{move.date.isoformat()}, commit {move.commit[:8]} by {terminal(move.author)})"
             )
         return
-    applied = _applied_records(opts, model, scope[0] if scope else opts.workspace)
+    records = _records(opts, model, scope[0] if scope else opts.workspace)
+    order = first_parent_commits(opts.state) if records.runs else []
+    items = applied_moves(moves, order, records.runs, model)
     if fmt == "json":
-        out(json.dumps([_row(m, alias, applied) for m in moves], indent=2))
+        out(json.dumps([history_row(i, alias, records) for i in items], indent=2))
         return
-    for m in moves:
+    for item in items:
+        m = item.move
         change = f"{alias} -> {m.version}" if m.version is not None else f"{alias} removed"
         was = f" (was {m.previous})" if m.previous is not None else ""
-        record = _applied_for(m, alias, applied)
-        done = ""
-        if record:  # registry text: escaped
-            at, by = (terminal(str(record.get(k)), 100) for k in ("at", "by"))
-            done = f"  [applied {at} by {by}]"
         out(
             f"{m.date.isoformat()}  {m.commit[:8]}  {terminal(m.author):<16}  {change}{was}  "
-            f"{terminal(m.subject)}{done}"
+            f"{terminal(m.subject)}{history_note(item, alias, records)}"
         )

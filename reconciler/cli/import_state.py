@@ -14,8 +14,9 @@ import click
 from reconciler import api
 from reconciler.cli.console import Options, common_options, out
 from reconciler.errors import StateError
-from reconciler.render.statefile import render
+from reconciler.render.statefile import pipeline_aliases, render
 from reconciler.state.load import display_path, load_file, load_state, require_state
+from reconciler.state.models import IgnoreSpec
 
 
 @click.command("import")
@@ -36,7 +37,29 @@ from reconciler.state.load import display_path, load_file, load_state, require_s
     help="File to write ('-': standard output).",
 )
 @click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
-def command(opts: Options, models: tuple[str, ...], out_path: str, force: bool) -> None:
+@click.option(
+    "--exclude-alias",
+    "exclude_aliases",
+    multiple=True,
+    metavar="PATTERN",
+    help="Leave aliases matching this fnmatch pattern to others (repeatable); the pattern "
+    "is written into the state's ignore.",
+)
+@click.option(
+    "--exclude-tag",
+    "exclude_tags",
+    multiple=True,
+    metavar="PATTERN",
+    help="Leave model and version tags matching this pattern to others (repeatable).",
+)
+def command(
+    opts: Options,
+    models: tuple[str, ...],
+    out_path: str,
+    force: bool,
+    exclude_aliases: tuple[str, ...],
+    exclude_tags: tuple[str, ...],
+) -> None:
     """Write state YAML from the live registry, so that `plan` right after shows no changes."""
     target = None if out_path == "-" else Path(out_path)
     if target is not None and target.exists() and not force:
@@ -53,9 +76,22 @@ def command(opts: Options, models: tuple[str, ...], out_path: str, force: bool) 
         where = f" (workspace {ws})" if ws else ""
         hint = api.did_you_mean(missing[0], registry.model_names())
         raise StateError(f"model {missing[0]!r} does not exist in the registry{where}{hint}")
-    text, warnings = render(observed, registry.display_uri, ws)
+    if "" in exclude_aliases + exclude_tags:
+        raise StateError("--exclude-alias and --exclude-tag need a non-empty pattern")
+    exclude = IgnoreSpec(
+        aliases=list(exclude_aliases), tags=list(exclude_tags), version_tags=list(exclude_tags)
+    )
+    text, warnings = render(observed, registry.display_uri, exclude, ws)
     for warning in warnings:
         out(f"warning: {warning}", err=True)
+    if found := pipeline_aliases(observed, exclude):
+        model, alias = found[0]
+        more = f" and {len(found) - 1} more" if len(found) > 1 else ""
+        out(
+            f"hint: alias {alias!r} of {model!r}{more} looks set by a pipeline, not applied "
+            f"from the state; to leave it to the pipeline, import with --exclude-alias {alias}",
+            err=True,
+        )
     if target is None:
         out(text, nl=False)
         return

@@ -8,43 +8,17 @@ asks the registry now whether the version exists and is READY.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from reconciler.cli.console import Options, common_options, out
 from reconciler.errors import StateError
-from reconciler.state.edit import rewrite_aliases
-from reconciler.state.load import Source, display_path, load_state
-from reconciler.state.models import AliasValue, CopyFrom, ModelSpec, _check_alias, value_label
+from reconciler.state.edit import locate, rewrite_aliases
+from reconciler.state.models import AliasValue, CopyFrom, _check_alias, value_label
 
 if TYPE_CHECKING:
     from reconciler.core.ports import Registry
-
-
-def locate(
-    state: Path, model: str, workspace: str | None = None
-) -> tuple[Path, ModelSpec, Source, str | None]:
-    """The file declaring ``model``, its spec, where in it the model is declared, and its
-    workspace. A name declared in several workspaces needs ``--workspace`` to pick one."""
-    found = load_state(state, workspace).declarations(model)
-    if len(found) > 1:
-        found = [(p, s) for p, s in found if p.workspace == workspace]
-        if len(found) != 1:
-            raise StateError(
-                f"model {model!r} is declared in several workspaces; pass --workspace NAME "
-                "to say which one to edit"
-            )
-    if not found:
-        where = display_path(state)
-        raise StateError(
-            f"model {model!r} is not declared in the state files under {where}: pass --state "
-            f"if it is declared elsewhere, or declare it with `reconciler import --model "
-            f"{model} --out {where.rstrip('/')}/{model}.yaml`"
-        )
-    part, src = found[0]
-    return Path(src.file), part.models[model], src, part.workspace
 
 
 def check_alias_names(*names: str) -> None:

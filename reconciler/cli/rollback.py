@@ -9,9 +9,9 @@ from __future__ import annotations
 import click
 
 from reconciler.cli.console import Options, common_options, out
-from reconciler.cli.promote import check_alias_names, locate
+from reconciler.cli.promote import check_alias_names
 from reconciler.errors import StateError
-from reconciler.state.edit import rewrite_aliases
+from reconciler.state.edit import locate, rewrite_aliases
 from reconciler.state.models import value_label
 
 

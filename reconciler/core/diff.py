@@ -66,7 +66,7 @@ def plan_model(
         if after is None and target.copy_of is not None:
             after = {"from": target.copy_of.from_, "version": target.copy_of.version}
         yield from _diff_value(name, Kind.ALIAS, alias, target.live, after)
-    dropped = set(obs.aliases) - set(spec.aliases)
+    dropped = {a for a in obs.aliases if a not in spec.aliases and not spec.ignore.alias(a)}
     for alias in sorted(dropped if spec.prune else dropped & owned.aliases):
         yield _removal(name, Kind.ALIAS, alias, obs.aliases[alias])
     declared_stage = {number: stage for stage, number in spec.stages.items()}
@@ -117,16 +117,19 @@ def plan_model(
             yield _removal(name, Kind.VERSION_TAG, key, version.tags[key], number)
 
 
-def record_writes(name: str, spec: ModelSpec, owned: Managed) -> Iterator[RecordWrite]:
+def record_writes(
+    name: str, spec: ModelSpec, owned: Managed, current: Managed | None = None
+) -> Iterator[RecordWrite]:
     """The ownership record writes for a model that apply writes to.
 
     Keys are claimed before they are set (``first``: old record + declared keys) and
     released only after their removal succeeded (``final``: declared keys), so an apply
-    cut off half-way never forgets a key it may still have to remove.
+    cut off half-way never forgets a key it may still have to remove. ``current``: the
+    record as stored, when ``owned`` already left out keys that are released (ignored).
     """
     want = declared(spec)
     first = owned.union(want)
-    if first != owned:
+    if first != (owned if current is None else current):
         text, dropped = encode(first)
         yield RecordWrite(name, text, after_removals=False, dropped=dropped)
     if want != first:

@@ -12,7 +12,7 @@ from reconciler.core.diff import plan_model, record_writes
 from reconciler.core.evidence import Evidence
 from reconciler.core.gates import GateResult, evaluate_gates
 from reconciler.core.observed import ObservedModel, ObservedState
-from reconciler.core.ownership import MANAGED_TAG, TAG_VALUE_LIMIT
+from reconciler.core.ownership import MANAGED_TAG, TAG_VALUE_LIMIT, release
 from reconciler.core.ownership import parse as parse_record
 from reconciler.core.plantypes import (
     BLANK_IS_ABSENT,
@@ -80,7 +80,8 @@ def compute_plan(
         resolved, moving = resolution.of(name), resolution.moving(name)
         problems.extend(copy_problems(name, resolved, observed, src))
         problems.extend(version_problems(name, spec, obs, src))
-        owned = parse_record(obs.tags.get(MANAGED_TAG))
+        current = parse_record(obs.tags.get(MANAGED_TAG))
+        owned, released = release(current, spec.ignore)
         model_changes = list(plan_model(name, spec, obs, owned, resolved))
         changes.extend(model_changes)
         # a version that does not exist is one error (its problem), not one per gate
@@ -89,8 +90,9 @@ def compute_plan(
         if evidence:
             found.extend(evidence_of.for_model(spec, obs, observed, moving, registry))
         notes.extend(unmanaged_notes(name, spec, obs, owned))
-        if model_changes:
-            model_records = list(record_writes(name, spec, owned))
+        notes.extend(Note(name, line) for line in released)
+        if model_changes or released:
+            model_records = list(record_writes(name, spec, owned, current))
             records.extend(model_records)
             dropped = sorted({d for r in model_records for d in r.dropped})
             if dropped:

@@ -79,13 +79,15 @@ def unmanaged_notes(
     """Live keys the state neither declares nor has recorded: left alone, but shown."""
     if not spec.prune:
         for alias in sorted(set(obs.aliases) - set(spec.aliases) - owned.aliases):
+            if spec.ignore.alias(alias):
+                continue
             yield Note(
                 name,
                 f"alias {alias} (version {obs.aliases[alias]}) is not managed by the state; "
                 "left alone",
             )
     for key in sorted(set(managed_tags(obs.tags)) - set(spec.tags) - owned.tags):
-        if not key.startswith("mlflow."):
+        if not key.startswith("mlflow.") and not spec.ignore.tag(key):
             yield Note(name, f"tag {key} is not managed by the state; left alone")
     staged = sorted(
         (v.version, v.stage)

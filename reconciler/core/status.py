@@ -3,6 +3,7 @@
 ``synced``: the alias holds the version the state declares. ``drift``: declared but
 live elsewhere or nowhere, or recorded as owned but no longer declared (plan would
 remove it). ``unmanaged``: neither declared nor owned (plan leaves it alone).
+``ignored``: the state hands it back (``ignore``): never planned, whatever its value.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ Wanted = dict[int, dict[str, int | None]]
 
 
 def alias_sync(model: ObservedModel, spec: ModelSpec | None) -> tuple[Sync, Wanted]:
-    """version -> {alias: synced | drift | unmanaged}, each alias on one row only, and
+    """version -> {alias: synced | drift | unmanaged | ignored}, each alias on one row only, and
     for each drifting alias the version the state wants (None: removed).
 
     A declared alias live elsewhere drifts on its live row; one live nowhere, on the
@@ -33,6 +34,8 @@ def alias_sync(model: ObservedModel, spec: ModelSpec | None) -> tuple[Sync, Want
     for alias, number in model.aliases.items():
         if alias in declared:
             state = "synced" if declared[alias] == number else "drift"
+        elif spec and spec.ignore.alias(alias):
+            state = "ignored"
         else:
             state = "drift" if alias in owned or (spec and spec.prune) else "unmanaged"
         out.setdefault(number, {})[alias] = state

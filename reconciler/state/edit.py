@@ -20,8 +20,8 @@ from pathlib import Path
 import yaml
 
 from reconciler.errors import StateError
-from reconciler.state.load import display_path, load_file
-from reconciler.state.models import AliasValue, CopyFrom
+from reconciler.state.load import Source, display_path, load_file, load_state
+from reconciler.state.models import AliasValue, CopyFrom, ModelSpec
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][\w\-]*$")
 
@@ -203,3 +203,27 @@ def rewrite_aliases(path: Path, model: str, aliases: Mapping[str, AliasValue]) -
     finally:
         temp.unlink(missing_ok=True)
     return new_text
+
+
+def locate(
+    state: Path, model: str, workspace: str | None = None
+) -> tuple[Path, ModelSpec, Source, str | None]:
+    """The file declaring ``model``, its spec, where in it the model is declared, and its
+    workspace. A name declared in several workspaces needs ``--workspace`` to pick one."""
+    found = load_state(state, workspace).declarations(model)
+    if len(found) > 1:
+        found = [(p, s) for p, s in found if p.workspace == workspace]
+        if len(found) != 1:
+            raise StateError(
+                f"model {model!r} is declared in several workspaces; pass --workspace NAME "
+                "to say which one to edit"
+            )
+    if not found:
+        where = display_path(state)
+        raise StateError(
+            f"model {model!r} is not declared in the state files under {where}: pass --state "
+            f"if it is declared elsewhere, or declare it with `reconciler import --model "
+            f"{model} --out {where.rstrip('/')}/{model}.yaml`"
+        )
+    part, src = found[0]
+    return Path(src.file), part.models[model], src, part.workspace

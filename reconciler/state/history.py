@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ReconcilerError, StateError
+from reconciler.state.load import load_state
 from reconciler.state.yamlsafe import parse
 
 _SEP = "\x1f"
@@ -151,3 +152,31 @@ def holder_at(moves: list[Move], when: datetime) -> Move | None:
     """The last move at or before ``when`` (None: the alias was not declared yet)."""
     before = [m for m in moves if m.date <= when]
     return before[-1] if before else None
+
+
+def first_parent_commits(state: Path) -> list[str]:
+    """The commits of the branch that holds the state, oldest first (first parents only):
+    the line along which applies are ordered."""
+    cwd = state if state.is_dir() else state.parent
+    out = _git(["rev-list", "--first-parent", "--reverse", "HEAD"], cwd)
+    return out.decode().split()
+
+
+def history_scope(state: Path, workspace: str | None, model: str) -> Scope | None:
+    """The workspace whose ``model`` is meant, when the state names workspaces: the one
+    that declares it now (``--workspace`` picks when several do)."""
+    try:
+        desired = load_state(state, workspace)
+    except ReconcilerError:
+        return None
+    if all(p.workspace in (None, workspace) for p in desired.parts):
+        return None if workspace is None else (workspace, workspace)
+    found = [p.workspace for p, _ in desired.declarations(model)]
+    if len(found) > 1:
+        if workspace not in found:
+            raise ReconcilerError(
+                f"model {model!r} is declared in several workspaces ({', '.join(map(str, found))});"
+                " pass --workspace NAME"
+            )
+        found = [workspace]
+    return (found[0] if found else workspace, workspace)

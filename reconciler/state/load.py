@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from reconciler.errors import StateError, StateErrors
 from reconciler.state.desired import DesiredState, Source
 from reconciler.state.explain import schema_errors
-from reconciler.state.models import ModelSpec, StateFile, check_workspace
+from reconciler.state.models import ModelSpec, StateFile, check_workspace, ignore_conflicts
 from reconciler.state.scope import StateSet
 from reconciler.state.yamlsafe import Document, parse, read_text
 
@@ -187,7 +187,17 @@ def load_state(state: Path, workspace: str | None = None) -> StateSet:
                 continue
             part.sources[name] = Source(doc.file, line, doc)
             if parsed is not None:
-                part.models[name] = parsed.models[name]
+                spec = parsed.models[name]
+                if parsed.defaults.ignore:
+                    ignore = parsed.defaults.ignore.merged(spec.ignore)
+                    spec = spec.model_copy(update={"ignore": ignore})
+                part.models[name] = spec
+                for where, message in ignore_conflicts(spec):
+                    errors.append(
+                        StateError(
+                            message, file=doc.file, line=part.sources[name].locate(name, *where)
+                        )
+                    )
     if errors:
         raise StateErrors(errors)
     files = tuple(display_path(p) for p in paths)

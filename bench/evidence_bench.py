@@ -80,7 +80,7 @@ STATE = """\
 def measure(url: str, names: list[str], folder: Path) -> dict[str, Any]:
     """Count the requests of one plan with evidence (a fresh registry: no warm cache)."""
     from reconciler import api
-    from reconciler.render.text import render_markdown
+    from reconciler.render.markdown import render_markdown
 
     state = folder / "state.yaml"
     state.write_text("models:\n" + "".join(STATE.format(name=n) for n in names))

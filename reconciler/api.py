@@ -6,6 +6,7 @@ for it.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,7 +28,7 @@ from reconciler.errors import (
     StateErrors,
     is_refusal,
 )
-from reconciler.mlflow.connection import default_local_uri, redact, resolve_uri
+from reconciler.mlflow.connection import default_local_uri, redact, resolve_uri, uri_problem
 from reconciler.render.text import describe
 from reconciler.state.audit import AuditInfo, current_audit
 from reconciler.state.load import DesiredState, load_state
@@ -40,10 +41,15 @@ def connect(
     debug: bool = False,
     read_models: str = "auto",
     warn: Callable[[str], None] | None = None,
+    read_only: bool = False,
 ) -> Registry:
     """The MLflow registry at ``uri`` (None: MLflow's local default); MLflow's own log
     lines reach the terminal only with ``debug``. ``read_models`` pins how registered
-    models are read (``--read-models``); ``warn`` hears, once, why a read is slow."""
+    models are read (``--read-models``); ``warn`` hears, once, why a read is slow.
+    ``read_only`` commands never create a local registry: a missing sqlite file is an
+    error naming the URI."""
+    if problem := uri_problem(uri, read_only):
+        raise RegistryError(problem)
     from reconciler.mlflow.registry import MlflowRegistry
 
     return MlflowRegistry(
@@ -130,10 +136,34 @@ def make_plan(desired: StateSet, registry: Registry, with_evidence: bool = False
     uri = registry.display_uri
     parts = []
     for part in desired.parts:
-        observed, resolution = _observe(part, registry.in_workspace(part.workspace), with_evidence)
+        scoped = registry.in_workspace(part.workspace)
+        observed, resolution = _observe(part, scoped, with_evidence)
         plan = compute_plan(part, observed, uri, evidence=with_evidence, resolution=resolution)
-        parts.append((part.workspace, plan))
+        parts.append((part.workspace, _suggest_names(plan, part, observed, scoped)))
     return combine(parts, desired.default)
+
+
+def _suggest_names(
+    plan: Plan, desired: DesiredState, observed: ObservedState, registry: Registry
+) -> Plan:
+    """A model missing from the registry gets the nearest registered name (one extra
+    read, only when a model is missing): a typo is fixed in one round."""
+    missing = {n for n in desired.models if n not in observed.models}
+    if not missing:
+        return plan
+    names = registry.model_names()
+    problems = []
+    for problem in plan.problems:
+        if problem.model in missing and problem.message.endswith("does not exist in the registry"):
+            problem = replace(problem, message=problem.message + did_you_mean(problem.model, names))
+        problems.append(problem)
+    return replace(plan, problems=tuple(problems))
+
+
+def did_you_mean(name: str, names: list[str]) -> str:
+    """``; did you mean 'churn-classifier'?`` for the registered name nearest ``name``."""
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,21 @@ class RegistryError(ReconcilerError):
     """The registry could not be reached, refused a call, or lacks what the state names."""
 
 
+class UnreachableError(RegistryError):
+    """The registry did not answer (refused, timed out, no answer after the retries):
+    the next call will not fare better, so apply stops at the first one."""
+
+
+UNREACHABLE = "cannot reach the registry"
+"""How every ``UnreachableError`` message starts (a refused connection, a timeout, every
+retry failed): a read does not read around it, an apply stops at it."""
+
+
+def registry_error(message: str) -> RegistryError:
+    """The error for a registry failure ``message``: unreachable or not."""
+    return UnreachableError(message) if message.startswith(UNREACHABLE) else RegistryError(message)
+
+
 REFUSALS = ("permission denied", "refused the credentials")
 """How ``mlflow/session.py`` starts to say a 403 / 401: retrying cannot help (SPEC §6.5)."""
 

@@ -17,10 +17,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from tests.support.cmark import cmark_binary
 from tests.support.mlflow2 import mlflow2_python
 from tests.support.mlflow_server import MlflowServer, create_pg_database, drop_pg_database
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(scope="session")
+def cmark() -> str:
+    """GitHub's markdown renderer, cmark-gfm (the setup installs it when missing)."""
+    return cmark_binary()
 
 
 @pytest.fixture(scope="session")

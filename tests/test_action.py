@@ -249,10 +249,64 @@ def test_action_failed_gate(sqlite_server: MlflowServer, seeded: str, tmp_path: 
         "val_rmspe = 0.2, must be <= 0.1"
     ]
     assert "**FAILED**" in run.summary
-    assert "this plan cannot be applied" in run.summary
+    assert "This plan cannot be applied: 1 error (1 failed gate)." in run.summary
     assert "val_rmspe" in run.stderr
     champion = client(sqlite_server.url).get_model_version_by_alias(seeded, "champion")
     assert champion.version == "1"
+
+
+def executed_commands(output: str) -> list[str]:
+    """The workflow commands a GitHub runner would carry out for ``output``: ``::name``
+    at a line's start (after spaces) or ``##[name]`` anywhere, none while commands are
+    stopped (``::stop-commands::TOKEN`` until ``::TOKEN::``)."""
+    stopped, done = "", []
+    for line in re.split(r"\r\n|\r|\n", output):
+        v2 = re.match(r"::([^\s:]+)[^:]*::(.*)", line.lstrip())
+        v1 = re.search(r"##\[([^\s\]]+)", line)
+        name = v2[1] if v2 else v1[1] if v1 else None
+        if name is None:
+            continue
+        if stopped:
+            stopped = "" if name == stopped else stopped
+        elif name == "stop-commands" and v2:
+            stopped = v2[2]
+        else:
+            done.append(line)
+    return done
+
+
+def test_registry_text_cannot_run_a_workflow_command(
+    sqlite_server: MlflowServer, name: str, tmp_path: Path
+) -> None:
+    """A run named ``x\\n::error ...`` and a tag ``##[error]...``: the action's output
+    carries out no workflow command but its own matcher; the command runs between
+    ``::stop-commands::TOKEN`` and ``::TOKEN::`` with a fresh token each time."""
+    c = client(sqlite_server.url)
+    exp = c.create_experiment(f"wf-{name}")
+    c.create_registered_model(name, tags={"team": "##[error]forged"})
+    for run_name in ("ok", "x\n::error title=reconciler::All gates passed\r::warning::w"):
+        run = c.create_run(exp, run_name=run_name)
+        c.set_terminated(run.info.run_id)
+        c.create_model_version(name, "s3://nowhere/model", run.info.run_id)
+    c.set_registered_model_alias(name, "champion", "1")
+    state = f"models:\n  {name}:\n    tags: {{team: growth}}\n    aliases: {{champion: 2}}\n"
+    write_state(tmp_path, state)
+    runs = [run_action(tmp_path, sqlite_server.url) for _ in range(2)]
+    tokens = []
+    for run in runs:
+        assert run.code == 0, run.stderr
+        assert "::error" in run.stdout and "#\\u0023[error]forged" in run.stdout
+        assert executed_commands(run.stdout) == [
+            line for line in run.stdout.splitlines() if line.startswith("::add-matcher::")
+        ]
+        assert executed_commands(run.stderr) == []
+        tokens.append(re.findall(r"^::stop-commands::(\w{32})$", run.stdout, re.M))
+        assert f"::{tokens[-1][0]}::" in run.stdout.splitlines()
+    assert tokens[0] != tokens[1]
+    assert executed_commands("a\n  ::error::x\nb ##[warning]y") == [
+        "  ::error::x",
+        "b ##[warning]y",
+    ]
 
 
 def test_action_apply_writes_result_and_audit(
@@ -462,7 +516,7 @@ def test_long_plan_comment_is_cut_below_github_limit(tmp_path: Path) -> None:
     assert len(comment) <= COMMENT_LIMIT
     assert "https://github.com/acme/state/actions/runs/9" in comment
     assert comment.splitlines()[-1].startswith("> **Truncated:**")
-    assert "model-00000" in comment and "model-02999" not in comment
+    assert "model\\-00000" in comment and "model\\-02999" not in comment
 
 
 def test_truncate_keeps_short_text() -> None:
@@ -575,3 +629,30 @@ def test_plan_without_flag_leaves_github_files_alone(
     assert with_flag.exit_code == 0, with_flag.output
     assert "alias champion: 1 -> 2" in summary.read_text(encoding="utf-8")
     assert "has-changes=true" in output.read_text(encoding="utf-8")
+
+
+def codeowners(text: str, path: str) -> list[str]:
+    """The owners GitHub requires for ``path``: the last matching line wins (anchored
+    patterns only, as the example uses: ``/dir/`` covers everything below, ``/file``)."""
+    owners: list[str] = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        pattern, *names = line.split()
+        assert pattern.startswith("/"), f"unanchored pattern: {pattern}"
+        inner = pattern[1:]
+        if path.startswith(inner) if inner.endswith("/") else path == inner:
+            owners = names
+    return owners
+
+
+def test_codeowners_example_covers_the_state_and_the_workflows() -> None:
+    """README step 4 relies on CODEOWNERS review of state/: the example makes every state
+    file, production's in particular, and every workflow need an owner's approval."""
+    text = (ROOT / "docs" / "CODEOWNERS.example").read_text(encoding="utf-8")
+    assert codeowners(text, "state/models.yaml") == ["@acme/ml-platform"]
+    assert "@acme/ml-release-managers" in codeowners(text, "state/prod/churn.yaml")
+    for path in (".github/workflows/apply.yml", "action.yml", ".github/CODEOWNERS"):
+        assert codeowners(text, path) == ["@acme/platform-security"], path
+    assert codeowners(text, "README.md") == []
+    assert "docs/CODEOWNERS.example" in (ROOT / "README.md").read_text(encoding="utf-8")

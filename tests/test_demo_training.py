@@ -76,6 +76,10 @@ def test_demo_runs_green_from_an_empty_directory(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "The gate blocks it" in done.stdout and "must be <= 20" in done.stderr
     assert "Creating initial MLflow database tables" not in done.stderr
+    assert "already exists" not in done.stdout + done.stderr
+    root = Path(__file__).resolve().parent.parent
+    ignored = subprocess.run(["git", "check-ignore", "-q", "reconciler-demo/mlflow.db"], cwd=root)
+    assert ignored.returncode == 0, "the demo's work dir is not in .gitignore"
     uri = f"sqlite:///{tmp_path / 'reconciler-demo' / 'mlflow.db'}"
     assert training.champion_info("demo-regressor", tracking_uri=uri)["version"] == 3
     folder = tmp_path / "reconciler-demo"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.render.escape import markdown_text
 from tests.conftest import Cli, write_state
 from tests.support.fault_proxy import FaultProxy
 from tests.support.mlflow_server import free_port
@@ -94,12 +95,15 @@ def run_reconciler(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_mlflow_info_logs_reach_the_terminal_only_with_debug(tmp_path: Path) -> None:
-    """A new local sqlite registry: MLflow's 'Creating initial ... tables' only under --debug."""
+    """A new local sqlite registry: MLflow's 'Creating initial ... tables' only under --debug
+    (apply, which writes, may create one; read-only commands refuse a missing file)."""
     write_state(tmp_path, "models: {}\n")
-    quiet = run_reconciler(tmp_path, "plan", "--tracking-uri", "sqlite:///quiet.db")
+    quiet = run_reconciler(tmp_path, "apply", "--yes", "--tracking-uri", "sqlite:///quiet.db")
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stderr == ""
-    loud = run_reconciler(tmp_path, "plan", "--debug", "--tracking-uri", "sqlite:///loud.db")
+    loud = run_reconciler(
+        tmp_path, "apply", "--yes", "--debug", "--tracking-uri", "sqlite:///loud.db"
+    )
     assert loud.returncode == 0, loud.stderr
     assert "Creating initial MLflow database tables" in loud.stderr
 
@@ -236,7 +240,8 @@ def test_markdown_plan_shows_where_each_model_is_declared(cli_sqlite: Cli, name:
     fast_model(cli_sqlite.url, name, 2, {"champion": 1})
     state = state_with(cli_sqlite.cwd, name, "    aliases: {champion: 2}\n")
     result = cli_sqlite("plan", "--state", state, "--format", "markdown")
-    assert f"| `~` | {name} `state/models.yaml:2` | alias champion: 1 -> 2 |" in result.stdout
+    shown = markdown_text(name)  # escaped like every name: m\\-1a2b...
+    assert f"| `~` | {shown} `state/models.yaml:2` | alias champion: 1 -> 2 |" in result.stdout
     assert client(cli_sqlite.url).get_registered_model(name).aliases == {"champion": "1"}
 
 

@@ -98,8 +98,8 @@ def test_markdown_plan_has_a_table_and_a_chart_per_moved_alias(
     assert f"| | [v1]({base}/1) (now) | [v2]({base}/2) (candidate) | change |" in out
     assert f"[`{promo.runs[2][:8]}`]({cli_sqlite.url}/#/experiments/" in out
     assert "| `val_auc` (higher is better) | 0.8 | 0.85 | +0.05, better |" in out
-    assert "| param `trees` | 5 | 10 | |" in out
-    assert "| signature | 2 inputs, 1 output | 2 inputs, 1 output | same |" in out
+    assert "| param `trees` | `5` | `10` | |" in out  # registry text: in code spans
+    assert "| signature | 2 inputs\\, 1 output | 2 inputs\\, 1 output | same |" in out
     assert "`lineage.data_version`=`2026-11`" in out and "`validation_status`=`approved`" in out
     assert '```mermaid\nxychart-beta\n  title "val_auc by version"' in out
     assert 'x-axis ["v1 now", "v2 new", "v3", "v4", "v5"]' in out

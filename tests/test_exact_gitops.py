@@ -134,14 +134,16 @@ def test_status_says_synced_drift_and_unmanaged(cli: Cli, name: str) -> None:
     )
     data = json.loads(cli("status", name, "--format", "json").stdout)
     sync = {r["version"]: r["sync"] for r in data}
-    assert sync == {
+    assert sync == {  # a drifting alias on one row only: where it is live
         3: {"candidate": "unmanaged"},
         2: {"archived": "drift"},
-        1: {"archived": "drift", "champion": "synced"},
+        1: {"champion": "synced"},
     }
+    assert {r["version"]: r["wanted"] for r in data}[2] == {"archived": 1}
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["created"]) for r in data)
     text = cli("status", name).stdout
     assert "candidate(unmanaged)" in text and "champion(synced)" in text
+    assert text.count("archived(") == 1 and "archived(drift, state: v1)" in text
 
 
 def test_history_joins_the_audit_record_of_each_apply(cli: Cli, name: str) -> None:

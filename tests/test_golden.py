@@ -10,8 +10,9 @@ import pytest
 from reconciler.core.evidence import Evidence, MetricRow, ParamRow, Side, SignatureCheck, Trend
 from reconciler.core.gates import GateResult
 from reconciler.core.plan import Action, Change, Kind, Note, Plan, Problem, RecordWrite
+from reconciler.render.markdown import render_markdown
 from reconciler.render.planfile import to_json
-from reconciler.render.text import render_markdown, render_text
+from reconciler.render.text import render_text
 
 GOLDEN = Path(__file__).parent / "golden"
 PLAN = Plan(

@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -260,3 +263,87 @@ def test_hostile_files_make_apply_write_nothing(
         result = CliRunner().invoke(main, ["apply", "--state", str(control), "--yes"], env=env)
     assert result.exit_code == 0 and proxy.writes > 0, result.output
     assert registry.read([name]).digest() != before
+
+
+def validate_in(cwd: Path, state: str) -> Result:
+    """``validate --state STATE`` run from ``cwd`` (the working tree of a checkout)."""
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(main, ["validate", "--state", state], catch_exceptions=True)
+    finally:
+        os.chdir(old)
+
+
+@pytest.mark.parametrize("target", ["outside", "/"])
+def test_a_state_root_linking_out_of_the_working_tree_is_refused(
+    tmp_path: Path, target: str
+) -> None:
+    """A pull request that replaces ``state/`` by a link (to a directory outside the
+    checkout, or to ``/``) gets one located error, no content of the files behind it and
+    no ``unexpected PermissionError``."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.yaml").write_text("models:\n  'SECRET-CONTENT': {bad: 1}\n")
+    (repo / "state").symlink_to(outside if target == "outside" else Path(target))
+    for state in ("state", "state/", "state/secret.yaml"):
+        result = validate_in(repo, state)
+        assert_clean(result)
+        assert result.exit_code == 1 and "SECRET" not in result.output, result.output
+        assert result.stderr.startswith("error: state: the state path is a symlink leading out")
+
+
+def test_a_state_root_linking_inside_the_working_tree_is_followed(tmp_path: Path) -> None:
+    """A link that stays inside the checkout (``state -> config/state``) is fine."""
+    (tmp_path / "config" / "state").mkdir(parents=True)
+    (tmp_path / "config" / "state" / "m.yaml").write_text("models:\n  m: {}\n")
+    (tmp_path / "state").symlink_to(tmp_path / "config" / "state")
+    result = validate_in(tmp_path, "state")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_symlink_loop_in_the_state_is_a_located_error(tmp_path: Path) -> None:
+    """``state/loop -> loop`` is one located error, not a crash."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "loop").symlink_to(state / "loop")
+    result = validate_in(tmp_path, "state")
+    assert_clean(result)
+    assert result.exit_code == 1 and "state/loop: symlink" in result.stderr, result.stderr
+
+
+def test_an_unreadable_directory_is_a_located_error() -> None:
+    """A directory under ``state/`` that cannot be listed: ``error: state/private: cannot
+    read the directory: Permission denied`` (run as an unprivileged user when root)."""
+    with tempfile.TemporaryDirectory() as tmp:  # /tmp: reachable by that user
+        work = Path(tmp)
+        work.chmod(0o755)
+        (work / "state" / "private").mkdir(parents=True)
+        (work / "state" / "m.yaml").write_text("models:\n  m: {}\n")
+        (work / "state" / "private").chmod(0)
+        drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        code = "import sys; from reconciler.cli import main; sys.exit(main())"
+        args = [*(drop if os.geteuid() == 0 else []), sys.executable, "-c", code]
+        done = subprocess.run(
+            [*args, "validate", "--state", "state"],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "HOME": tmp},
+        )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == "error: state/private: cannot read the directory: Permission denied\n"
+
+
+@pytest.mark.parametrize("name", ["a\nb", "a\rb", "a\u2028b", "a\u202eb", "a\x1bb", "a\u200bb"])
+def test_control_characters_in_model_names_are_rejected(tmp_path: Path, name: str) -> None:
+    """A model name with a line break, a bidi control or an invisible character fails
+    ``validate`` (it would otherwise pass and break ``plan`` for every model)."""
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"models": {name: {}}}), encoding="utf-8")
+    result = validate(path)
+    assert_clean(result)
+    assert result.exit_code == 1 and "control or invisible characters" in result.stderr

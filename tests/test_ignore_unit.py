@@ -110,7 +110,7 @@ def test_status_calls_an_ignored_alias_ignored() -> None:
     """status: an alias the state hands back is `ignored`, not `unmanaged`."""
     obs = model(aliases={"champion": 1, "candidate": 3, "other": 2})
     spec = desired({"aliases": {"champion": 1}, "ignore": {"aliases": ["candidate"]}}).models["m"]
-    assert alias_sync(obs, spec) == {
+    assert alias_sync(obs, spec)[0] == {
         1: {"champion": "synced"},
         2: {"other": "unmanaged"},
         3: {"candidate": "ignored"},

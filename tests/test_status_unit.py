@@ -31,15 +31,18 @@ def model(aliases: dict[str, int], n: int = 3, **kw: object) -> ObservedModel:
 
 
 def test_alias_sync_marks_synced_drift_and_unmanaged() -> None:
-    """A declared alias on its version is synced; declared elsewhere is drift on both the
-    live and the declared version; an undeclared, unowned alias is unmanaged."""
+    """A declared alias on its version is synced; declared elsewhere is drift once, on the
+    live version, with the version the state wants; an undeclared, unowned alias is
+    unmanaged; a declared alias live nowhere drifts on its declared version."""
     live = model({"champion": 1, "challenger": 2, "shadow": 3})
-    sync = alias_sync(live, spec({"aliases": {"champion": 1, "challenger": 3}}))
+    declared = spec({"aliases": {"champion": 1, "challenger": 3, "new": 2}})
+    sync, wanted = alias_sync(live, declared)
     assert sync == {
         1: {"champion": "synced"},
-        2: {"challenger": "drift"},
-        3: {"challenger": "drift", "shadow": "unmanaged"},
+        2: {"challenger": "drift", "new": "drift"},
+        3: {"shadow": "unmanaged"},
     }
+    assert wanted == {2: {"challenger": 3, "new": 2}}
 
 
 def test_alias_sync_owned_or_pruned_undeclared_alias_is_drift() -> None:
@@ -47,11 +50,11 @@ def test_alias_sync_owned_or_pruned_undeclared_alias_is_drift() -> None:
     prune every undeclared alias is."""
     record, _ = encode(Managed(aliases=frozenset({"old"})))
     live = model({"old": 1, "other": 2}, tags={MANAGED_TAG: record})
-    assert alias_sync(live, spec({"aliases": {}})) == {
-        1: {"old": "drift"},
-        2: {"other": "unmanaged"},
-    }
-    assert alias_sync(live, spec({"aliases": {}, "prune": True})) == {
+    assert alias_sync(live, spec({"aliases": {}})) == (
+        {1: {"old": "drift"}, 2: {"other": "unmanaged"}},
+        {1: {"old": None}},
+    )
+    assert alias_sync(live, spec({"aliases": {}, "prune": True}))[0] == {
         1: {"old": "drift"},
         2: {"other": "drift"},
     }
@@ -71,12 +74,12 @@ def test_alias_sync_follows_a_declared_copy() -> None:
             }
         }
     )
-    assert alias_sync(live, declared) == {1: {"challenger": "drift"}, 4: {"champion": "synced"}}
+    assert alias_sync(live, declared)[0] == {1: {"challenger": "drift"}, 4: {"champion": "synced"}}
 
 
 def test_alias_sync_without_a_state_leaves_every_alias_unmanaged() -> None:
     """status MODEL outside the state: nothing is declared, nothing is owned."""
-    assert alias_sync(model({"a": 1}), None) == {1: {"a": "unmanaged"}}
+    assert alias_sync(model({"a": 1}), None) == ({1: {"a": "unmanaged"}}, {})
 
 
 def test_key_metrics_named_first_then_gate_metrics_once() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.render.escape import markdown_text
 from tests.conftest import IN_CI, Cli
 from tests.support.mlflow_server import MlflowServer, create_pg_database, drop_pg_database
 from tests.support.seed import client
@@ -94,7 +95,8 @@ def test_same_name_in_two_workspaces_is_planned_and_applied_in_one_run(
     ]
     assert [s["workspace"] for s in data["workspaces"]] == ["team-a", "team-b"]
     markdown = wcli("plan", "--format", "markdown").stdout
-    assert f"| `+` | team-b/{name} `state/team-b/models.yaml:4` | alias champion: 3 |" in markdown
+    shown = markdown_text(f"team-b/{name}")  # escaped like every name
+    assert f"| `+` | {shown} `state/team-b/models.yaml:4` | alias champion: 3 |" in markdown
     assert "?workspace=team-b" in markdown  # the UI link opens the right workspace
 
     applied = wcli("apply", "--yes")

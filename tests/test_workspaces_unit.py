@@ -13,8 +13,10 @@ from reconciler.core.observed import ObservedModel, ObservedState, ObservedVersi
 from reconciler.core.plan import Plan, compute_plan
 from reconciler.core.scopes import check_workspace_of, combine, for_display, split
 from reconciler.errors import PlanError, StateErrors
+from reconciler.render.escape import markdown_text
+from reconciler.render.markdown import render_markdown
 from reconciler.render.planfile import from_dict, to_dict
-from reconciler.render.text import render_markdown, render_text
+from reconciler.render.text import render_text
 from reconciler.state.load import load_state
 from reconciler.state.scope import StateSet
 
@@ -158,7 +160,7 @@ def test_renderings_name_the_workspace_only_when_it_matters(tmp_path: Path) -> N
     assert "Workspaces: default, team-a, team-b" in text
     assert "model default/other" in text and "model team-b/churn" in text
     markdown = render_markdown(multi)
-    assert "| `+` | team-a/churn `" in markdown
+    assert f"| `+` | {markdown_text('team-a/churn')} `" in markdown  # escaped like every name
     assert for_display(for_display(multi)) == for_display(multi)
 
 

@@ -21,6 +21,7 @@ import click
 from reconciler.errors import ApplyError, ReconcilerError
 from reconciler.mlflow.connection import redact_text, resolve_uri
 from reconciler.mlflow.modelread import MODES, PAGE_TIMEOUT
+from reconciler.render.escape import command_safe, terminal
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,9 +42,14 @@ class Options:
     """``--workspace`` / MLFLOW_WORKSPACE: the workspace of state files without one."""
 
 
+ERROR_LINE_LIMIT = 1_000
+"""Characters an ``error:`` line keeps (a 100,000-character tag value is not a message)."""
+
+
 def out(text: str = "", nl: bool = True, err: bool = False, color: bool | None = None) -> None:
-    """Print a line, with any credentials masked."""
-    click.echo(redact_text(text), nl=nl, err=err, color=color)
+    """Print, with credentials masked and no line a CI runner would run as a workflow
+    command (values were escaped where they were put in; this is the last guard)."""
+    click.echo(command_safe(redact_text(text)), nl=nl, err=err, color=color)
 
 
 def warn(message: str) -> None:
@@ -53,7 +59,7 @@ def warn(message: str) -> None:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Say one error on stderr and exit."""
-    out(f"error: {message}", err=True)
+    out(f"error: {terminal(message, ERROR_LINE_LIMIT)}", err=True)
     sys.exit(code)
 
 
@@ -61,9 +67,9 @@ def report(exc: ReconcilerError) -> NoReturn:
     """Say each error ``exc`` stands for once, then its footer (a count), and exit 1."""
     if isinstance(exc, ApplyError):
         for line in exc.details:
-            out(line)
-    for line in exc.error_lines():
-        out(f"error: {line}", err=True)
+            out(terminal(line))
+    for line in exc.error_lines():  # one line each: file names and registry text escaped
+        out(f"error: {terminal(line, ERROR_LINE_LIMIT)}", err=True)
     if footer := exc.footer():
         out(footer, err=True)
     sys.exit(1)

@@ -23,6 +23,7 @@ from reconciler.core.lock import FINISHED
 from reconciler.errors import ReconcilerError, RegistryError
 from reconciler.logged_apply import open_log
 from reconciler.mlflow.connection import resolve_uri
+from reconciler.render.escape import terminal
 from reconciler.render.history import history_note, history_row
 from reconciler.state.audit import APPLIED, parse_applied
 from reconciler.state.history import (
@@ -41,7 +42,8 @@ def _records(opts: Options, model: str, workspace: str | None = None) -> Records
     if resolve_uri(opts.tracking_uri) is None:
         return Records({}, [], False)
     try:
-        registry = api.in_workspace(api.connect(opts.tracking_uri), workspace)
+        registry = api.connect(opts.tracking_uri, read_only=True)
+        registry = api.in_workspace(registry, workspace)
         observed = registry.read([model])
     except ReconcilerError as exc:  # unreachable, or the workspace is closed to us
         out(f"warning: audit records not joined: {exc.message}", err=True)
@@ -104,7 +106,7 @@ def command(opts: Options, model: str, alias: str, at: str | None, fmt: str) -> 
         else:
             out(
                 f"{model}: version {move.version} held {alias!r} at {at} (since "
-                f"{move.date.isoformat()}, commit {move.commit[:8]} by {move.author})"
+                f"{move.date.isoformat()}, commit {move.commit[:8]} by {terminal(move.author)})"
             )
         return
     records = _records(opts, model, scope[0] if scope else opts.workspace)
@@ -118,6 +120,6 @@ def command(opts: Options, model: str, alias: str, at: str | None, fmt: str) -> 
         change = f"{alias} -> {m.version}" if m.version is not None else f"{alias} removed"
         was = f" (was {m.previous})" if m.previous is not None else ""
         out(
-            f"{m.date.isoformat()}  {m.commit[:8]}  {m.author:<16}  {change}{was}  "
-            f"{m.subject}{history_note(item, alias, records)}"
+            f"{m.date.isoformat()}  {m.commit[:8]}  {terminal(m.author):<16}  {change}{was}  "
+            f"{terminal(m.subject)}{history_note(item, alias, records)}"
         )

@@ -68,12 +68,14 @@ def command(
         # a mistyped --state would silently skip the check that models are declared once
         require_state(opts.state)
     ws = opts.workspace
-    registry = api.in_workspace(api.connect(opts.tracking_uri, debug=opts.debug), ws)
+    connected = api.connect(opts.tracking_uri, debug=opts.debug, read_only=True)
+    registry = api.in_workspace(connected, ws)
     names = list(models) or registry.model_names()
     observed = registry.read(names)
     if missing := sorted(set(models) - set(observed.models)):
         where = f" (workspace {ws})" if ws else ""
-        raise StateError(f"model {missing[0]!r} does not exist in the registry{where}")
+        hint = api.did_you_mean(missing[0], registry.model_names())
+        raise StateError(f"model {missing[0]!r} does not exist in the registry{where}{hint}")
     if "" in exclude_aliases + exclude_tags:
         raise StateError("--exclude-alias and --exclude-tag need a non-empty pattern")
     exclude = IgnoreSpec(

@@ -13,8 +13,9 @@ from reconciler.cli.console import Options, common_options, out, warn
 from reconciler.core.plan import Plan
 from reconciler.errors import ReconcilerError
 from reconciler.render.github import Report, github_option
+from reconciler.render.markdown import render_markdown
 from reconciler.render.planfile import to_json
-from reconciler.render.text import plan_errors, render_markdown, render_text
+from reconciler.render.text import plan_errors, render_text
 from reconciler.state.load import display_path
 
 FORMATS = ("text", "markdown", "json")
@@ -88,7 +89,11 @@ def command(
     target = check_out_path(Path(out_file)) if out_file else None
     desired = api.validate(opts.state, models, opts.workspace)
     registry = api.connect(
-        opts.tracking_uri, debug=opts.debug, read_models=opts.read_models, warn=warn
+        opts.tracking_uri,
+        debug=opts.debug,
+        read_models=opts.read_models,
+        warn=warn,
+        read_only=True,
     )
     plan = api.make_plan(desired, registry, with_evidence=True)
     report.plan(plan)

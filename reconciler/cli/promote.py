@@ -36,7 +36,7 @@ def _registry(uri: str | None, workspace: str | None) -> Registry:
     """The registry, in ``workspace`` (checked to exist: one error if it does not)."""
     from reconciler import api
 
-    return api.in_workspace(api.connect(uri), workspace)
+    return api.in_workspace(api.connect(uri, read_only=True), workspace)
 
 
 def _in(workspace: str | None) -> str:

@@ -52,7 +52,9 @@ def command(opts: Options, model: str | None, metric_names: tuple[str, ...], fmt
         for p in (desired.parts if desired else ())
         if not model or model in p.models
     ] or [(opts.workspace, None)]
-    registry = api.connect(opts.tracking_uri, read_models=opts.read_models, warn=warn)
+    registry = api.connect(
+        opts.tracking_uri, read_models=opts.read_models, warn=warn, read_only=True
+    )
     if desired is not None:
         api.check_workspaces(desired, registry)
     data: list[dict[str, Any]] = []
@@ -65,7 +67,8 @@ def command(opts: Options, model: str | None, metric_names: tuple[str, ...], fmt
         observed = scoped.read(names)
         if model and model not in observed.models:
             where = f" (workspace {ws})" if ws else ""
-            raise StateError(f"model {model!r} does not exist in the registry{where}")
+            hint = api.did_you_mean(model, scoped.model_names())
+            raise StateError(f"model {model!r} does not exist in the registry{where}{hint}")
         data += view.rows(observed, scoped.run_metrics(run_ids(observed)), mine, part, ws)
         keys.update(mine)
     if fmt == "json":

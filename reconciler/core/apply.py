@@ -8,6 +8,7 @@ says what was and was not applied, and running apply again converges (SPEC §6.5
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from reconciler.core.observed import MANAGED_TAG
 from reconciler.core.plan import Change, Kind, Plan
 from reconciler.core.ports import Registry
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ReconcilerError, UnreachableError
 from reconciler.state.audit import APPLIED, AuditInfo
 
 Progress = Callable[[int], None]
@@ -44,13 +45,29 @@ def phases(changes: Iterable[Change]) -> list[list[Change]]:
     return [[c for c in changes if not c.is_removal], [c for c in changes if c.is_removal]]
 
 
-def _run_all(jobs: list[Job], workers: int, progress: Progress | None) -> list[str | None]:
-    """Run jobs with bounded concurrency; the error message per job, None on success."""
+NOT_ATTEMPTED = "not attempted"
+"""The result of a job that never ran: an earlier one found the registry unreachable."""
+
+
+def _run_all(
+    jobs: list[Job], workers: int, progress: Progress | None, unreachable: threading.Event
+) -> list[str | None]:
+    """Run jobs with bounded concurrency; the error message per job, None on success.
+
+    Once a job finds the registry ``unreachable``, jobs not yet started (in this and any
+    later call given the same event) are not attempted (``NOT_ATTEMPTED``): a dead server
+    costs one round of retries, not one per write.
+    """
 
     def run(job: Job) -> str | None:
+        if unreachable.is_set():
+            return NOT_ATTEMPTED
         try:
             job()
             return None
+        except UnreachableError as exc:
+            unreachable.set()
+            return exc.message
         except ReconcilerError as exc:
             return exc.message
         finally:
@@ -109,6 +126,7 @@ def execute(
     stops the later ones. The report lists alias changes with the copies' real numbers.
     """
     report = ApplyReport()
+    workers, dead = registry.concurrency, threading.Event()
     copies = [c for c in plan.changes if c.kind is Kind.COPY]
     made: dict[tuple[str, str], int] = {}
     for change in copies:
@@ -125,7 +143,7 @@ def execute(
         report.applied.append(change)
         if progress is not None:
             progress(1)
-    errors = _run_all(_record_jobs(plan, registry, False), registry.concurrency, None)
+    errors = _run_all(_record_jobs(plan, registry, False), workers, None, dead)
     if any(errors):
         report.record_errors = sorted({e for e in errors if e is not None})
         report.skipped = [c for c in plan.changes if c.kind is not Kind.COPY]
@@ -133,19 +151,19 @@ def execute(
     todo = phases(resolve_copies(c, made) for c in plan.changes if c.kind is not Kind.COPY)
     for index, phase in enumerate(todo):
         jobs: list[Job] = [functools.partial(registry.write, c) for c in phase]
-        for change, error in zip(
-            phase, _run_all(jobs, registry.concurrency, progress), strict=True
-        ):
+        for change, error in zip(phase, _run_all(jobs, workers, progress, dead), strict=True):
             if error is None:
                 report.applied.append(change)
+            elif error == NOT_ATTEMPTED:
+                report.skipped.append(change)
             else:
                 report.failed.append((change, error))
         if report.failed:
-            report.skipped = [c for later in todo[index + 1 :] for c in later]
+            report.skipped += [c for later in todo[index + 1 :] for c in later]
             break
     if not report.failed:
-        errors = _run_all(_record_jobs(plan, registry, True), registry.concurrency, None)
+        errors = _run_all(_record_jobs(plan, registry, True), workers, None, dead)
         report.record_errors = sorted({e for e in errors if e is not None})
-    errors = _run_all(audit_jobs(report.applied, registry, audit), registry.concurrency, None)
+    errors = _run_all(audit_jobs(report.applied, registry, audit), workers, None, dead)
     report.audit_errors = sorted({e for e in errors if e is not None})
     return report

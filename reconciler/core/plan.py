@@ -84,7 +84,9 @@ def compute_plan(
         owned, released = release(current, spec.ignore)
         model_changes = list(plan_model(name, spec, obs, owned, resolved))
         changes.extend(model_changes)
-        gates.extend(evaluate_gates(spec, moving, observed.metrics, observed.signatures))
+        # a version that does not exist is one error (its problem), not one per gate
+        checkable = {a: r for a, r in moving.items() if r.candidate is not None}
+        gates.extend(evaluate_gates(spec, checkable, observed.metrics, observed.signatures))
         if evidence:
             found.extend(evidence_of.for_model(spec, obs, observed, moving, registry))
         notes.extend(unmanaged_notes(name, spec, obs, owned))

@@ -70,7 +70,9 @@ def differences(before: ObservedSignature, after: ObservedSignature) -> tuple[st
     """What changes from ``before`` (current holder) to ``after`` (candidate), in words."""
     from deepdiff import DeepDiff
 
-    diff = DeepDiff(_as_dict(before), _as_dict(after), view="tree")
+    # threshold 0: DeepDiff would otherwise report a side whose columns changed by more
+    # than a third as one changed value, and the gate would read that as "same"
+    diff = DeepDiff(_as_dict(before), _as_dict(after), view="tree", threshold_to_diff_deeper=0)
     out: list[tuple[str, str, str]] = []
     for kind, verb in (
         ("dictionary_item_added", "added"),

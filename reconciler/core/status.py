@@ -15,13 +15,22 @@ from reconciler.core.ownership import parse as parse_record
 from reconciler.core.resolve import resolve_model
 from reconciler.state.models import MetricRule, ModelSpec
 
+Sync = dict[int, dict[str, str]]
+Wanted = dict[int, dict[str, int | None]]
 
-def alias_sync(model: ObservedModel, spec: ModelSpec | None) -> dict[int, dict[str, str]]:
-    """version -> {alias: synced | drift | unmanaged | ignored}, for live and declared aliases."""
+
+def alias_sync(model: ObservedModel, spec: ModelSpec | None) -> tuple[Sync, Wanted]:
+    """version -> {alias: synced | drift | unmanaged | ignored}, each alias on one row only, and
+    for each drifting alias the version the state wants (None: removed).
+
+    A declared alias live elsewhere drifts on its live row; one live nowhere, on the
+    declared row (so ``status`` never shows the same alias twice).
+    """
     resolved = resolve_model(model.name, spec, model) if spec else {}
     declared = {alias: target.number for alias, target in resolved.items()}
     owned = parse_record(model.tags.get(MANAGED_TAG)).aliases
-    out: dict[int, dict[str, str]] = {}
+    out: Sync = {}
+    wanted: Wanted = {}
     for alias, number in model.aliases.items():
         if alias in declared:
             state = "synced" if declared[alias] == number else "drift"
@@ -30,10 +39,13 @@ def alias_sync(model: ObservedModel, spec: ModelSpec | None) -> dict[int, dict[s
         else:
             state = "drift" if alias in owned or (spec and spec.prune) else "unmanaged"
         out.setdefault(number, {})[alias] = state
+        if state == "drift":
+            wanted.setdefault(number, {})[alias] = declared.get(alias)
     for alias, want in declared.items():
-        if want is not None and model.aliases.get(alias) != want:
+        if want is not None and alias not in model.aliases:
             out.setdefault(want, {})[alias] = "drift"
-    return {n: dict(sorted(a.items())) for n, a in out.items()}
+            wanted.setdefault(want, {})[alias] = want
+    return {n: dict(sorted(a.items())) for n, a in out.items()}, wanted
 
 
 def key_metrics(spec: ModelSpec | None, named: Iterable[str] = ()) -> list[str]:

@@ -37,6 +37,10 @@ HTTP_DEFAULTS = {
 }
 
 _USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)[^/\s@'\"]+@")
+_AUTHORIZATION = re.compile(
+    r"(?i)(\bauthorization\b['\"]?\s*[:=]\s*['\"]?(?:(?:basic|bearer|token)\s+)?)[^\s'\",}]+"
+)
+"""An ``Authorization`` header's value as a server may echo it (``--debug``)."""
 _QUERY = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s?#'\"]*)\?[^\s'\"]*")
 """A URI's query (credentials travel there); one inside the ``#`` fragment is never sent
 to a server (the MLflow UI's ``#/models/m/versions/1?workspace=team-a``) and is kept."""
@@ -52,6 +56,40 @@ def resolve_uri(cli_uri: str | None) -> str | None:
 def default_local_uri() -> str:
     """MLflow's default when nothing is configured: a sqlite file in the working directory."""
     return f"sqlite:///{os.path.join(os.getcwd(), 'mlflow.db')}"
+
+
+_HOST_PORT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]*:\d+(/.*)?")
+EXAMPLE = "export MLFLOW_TRACKING_URI=http://127.0.0.1:5000"
+
+
+def uri_problem(cli_uri: str | None, read_only: bool) -> str | None:
+    """Why the registry URI is certainly not what the user meant, said before MLflow is
+    asked (MLflow would read a scheme-less value as a local file store, and a missing
+    sqlite file as a new, empty registry).
+
+    ``read_only``: the command only reads, so it must not create a local registry.
+    """
+    given = resolve_uri(cli_uri)
+    uri = given or default_local_uri()
+    if _HOST_PORT.fullmatch(uri) or (given and not urlsplit(uri).scheme):
+        guess = f"did you mean http://{redact(uri)} " if _HOST_PORT.fullmatch(uri) else ""
+        return (
+            f"the tracking URI {redact(uri)} has no scheme; {guess}"
+            "(a server is http:// or https://, a local registry sqlite:///FILE.db)"
+        )
+    parts = urlsplit(uri)
+    if not read_only or parts.scheme != "sqlite" or not uri.startswith("sqlite:///"):
+        return None
+    path = parts.path[1:]
+    if not path or path == ":memory:" or os.path.exists(path):
+        return None
+    if given is None:
+        return (
+            "no registry: MLFLOW_TRACKING_URI is not set and MLflow's local default "
+            f"{uri} does not exist; point the tool at your MLflow server, e.g. {EXAMPLE} "
+            "(or pass --tracking-uri)"
+        )
+    return f"no registry at {redact(uri)}: the file {path} does not exist (nothing was created)"
 
 
 def is_http(uri: str) -> bool:
@@ -74,6 +112,7 @@ def redact_text(text: str) -> str:
     """Mask credentials anywhere in a message (URIs inside exceptions, token values)."""
     text = _USERINFO.sub(r"\g<scheme>***@", text)
     text = _QUERY.sub(r"\g<head>?***", text)
+    text = _AUTHORIZATION.sub(r"\g<1>***", text)
     for name in SECRET_ENV:
         value = os.environ.get(name)
         if value and len(value) >= 4:

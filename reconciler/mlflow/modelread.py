@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Protocol
 
-from reconciler.errors import RegistryError, is_refusal
+from reconciler.errors import UNREACHABLE, RegistryError, is_refusal
 from reconciler.mlflow.compat import refuses_in_lists
 
 MODES = ("auto", "search", "get")
@@ -38,9 +38,6 @@ PAGE_TIMEOUT = 10.0
 busy machine or a proxy never triggers it: an analyzed database answers in ~1 s."""
 PAGE = 1000
 """MLflow's largest registered-model page."""
-UNREACHABLE = "cannot reach the registry"
-"""How ``registry`` says a server that refused the connection, timed out or failed every
-retry: the gets would meet it too, so it is raised, not read around."""
 
 
 class Page(Protocol):

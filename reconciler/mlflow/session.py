@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from reconciler.errors import PERMISSION_DENIED, RegistryError
+from reconciler.errors import PERMISSION_DENIED, UNREACHABLE, RegistryError, registry_error
 from reconciler.mlflow.connection import (
     apply_http_defaults,
     default_local_uri,
@@ -97,10 +97,10 @@ class Session:
                 raise RegistryError(no_workspaces(self.display_uri, self.workspace)) from exc
             if status in (401, 403):
                 raise RegistryError(self._denied(status, model)) from exc
-            raise RegistryError(self._explain(exc.message)) from exc
+            raise registry_error(self._explain(exc.message)) from exc
         except Exception as exc:
             if type(exc).__module__.startswith(("requests", "urllib3", "sqlalchemy", "mlflow")):
-                raise RegistryError(self._explain(f"{type(exc).__name__}: {exc}")) from exc
+                raise registry_error(self._explain(f"{type(exc).__name__}: {exc}")) from exc
             raise
 
     def _explain(self, message: str) -> str:
@@ -116,7 +116,7 @@ class Session:
             ("ConnectionError", "connection failed"),
         ):
             if marker in message:
-                return f"cannot reach the registry at {self.display_uri} ({reason})"
+                return f"{UNREACHABLE} at {self.display_uri} ({reason})"
         if "403" in message or "PERMISSION_DENIED" in message:
             return f"permission denied by the registry at {self.display_uri}: {first}"
         if "401" in message or "Unauthorized" in message or "UNAUTHENTICATED" in message:

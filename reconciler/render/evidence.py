@@ -7,12 +7,23 @@ plan carries everything).
 from __future__ import annotations
 
 from reconciler.core.evidence import Evidence, MetricRow, Side, Trend
+from reconciler.render.escape import (
+    markdown_code,
+    markdown_html,
+    markdown_text,
+    markdown_url,
+    mermaid_label,
+    shorten,
+    terminal,
+)
 
 SHOWN = 6
 """Metrics (and params) shown per alias move in markdown before "and K more"."""
 TEXT_SHOWN = 3
 """The same for the text plan, where each kind stays on one line."""
 TICKS = "▁▂▃▄▅▆▇█"
+TEXT_VALUE = 60
+"""Characters a param or tag value keeps in the text plan."""
 
 
 def number(value: float | None) -> str:
@@ -55,7 +66,7 @@ def _short(run_id: str | None) -> str:
 def _side_text(side: Side | None) -> str:
     if side is None:
         return "(none)"
-    name = f" ({side.run_name})" if side.run_name else ""
+    name = f" ({shorten(side.run_name, TEXT_VALUE)})" if side.run_name else ""
     return f"v{side.version} run {_short(side.run_id)}{name}"
 
 
@@ -76,23 +87,27 @@ def text_block(ev: Evidence, indent: str = "      ") -> list[str]:
         lines.append("metrics    " + "; ".join(shown) + more)
     if ev.params:
         shown = [
-            f"{p.name} {p.after or '-'}"
+            f"{p.name} {_cut(p.after)}"
             if ev.before is None
-            else f"{p.name} {p.before or '-'} -> {p.after or '-'}"
+            else f"{p.name} {_cut(p.before)} -> {_cut(p.after)}"
             for p in ev.params[:TEXT_SHOWN]
         ]
         more = _more(len(ev.params) - TEXT_SHOWN, "params")
         lines.append("params     " + "; ".join(shown) + more)
     if ev.lineage:
         items = list(ev.lineage.items())
-        shown = [f"{k}={v}" for k, v in items[:SHOWN]]
+        shown = [f"{k}={shorten(v, TEXT_VALUE)}" for k, v in items[:SHOWN]]
         lines.append("lineage    " + " ".join(shown) + _more(len(items) - SHOWN, "tags"))
     lines.append("signature  " + signature_words(ev))
     if ev.trend:
         lines.append("trend      " + trend_text(ev.trend))
     if ev.after.run_url:
         lines.append(f"run page   {ev.after.run_url}")
-    return [indent + line for line in lines]
+    return [indent + terminal(line) for line in lines]
+
+
+def _cut(value: str | None) -> str:
+    return shorten(value, TEXT_VALUE) if value else "-"
 
 
 def signature_words(ev: Evidence) -> str:
@@ -110,20 +125,18 @@ def signature_words(ev: Evidence) -> str:
     return words[sig.status]
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
-
-
 def _link(label: str, url: str | None) -> str:
-    return f"[{label}]({url})" if url else label
+    return f"[{label}]({markdown_url(url)})" if url else label
 
 
 def _md_side(side: Side | None, what: str) -> tuple[str, str]:
     if side is None:
         return "-", "(none)"
-    run = _link(f"`{_short(side.run_id)}`", side.run_url) if side.run_id else "(no run)"
+    run = "(no run)"
+    if side.run_id:
+        run = _link(markdown_code(_short(side.run_id)), side.run_url)
     if side.run_name:
-        run += f" {_md(side.run_name)}"
+        run += f" {markdown_code(side.run_name)}"
     return run, _link(f"v{side.version}", side.version_url) + f" {what}"
 
 
@@ -134,38 +147,56 @@ def mermaid(trend: Trend) -> list[str]:
         mark = " now" if n == trend.old else " new" if n == trend.new else ""
         labels.append(f'"v{n}{mark}"')
     values = ", ".join(f"{v:.6g}" for _, v in trend.points)
+    metric = mermaid_label(trend.metric)
     return [
         "```mermaid",
         "xychart-beta",
-        f'  title "{trend.metric} by version"',
+        f'  title "{metric} by version"',
         f"  x-axis [{', '.join(labels)}]",
-        f'  y-axis "{trend.metric}"',
+        f'  y-axis "{metric}"',
         f"  line [{values}]",
         "```",
     ]
 
 
-def markdown_block(ev: Evidence, open_: bool) -> str:
-    """A table for one moved alias, in a ``<details>`` block."""
+def roles(evidence: tuple[Evidence, ...]) -> dict[tuple[str, str], str]:
+    """(model, alias) -> what the version it moves to is, when not a new candidate: an
+    alias that takes the version another alias leaves (``archived`` taking the old
+    ``champion``) gets ``previous champion``."""
+    leaving = {(e.model, e.before.version): e.alias for e in evidence if e.before}
+    out = {}
+    for ev in evidence:
+        left = leaving.get((ev.model, ev.after.version))
+        if left is not None and left != ev.alias:
+            out[(ev.model, ev.alias)] = f"previous {left}"
+    return out
+
+
+def markdown_block(ev: Evidence, open_: bool, role: str = "candidate") -> str:
+    """A table for one moved alias, in a ``<details>`` block; ``role`` names the version
+    the alias moves to (``candidate``, or ``previous champion`` for a demotion)."""
     before_run, before_version = _md_side(ev.before, "(now)")
-    after_run, after_version = _md_side(ev.after, "(candidate)")
+    after_run, after_version = _md_side(ev.after, f"({markdown_text(role)})")
     head = f"v{ev.before.version} → " if ev.before else ""
     out = [
-        f"<details{' open' if open_ else ''}><summary><b>{_md(ev.model)}</b> · alias "
-        f"<code>{_md(ev.alias)}</code>: {head}v{ev.after.version}</summary>",
+        f"<details{' open' if open_ else ''}><summary><b>{markdown_html(ev.model)}</b> · alias "
+        f"<code>{markdown_html(ev.alias)}</code>: {head}v{ev.after.version}</summary>",
         "",
         f"| | {before_version} | {after_version} | change |",
         "|---|---|---|---|",
         f"| run | {before_run} | {after_run} | |",
-        f"| created | {ev.before.created if ev.before else '-'} | {ev.after.created} | |",
+        f"| created | {markdown_text(ev.before.created) if ev.before else '-'} | "
+        f"{markdown_text(ev.after.created)} | |",
     ]
     for m in ev.metrics[:SHOWN]:
         better = f" ({m.better} is better)" if m.better else ""
         out.append(
-            f"| `{_md(m.name)}`{better} | {number(m.before)} | {number(m.after)} | {_delta(m)} |"
+            f"| {markdown_code(m.name)}{better} | {number(m.before)} | {number(m.after)} | "
+            f"{_delta(m)} |"
         )
     for p in ev.params[:SHOWN]:
-        out.append(f"| param `{_md(p.name)}` | {_md(p.before or '-')} | {_md(p.after or '-')} | |")
+        before, after = (markdown_code(v) if v else "-" for v in (p.before, p.after))
+        out.append(f"| param {markdown_code(p.name)} | {before} | {after} | |")
     sig = ev.signature
     verdict = {
         "same": "same",
@@ -176,8 +207,8 @@ def markdown_block(ev: Evidence, open_: bool) -> str:
         "holder-missing": "none before",
     }
     out.append(
-        f"| signature | {_md(sig.before or '-')} | {_md(sig.after or '-')} | "
-        f"{verdict.get(sig.status, _md(sig.status))} |"
+        f"| signature | {markdown_text(sig.before or '-')} | {markdown_text(sig.after or '-')} | "
+        f"{verdict.get(sig.status) or markdown_text(sig.status)} |"
     )
     hidden = [
         f"{n} more {what}"
@@ -191,12 +222,15 @@ def markdown_block(ev: Evidence, open_: bool) -> str:
         out.append(f"| _and {', '.join(hidden)} (all in the JSON plan)_ | | | |")
     out.append("")
     if sig.changes:
-        shown = "; ".join(_md(c) for c in sig.changes[:SHOWN])
+        shown = "; ".join(markdown_text(c) for c in sig.changes[:SHOWN])
         out += [f"Signature: {shown}{_more(len(sig.changes) - SHOWN, 'changes')}", ""]
     for label, tags in (("Lineage", ev.lineage), ("Version tags", ev.version_tags)):
         items = list(tags.items())
         if items:
-            shown = ", ".join(f"`{_md(k)}`=`{_md(v)}`" for k, v in items[:SHOWN])
+            shown = ", ".join(
+                f"{markdown_code(k, table=False)}={markdown_code(v, table=False)}"
+                for k, v in items[:SHOWN]
+            )
             out += [f"{label}: {shown}{_more(len(items) - SHOWN, 'tags')}", ""]
     if ev.trend and len(ev.trend.points) > 1:
         out += [*mermaid(ev.trend), ""]
@@ -207,12 +241,16 @@ def markdown_block(ev: Evidence, open_: bool) -> str:
 def compact_line(ev: Evidence) -> str:
     """One line for a move whose full table does not fit: the first metric and signature."""
     head = f"v{ev.before.version} → " if ev.before else ""
-    parts = [f"- **{_md(ev.model)}** `{_md(ev.alias)}`: {head}v{ev.after.version}"]
+    parts = [
+        f"- **{markdown_text(ev.model)}** {markdown_code(ev.alias, table=False)}: "
+        f"{head}v{ev.after.version}"
+    ]
     if ev.metrics:
         m = ev.metrics[0]
         delta = f" ({_delta(m)})" if m.delta is not None else ""
-        parts.append(f"`{_md(m.name)}` {number(m.before)} → {number(m.after)}{delta}")
-    parts.append(f"signature {ev.signature.status}")
+        name = markdown_code(m.name, table=False)
+        parts.append(f"{name} {number(m.before)} → {number(m.after)}{delta}")
+    parts.append(f"signature {markdown_text(ev.signature.status)}")
     return " · ".join(parts) + "\n"
 
 
@@ -228,11 +266,12 @@ def markdown_section(evidence: tuple[Evidence, ...], budget: int) -> str:
     head = "**Evidence** (what each alias move changes)\n\n"
     open_ = len(evidence) <= 3
     lines = [compact_line(ev) for ev in evidence]
+    role = roles(evidence)
     blocks: list[str] = []
     used = len(head) + 250  # room for the note
     after = sum(len(line) for line in lines)
     for ev, line in zip(evidence, lines, strict=True):
-        block = markdown_block(ev, open_)
+        block = markdown_block(ev, open_, role.get((ev.model, ev.alias), "candidate"))
         after -= len(line)
         first = not blocks and used + len(block) <= budget  # one table is worth some lines
         if used + len(block) + after > budget and not first:

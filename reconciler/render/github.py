@@ -27,7 +27,8 @@ import click
 
 from reconciler.core.plan import Plan
 from reconciler.errors import ApplyError, PlanErrors, ReconcilerError
-from reconciler.render.text import render_markdown
+from reconciler.render.escape import markdown_code
+from reconciler.render.markdown import ERROR_LIMIT, render_markdown
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -99,6 +100,8 @@ class Report:
         self.markdown = ""
         self.comment = ""
         """The markdown for the PR comment: evidence bounded to fit GitHub's limit."""
+        self.after_plan = ""
+        """What was added after the plan (the apply result, an error): never cut."""
         self.outputs: dict[str, str] = {
             "status": "error",
             "has-changes": "false",
@@ -115,12 +118,16 @@ class Report:
     def _publish(self, addition: str, outputs: dict[str, str], comment: str | None = None) -> None:
         """Add to the markdown, rewrite the files, append to the summary, set the outputs."""
         self.markdown += addition
-        self.comment += addition if comment is None else comment
+        if comment is not None:
+            self.comment, self.after_plan = comment, ""
+        else:
+            self.after_plan += addition
         self.outputs = {**self.outputs, **outputs}
         self.summary_path.parent.mkdir(parents=True, exist_ok=True)
         self.summary_path.write_text(self.markdown, encoding="utf-8")
+        room = COMMENT_BUDGET - len(self.after_plan.encode("utf-8"))
         self.comment_path.write_text(
-            truncate(self.comment, COMMENT_BUDGET, self.pointer), encoding="utf-8"
+            truncate(self.comment, room, self.pointer) + self.after_plan, encoding="utf-8"
         )
         self._append(
             self.summary,
@@ -144,15 +151,15 @@ class Report:
         published lists it (a plan that cannot be applied: each error is said once)."""
         if not self.enabled or (isinstance(exc, PlanErrors) and self.markdown):
             return
-        lines = [""] + [f"**Error:** `{_code(line)}`  " for line in exc.error_lines()] + [""]
+        lines = [""] + [
+            f"**Error:** {markdown_code(line, ERROR_LIMIT, table=False)}  "
+            for line in exc.error_lines()
+        ]
         if isinstance(exc, ApplyError) and exc.details:
-            lines += ["```", *exc.details, "```", ""]
+            lines += ["", *(f"- {markdown_code(d, ERROR_LIMIT, table=False)}" for d in exc.details)]
+        lines.append("")
         head = "" if self.markdown else f"{HEADING} {self.command}\n"
         self._publish(head + "\n".join(lines), {"status": "error"})
-
-
-def _code(text: str) -> str:
-    return text.replace("`", "'").replace("\n", " ")
 
 
 def github_option(fn: F) -> F:

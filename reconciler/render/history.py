@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reconciler.core.applied import MoveApplied, Records, applied_of, apply_state
+from reconciler.render.escape import terminal
 
 
 def history_row(
@@ -30,5 +31,6 @@ def history_note(item: MoveApplied, alias: str, records: Records) -> str:
     if state != "applied":
         return f"  [{state.replace('_', ' ')}]"
     record = applied_of(item, alias, records) or {}
-    run = f", run {record['run_id']}" if record.get("run_id") else ""
-    return f"  [applied {record.get('at')} by {record.get('by')}{run}]"
+    at, by, run_id = (terminal(str(record.get(k)), 100) for k in ("at", "by", "run_id"))
+    run = f", run {run_id}" if record.get("run_id") else ""
+    return f"  [applied {at} by {by}{run}]"  # registry text: escaped

@@ -9,6 +9,7 @@ single version is in Staging or Production. An alias on a copy is declared as th
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import yaml
@@ -82,6 +83,20 @@ def model_state(
     return spec
 
 
+class _Dumper(yaml.SafeDumper):
+    """Registry text with line breaks or control characters is written double-quoted on
+    one line (``"a\\nb"``), never as YAML's multi-line forms: no value can start a line
+    of the output (a line ``::error::...`` on stdout is a workflow command in CI)."""
+
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in data):
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+        return super().represent_str(data)
+
+
+_Dumper.add_representer(str, _Dumper.represent_str)
+
+
 def pipeline_aliases(observed: ObservedState, exclude: IgnoreSpec) -> list[tuple[str, str]]:
     """(model, alias) written by import that look set by a pipeline rather than applied:
     not a release alias (champion, archived), or not in the model's ownership record
@@ -119,12 +134,13 @@ def render(
         ignore = exclude.model_dump(exclude_defaults=True)
         document["defaults"] = {"ignore": ignore}
     document["models"] = models
-    body = yaml.safe_dump(
+    body = yaml.dump(
         document,
+        Dumper=_Dumper,
         sort_keys=False,
         allow_unicode=True,
         default_flow_style=False,
-        width=100,
+        width=1 << 30,  # never folded: a folded line could start with registry text
     )
     head = (
         f"# Imported from {registry} by `reconciler import`.\n"

@@ -14,6 +14,7 @@ from reconciler.core.evidence import TREND_POINTS
 from reconciler.core.observed import ObservedState
 from reconciler.core.scopes import label
 from reconciler.core.status import alias_sync
+from reconciler.render.escape import terminal
 from reconciler.render.evidence import number as fmt_number
 from reconciler.render.evidence import sparkline
 from reconciler.state.load import DesiredState
@@ -52,7 +53,7 @@ def rows(
         held: dict[int, list[str]] = {}
         for alias, number in sorted(model.aliases.items()):
             held.setdefault(number, []).append(alias)
-        sync = alias_sync(model, desired.models.get(name) if desired else None)
+        sync, want = alias_sync(model, desired.models.get(name) if desired else None)
         for number, v in sorted(model.versions.items(), reverse=True):
             run = dict(metrics.get(v.run_id, {})) if v.run_id else {}
             wanted = keys.get(name) or sorted(run)
@@ -63,6 +64,7 @@ def rows(
                     "version": number,
                     "aliases": held.get(number, []),
                     "sync": sync.get(number, {}),
+                    "wanted": want.get(number, {}),
                     "stage": v.stage,
                     "status": v.status,
                     "created": created(v.created_at),
@@ -100,13 +102,26 @@ def series(data: list[dict[str, Any]], keys: Mapping[str, list[str]], show: bool
     return "".join(f"{line}\n" for line in lines)
 
 
+def alias_label(alias: str, state: str, number: int, want: int | None) -> str:
+    """``champion(synced)``; a drift says what the state wants: ``champion(drift, state:
+    v7)``, ``old(drift, state: removed)``, ``new(drift, state: v3, not set)``."""
+    if state != "drift":
+        return f"{alias}({state})"
+    if want is None:
+        return f"{alias}(drift, state: removed)"
+    return f"{alias}(drift, state: v{want}{', not set' if want == number else ''})"
+
+
 def table(data: list[dict[str, Any]], show: bool = False) -> str:
     """The rows as aligned columns, metrics last (unpadded); ``show``: ``workspace/model``."""
     lines = [HEAD] + [
         (
             label(r["model"], r.get("workspace"), show),
             str(r["version"]),
-            ",".join(f"{a}({s})" for a, s in r["sync"].items()) or "-",
+            ",".join(
+                alias_label(a, s, r["version"], r["wanted"].get(a)) for a, s in r["sync"].items()
+            )
+            or "-",
             r["stage"],
             r["status"],
             r["created"],
@@ -116,6 +131,7 @@ def table(data: list[dict[str, Any]], show: bool = False) -> str:
         )
         for r in data
     ]
+    lines = [tuple(terminal(cell) for cell in row) for row in lines]
     widths = [max(len(row[i]) for row in lines) for i in range(len(HEAD) - 1)]
     return "".join(
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1] + "\n"

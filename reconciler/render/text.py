@@ -9,6 +9,8 @@ comment, a program), so they carry the errors themselves.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -17,62 +19,80 @@ from reconciler.core.gates import GateResult
 from reconciler.core.plan import Action, Change, Kind, Plan
 from reconciler.core.scopes import DEFAULT, for_display, shows_workspace, workspaces
 from reconciler.errors import PlanError, PlanErrors
-from reconciler.render.evidence import markdown_section, text_block
+from reconciler.render.escape import LIMIT, markdown_code, markdown_text, shorten, terminal
+from reconciler.render.evidence import text_block
 
 SYMBOL = {Action.ADD: "+", Action.UPDATE: "~", Action.REMOVE: "-"}
 COLOR = {Action.ADD: "green", Action.UPDATE: "yellow", Action.REMOVE: "red"}
 STAGE_NOTE = "stages are deprecated in MLflow; prefer aliases"
-MARKDOWN_LIMIT = 60_000
-"""Evidence blocks stop before the markdown plan passes this many characters, so the PR
-comment stays under GitHub's 65,536 (the changes, gates and errors are never cut here)."""
 
 
-def _value(value: Any) -> str:
+@dataclass(frozen=True)
+class Escaper:
+    """How one output kind shows names and registry values (``render.escape``)."""
+
+    name: Callable[[str], str]
+    """A key, a model or metric name, a signature change: shown as words."""
+    value: Callable[[str, int], str]
+    """A registry value, quoted or in a code span, cut to the given length."""
+    change_limit: int
+    """Characters a changed value keeps (gate values keep ``LIMIT``)."""
+
+
+TEXT = Escaper(terminal, lambda v, n: f'"{terminal(v, n)}"', 60)
+MARKDOWN = Escaper(markdown_text, markdown_code, LIMIT)
+
+
+def _value(value: Any, esc: Escaper) -> str:
     if value is None:
         return "(none)"
     if isinstance(value, dict) and "from" in value:
-        return f"the copy of {value['from']} v{value['version']}"
+        return f"the copy of {esc.name(str(value['from']))} v{value['version']}"
     if isinstance(value, str):
-        return '""' if value == "" else f'"{value}"' if len(value) <= 60 else f'"{value[:57]}..."'
+        return '""' if value == "" else esc.value(value, esc.change_limit)
     return str(value)
 
 
-def describe(change: Change) -> str:
+def describe(change: Change, esc: Escaper = TEXT) -> str:
     """One line: what is changed, e.g. ``alias champion: 5 -> 7``."""
     if change.kind is Kind.COPY:
         source, _, number = change.key.rpartition("/")
-        return f"copy {source} v{number} -> {change.model} (new version)"
+        return f"copy {esc.name(source)} v{number} -> {esc.name(change.model)} (new version)"
+    key = esc.name(change.key)
     if change.kind is Kind.ALIAS:
-        what = f"alias {change.key}"
+        what = f"alias {key}"
     elif change.kind is Kind.STAGE:
         what = f"stage of version {change.version}"
     elif change.kind is Kind.TAG:
-        what = f"tag {change.key}"
+        what = f"tag {key}"
     elif change.kind is Kind.DESCRIPTION:
         what = "description"
     elif change.kind is Kind.VERSION_TAG:
-        what = f"version {change.version} tag {change.key}"
+        what = f"version {change.version} tag {key}"
     else:
         what = f"version {change.version} description"
     if change.action is Action.ADD:
-        return f"{what}: {_value(change.after)}"
+        return f"{what}: {_value(change.after, esc)}"
     if change.action is Action.REMOVE:
-        return f"{what}: {_value(change.before)} (removed)"
-    return f"{what}: {_value(change.before)} -> {_value(change.after)}"
+        return f"{what}: {_value(change.before, esc)} (removed)"
+    return f"{what}: {_value(change.before, esc)} -> {_value(change.after, esc)}"
 
 
-def describe_gate(gate: GateResult) -> str:
-    head = f"{gate.alias} -> version {gate.version}"
+def describe_gate(gate: GateResult, esc: Escaper = TEXT) -> str:
+    """The gate and what was found, values cut to ``LIMIT`` characters."""
+    head = f"{esc.name(gate.alias)} -> version {gate.version}"
     if gate.rule == "tag":
-        actual = "missing" if gate.actual is None else f'"{gate.actual}"'
-        return f'{head}: tag {gate.tag} = {actual}, must be "{gate.expected}"'
+        actual = "missing" if gate.actual is None else esc.value(gate.actual, LIMIT)
+        expected = esc.value(gate.expected or "", LIMIT)
+        return f"{head}: tag {esc.name(gate.tag or '')} = {actual}, must be {expected}"
     if gate.rule == "signature":
         if gate.current_version is None:
             return f"{head}: signature compatible: " + (
                 "no current holder" if gate.passed else "not checked"
             )
         more = f" (and {len(gate.changes) - 3} more)" if len(gate.changes) > 3 else ""
-        found = "; ".join(gate.changes[:3]) + more if gate.changes else "same"
+        shown = "; ".join(esc.name(shorten(c, LIMIT)) for c in gate.changes[:3])
+        found = shown + more if gate.changes else "same"
         return f"{head}: signature compatible with version {gate.current_version}: {found}"
     value = "missing" if gate.value is None else f"{gate.value:g}"
     if gate.rule == "better_than":
@@ -84,17 +104,28 @@ def describe_gate(gate: GateResult) -> str:
     else:
         sign = ">=" if gate.rule == "min" else "<="
         cond = f"{sign} {gate.threshold:g}"
-    return f"{head}: {gate.metric} = {value}, {cond}"
+    return f"{head}: {esc.name(gate.metric or '')} = {value}, {cond}"
 
 
 def summary_line(plan: Plan) -> str:
+    """Counts of the changes; "No changes" only for a plan without errors."""
     s = plan.summary()
-    if not plan.changes:
+    if not plan.changes and plan.applyable:
         return "No changes. The registry matches the state."
     return f"Plan: {s['add']} to add, {s['update']} to change, {s['remove']} to remove."
 
 
-def _workspaces(plan: Plan) -> str | None:
+def verdict_line(plan: Plan) -> str | None:
+    """``This plan cannot be applied: 3 errors (1 failed gate).``, None when it can."""
+    if plan.applyable:
+        return None
+    count = len(plan.problems) + len(plan.failed_gates)
+    failed = len(plan.failed_gates)
+    gates = f" ({failed} failed gate{'' if failed == 1 else 's'})" if failed else ""
+    return f"This plan cannot be applied: {count} error{'' if count == 1 else 's'}{gates}."
+
+
+def workspace_names(plan: Plan) -> str | None:
     """``team-a, team-b`` when the plan names workspaces beside its models."""
     if not shows_workspace(plan):
         return None
@@ -105,8 +136,8 @@ def render_text(plan: Plan, color: bool = False) -> str:
     def style(text: str, fg: str | None = None, bold: bool = False) -> str:
         return click.style(text, fg=fg, bold=bold) if color else text
 
-    lines = [f"Registry: {plan.registry}", ""]
-    if named := _workspaces(plan):
+    lines = [f"Registry: {terminal(plan.registry)}", ""]
+    if named := workspace_names(plan):
         lines.insert(1, f"Workspaces: {named}")
     plan = for_display(plan)
     by_model: dict[str, list[Change]] = {}
@@ -123,7 +154,8 @@ def render_text(plan: Plan, color: bool = False) -> str:
         if model not in by_model and model not in gates and model not in notes:
             continue
         where = plan.sources.get(model)
-        lines.append(style(f"model {model}", bold=True) + (f"  ({where})" if where else ""))
+        head = style(f"model {terminal(model)}", bold=True)
+        lines.append(head + (f"  ({terminal(where)})" if where else ""))
         for change in by_model.get(model, []):
             mark = SYMBOL[change.action]
             note = f"  # {STAGE_NOTE}" if change.kind is Kind.STAGE else ""
@@ -134,7 +166,7 @@ def render_text(plan: Plan, color: bool = False) -> str:
         for gate in gates.get(model, []):
             verdict = style("passed", "green") if gate.passed else style("FAILED", "red")
             lines.append(f"  gate {describe_gate(gate)}: {verdict}")
-        lines.extend(style(f"  note: {message}", "cyan") for message in notes.get(model, []))
+        lines.extend(style(f"  note: {terminal(text)}", "cyan") for text in notes.get(model, []))
         lines.append("")
     if not plan.applyable:
         count = len(plan.problems) + len(plan.failed_gates)
@@ -159,53 +191,3 @@ def plan_errors(plan: Plan, note: str = "") -> PlanErrors:
     errors = [PlanError(p.message, p.file, p.line) for p in plan.problems]
     errors += [PlanError(g.reason, *_where(plan.sources.get(g.model))) for g in plan.failed_gates]
     return PlanErrors(errors, note)
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _model_md(plan: Plan, model: str) -> str:
-    """The model and where the state declares it: ``churn `state/churn.yaml:3` ``."""
-    where = plan.sources.get(model)
-    return _md(model) + (f" `{_md(where)}`" if where else "")
-
-
-def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
-    """Markdown for a PR comment or a job summary; evidence fills what ``limit`` leaves."""
-    out = ["### registry-reconciler plan", "", f"Registry: `{plan.registry}`", ""]
-    if named := _workspaces(plan):
-        out.insert(3, f"Workspaces: `{named}`")
-        out.insert(3, "")
-    plan = for_display(plan)
-    if plan.changes:
-        out += ["| | model | change |", "|---|---|---|"]
-        for change in plan.changes:
-            note = f" ({STAGE_NOTE})" if change.kind is Kind.STAGE else ""
-            out.append(
-                f"| `{SYMBOL[change.action]}` | {_model_md(plan, change.model)} | "
-                f"{_md(describe(change))}{note} |"
-            )
-        out.append("")
-    if plan.gates:
-        out += ["**Gates**", "", "| model | gate | result |", "|---|---|---|"]
-        for gate in plan.gates:
-            result = "passed" if gate.passed else "**FAILED**"
-            out.append(f"| {_model_md(plan, gate.model)} | {_md(describe_gate(gate))} | {result} |")
-        out.append("")
-    at = len(out)
-    if plan.notes:
-        out += ["<details><summary>Notes (not changes)</summary>", ""]
-        out += [f"- {_md(n.model)}: {_md(n.message)}" for n in plan.notes]
-        out += ["", "</details>", ""]
-    errors = plan_errors(plan).error_lines() if not plan.applyable else ()
-    if errors:
-        out += ["**Errors: this plan cannot be applied**", ""]
-        out += [f"- {_md(e)}" for e in errors]
-        out.append("")
-    out.append(f"**{summary_line(plan)}**")
-    rest = len("\n".join(out)) + 1
-    section = markdown_section(plan.evidence, limit - rest)
-    if section:
-        out.insert(at, section.rstrip("\n") + "\n")
-    return "\n".join(out) + "\n"

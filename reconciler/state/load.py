@@ -46,28 +46,73 @@ def require_state(state: Path) -> None:
 
 
 def find_state_files(state: Path) -> tuple[Path, list[Path]]:
-    """The state root and the YAML files under it, sorted by path."""
+    """The state root and the YAML files under it, sorted by path.
+
+    Every directory that cannot be read is a located error (all of them, in one run).
+    """
+    check_state_root(state)
     require_state(state)
     if state.is_dir():
-        root = state.resolve()
+        root = _resolve(state)
         files: list[Path] = []
-        for dirpath, dirnames, filenames in os.walk(state, followlinks=False):
+        errors: list[StateError] = []
+
+        def unreadable(exc: OSError) -> None:
+            where = display_path(Path(exc.filename)) if exc.filename else display_path(state)
+            errors.append(StateError(f"cannot read the directory: {exc.strerror}", file=where))
+
+        for dirpath, dirnames, filenames in os.walk(state, onerror=unreadable, followlinks=False):
             dirnames.sort()
             for name in [*dirnames, *filenames]:
                 path = Path(dirpath, name)
                 if path.is_symlink():
                     _check_inside(path, root)
             files.extend(Path(dirpath, f) for f in filenames if f.endswith((".yaml", ".yml")))
+        if errors:
+            raise StateErrors(errors)
         return state, sorted(files)
-    root = state.parent.resolve()
+    root = _resolve(state.parent)
     _check_inside(state, root)
     return state.parent, [state]
 
 
+def _resolve(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        raise StateError("symlink cannot be resolved (a loop?)", file=display_path(path)) from None
+
+
 def _check_inside(path: Path, root: Path) -> None:
-    target = path.resolve()
+    target = _resolve(path)
     if target != root and root not in target.parents:
         raise StateError("symlink points outside the state directory", file=display_path(path))
+
+
+def check_state_root(state: Path) -> None:
+    """Refuse a state path through a symlink that leaves the working tree.
+
+    A pull request can replace ``state/`` by a link to ``/`` or ``/etc``; following it
+    would print other files' content in error messages. Components of the path below the
+    working directory are checked (a path given elsewhere is the user's own choice).
+    """
+    cwd = Path.cwd().resolve()
+    absolute = state if state.is_absolute() else cwd / state
+    try:
+        inside = absolute.relative_to(cwd)
+    except ValueError:
+        return
+    current = cwd
+    for part in inside.parts:
+        current = current / part
+        if current.is_symlink():
+            target = _resolve(current)
+            if target != cwd and cwd not in target.parents:
+                raise StateError(
+                    "the state path is a symlink leading out of the working tree; refused "
+                    "(point --state at the real directory)",
+                    file=display_path(current),
+                )
 
 
 def load_file(path: Path) -> tuple[StateFile, Document]:

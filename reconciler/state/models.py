@@ -8,6 +8,7 @@ The JSON Schema printed by ``reconciler schema`` is generated from these classes
 from __future__ import annotations
 
 import re
+import unicodedata
 from fnmatch import fnmatchcase
 from typing import Annotated, Any, Literal
 
@@ -53,6 +54,11 @@ def _check_model_name(name: str) -> str:
         raise ValueError(f"invalid model name {name!r}: names cannot contain '/' or ':'")
     if name in (".", ".."):
         raise ValueError(f"invalid model name {name!r}")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
+        raise ValueError(
+            f"invalid model name {name!r}: names cannot contain control or invisible "
+            "characters (line breaks, bidi controls, zero-width characters)"
+        )
     return name
 
 

@@ -106,10 +106,14 @@ else:
 
 def read_text(path: Path, display: str) -> str:
     """Read a state file as UTF-8 text, refusing oversized or non-UTF-8 files."""
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise StateError(f"file is {size} bytes; state files are limited to 1 MiB", file=display)
-    raw = path.read_bytes()
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            message = f"file is {size} bytes; state files are limited to 1 MiB"
+            raise StateError(message, file=display)
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise StateError(f"cannot read the file: {exc.strerror}", file=display) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

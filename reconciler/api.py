@@ -6,7 +6,6 @@ for it.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,15 +16,16 @@ from reconciler.core.lock import ApplyRecord
 from reconciler.core.observed import ObservedState
 from reconciler.core.plan import Plan, compute_plan, differences, record_differences
 from reconciler.core.ports import Registry
+from reconciler.core.problems import did_you_mean
 from reconciler.core.resolve import Resolution, copy_sources, resolve
 from reconciler.core.scopes import check_workspace_of, combine, label, split
+from reconciler.core.scopes import check_workspaces as check_workspaces
+from reconciler.core.scopes import in_workspace as in_workspace
 from reconciler.errors import (
     PERMISSION_DENIED,
     ApplyError,
     PlanError,
     RegistryError,
-    StateError,
-    StateErrors,
     is_refusal,
 )
 from reconciler.mlflow.connection import default_local_uri, redact, resolve_uri, uri_problem
@@ -61,45 +61,6 @@ def validate(state: Path, models: tuple[str, ...] = (), workspace: str | None = 
     """Load and check the state offline; ``workspace`` is the default for files without
     one (--workspace / MLFLOW_WORKSPACE)."""
     return load_state(state, workspace).only(models)
-
-
-def in_workspace(registry: Registry, workspace: str | None) -> Registry:
-    """``registry`` scoped to ``workspace``, which must exist and be open to this user."""
-    if workspace is not None and (why := registry.missing_workspaces([workspace]).get(workspace)):
-        raise StateError(f"workspace {workspace!r} {why} on the registry at {registry.display_uri}")
-    return registry.in_workspace(workspace)
-
-
-def check_workspaces(desired: StateSet, registry: Registry) -> None:
-    """Every workspace the state names exists (one error at its ``workspace:`` line
-    each), before anything is read or written (SPEC §14)."""
-    named = [p for p in desired.parts if p.workspace is not None]
-    if not named:
-        return
-    where = {p.workspace: p.named_at for p in named}
-    try:
-        missing = registry.missing_workspaces([p.workspace for p in named if p.workspace])
-    except RegistryError as exc:  # no workspaces on this server: said once, located
-        first = next((s for s in where.values() if s is not None), None)
-        raise StateError(
-            exc.message, first.file if first else None, first.line if first else None
-        ) from None
-    errors = []
-    for ws, why in sorted(missing.items()):
-        at = where[ws]
-        given = "" if at else " (from --workspace / MLFLOW_WORKSPACE)"
-        fix = "create it (mlflow.create_workspace) or fix the name"
-        if why != "does not exist":
-            fix = "ask an admin of the registry for a role in it"
-        errors.append(
-            StateError(
-                f"workspace {ws!r}{given} {why} on the registry at {registry.display_uri}; {fix}",
-                at.file if at else None,
-                at.line if at else None,
-            )
-        )
-    if errors:
-        raise StateErrors(errors)
 
 
 def observe(
@@ -158,12 +119,6 @@ def _suggest_names(
             problem = replace(problem, message=problem.message + did_you_mean(problem.model, names))
         problems.append(problem)
     return replace(plan, problems=tuple(problems))
-
-
-def did_you_mean(name: str, names: list[str]) -> str:
-    """``; did you mean 'churn-classifier'?`` for the registered name nearest ``name``."""
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 @dataclass(frozen=True)

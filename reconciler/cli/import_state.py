@@ -13,6 +13,7 @@ import click
 
 from reconciler import api
 from reconciler.cli.console import Options, common_options, out
+from reconciler.core.problems import did_you_mean
 from reconciler.errors import StateError
 from reconciler.render.statefile import pipeline_aliases, render
 from reconciler.state.load import display_path, load_file, load_state, require_state
@@ -74,7 +75,7 @@ def command(
     observed = registry.read(names)
     if missing := sorted(set(models) - set(observed.models)):
         where = f" (workspace {ws})" if ws else ""
-        hint = api.did_you_mean(missing[0], registry.model_names())
+        hint = did_you_mean(missing[0], registry.model_names())
         raise StateError(f"model {missing[0]!r} does not exist in the registry{where}{hint}")
     if "" in exclude_aliases + exclude_tags:
         raise StateError("--exclude-alias and --exclude-tag need a non-empty pattern")

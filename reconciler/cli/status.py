@@ -17,6 +17,7 @@ import click
 
 from reconciler import api
 from reconciler.cli.console import Options, common_options, out, warn
+from reconciler.core.problems import did_you_mean
 from reconciler.core.scopes import DEFAULT
 from reconciler.core.status import key_metrics, run_ids
 from reconciler.errors import StateError
@@ -67,7 +68,7 @@ def command(opts: Options, model: str | None, metric_names: tuple[str, ...], fmt
         observed = scoped.read(names)
         if model and model not in observed.models:
             where = f" (workspace {ws})" if ws else ""
-            hint = api.did_you_mean(model, scoped.model_names())
+            hint = did_you_mean(model, scoped.model_names())
             raise StateError(f"model {model!r} does not exist in the registry{where}{hint}")
         data += view.rows(observed, scoped.run_metrics(run_ids(observed)), mine, part, ws)
         keys.update(mine)

@@ -5,6 +5,7 @@ Problems are located in the state file where possible; notes never block an appl
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator, Mapping
 
 from reconciler.core.observed import ObservedModel, ObservedState, managed_tags
@@ -96,3 +97,9 @@ def unmanaged_notes(
     )
     for number, stage in staged:
         yield Note(name, f"version {number} is in {stage}, which the state does not manage")
+
+
+def did_you_mean(name: str, names: list[str]) -> str:
+    """``; did you mean 'churn-classifier'?`` for the registered name nearest ``name``."""
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

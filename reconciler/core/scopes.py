@@ -16,8 +16,9 @@ from urllib.parse import quote
 
 from reconciler.core.evidence import Evidence, Side
 from reconciler.core.plantypes import Plan, Scope
-from reconciler.errors import PlanError
-from reconciler.state.scope import combined_digest
+from reconciler.core.ports import Registry
+from reconciler.errors import PlanError, RegistryError, StateError, StateErrors
+from reconciler.state.scope import StateSet, combined_digest
 
 DEFAULT = "default"
 """The name MLflow gives the server's default workspace."""
@@ -158,3 +159,42 @@ def check_workspace_of(plan: Plan, default: str | None) -> None:
             f"the plan was made for {made}, not {now}; {fix}, or make a new plan "
             "(nothing was written)"
         )
+
+
+def in_workspace(registry: Registry, workspace: str | None) -> Registry:
+    """``registry`` scoped to ``workspace``, which must exist and be open to this user."""
+    if workspace is not None and (why := registry.missing_workspaces([workspace]).get(workspace)):
+        raise StateError(f"workspace {workspace!r} {why} on the registry at {registry.display_uri}")
+    return registry.in_workspace(workspace)
+
+
+def check_workspaces(desired: StateSet, registry: Registry) -> None:
+    """Every workspace the state names exists (one error at its ``workspace:`` line
+    each), before anything is read or written (SPEC §14)."""
+    named = [p for p in desired.parts if p.workspace is not None]
+    if not named:
+        return
+    where = {p.workspace: p.named_at for p in named}
+    try:
+        missing = registry.missing_workspaces([p.workspace for p in named if p.workspace])
+    except RegistryError as exc:  # no workspaces on this server: said once, located
+        first = next((s for s in where.values() if s is not None), None)
+        raise StateError(
+            exc.message, first.file if first else None, first.line if first else None
+        ) from None
+    errors = []
+    for ws, why in sorted(missing.items()):
+        at = where[ws]
+        given = "" if at else " (from --workspace / MLFLOW_WORKSPACE)"
+        fix = "create it (mlflow.create_workspace) or fix the name"
+        if why != "does not exist":
+            fix = "ask an admin of the registry for a role in it"
+        errors.append(
+            StateError(
+                f"workspace {ws!r}{given} {why} on the registry at {registry.display_uri}; {fix}",
+                at.file if at else None,
+                at.line if at else None,
+            )
+        )
+    if errors:
+        raise StateErrors(errors)

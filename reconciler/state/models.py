@@ -7,188 +7,43 @@ The JSON Schema printed by ``reconciler schema`` is generated from these classes
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from fnmatch import fnmatchcase
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
     Field,
     StrictBool,
-    StrictFloat,
-    StrictInt,
     StrictStr,
     Tag,
-    ValidationError,
-    ValidatorFunctionWrapHandler,
     WrapValidator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
 
-MAX_VERSION = 2**63 - 1
-_ALIAS_RE = re.compile(r"^[\w\-]+$")
-_RESERVED_ALIAS_RE = re.compile(r"^(latest|[vV]\d+)$", re.IGNORECASE)
-STAGES = ("Staging", "Production")
-"""Stages a state file may declare; other versions in them are moved to Archived."""
-
-
-def _check_alias(name: str) -> str:
-    if len(name) > 255:
-        raise ValueError("alias names are at most 255 characters")
-    if not _ALIAS_RE.match(name):
-        raise ValueError(f"invalid alias {name!r}: use letters, digits, '_' and '-' only")
-    if _RESERVED_ALIAS_RE.match(name):
-        raise ValueError(f"alias {name!r} is reserved by MLflow ('latest', 'v<number>')")
-    return name
-
-
-def _check_model_name(name: str) -> str:
-    if not name.strip():
-        raise ValueError("model name must not be empty")
-    if "/" in name or ":" in name:
-        raise ValueError(f"invalid model name {name!r}: names cannot contain '/' or ':'")
-    if name in (".", ".."):
-        raise ValueError(f"invalid model name {name!r}")
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
-        raise ValueError(
-            f"invalid model name {name!r}: names cannot contain control or invisible "
-            "characters (line breaks, bidi controls, zero-width characters)"
-        )
-    return name
-
-
-WORKSPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-"""MLflow's workspace name rule (a Kubernetes DNS label), 2 to 63 characters."""
-RESERVED_WORKSPACES = frozenset({"workspaces", "api", "ajax-api", "static-files"})
-
-
-def check_workspace(name: str) -> str:
-    """MLflow's rule for workspace names, checked offline (``validate``)."""
-    if not 2 <= len(name) <= 63:
-        raise ValueError(f"workspace {name!r}: names are 2 to 63 characters")
-    if not WORKSPACE_RE.match(name):
-        raise ValueError(
-            f"{name!r} is not a valid workspace name: use lowercase letters, digits and inner '-' "
-            "(^[a-z0-9]([-a-z0-9]*[a-z0-9])?$)"
-        )
-    if name in RESERVED_WORKSPACES:
-        raise ValueError(f"workspace {name!r} is reserved by MLflow")
-    return name
-
-
-def _check_tag_key(key: str) -> str:
-    if not key or len(key) > 250:
-        raise ValueError("tag keys are 1 to 250 characters")
-    if key.startswith("reconciler."):
-        raise ValueError(f"tag {key!r}: the 'reconciler.' prefix is reserved for audit tags")
-    return key
-
-
-AliasName = Annotated[str, AfterValidator(_check_alias)]
-ModelName = Annotated[str, AfterValidator(_check_model_name)]
-TagKey = Annotated[str, AfterValidator(_check_tag_key)]
-WorkspaceName = Annotated[StrictStr, AfterValidator(check_workspace)]
-VersionNumber = Annotated[StrictInt, Field(gt=0, le=MAX_VERSION)]
-"""A version number written as a plain YAML integer (``7``, not ``"7"`` or ``7.0``)."""
-VersionKey = Annotated[int, Field(gt=0, le=MAX_VERSION)]
-"""A version number used as a mapping key (YAML keys are read as text)."""
-Number = StrictInt | StrictFloat
-Tags = dict[TagKey, StrictStr]
+from reconciler.state.gaterules import GateRule as GateRule
+from reconciler.state.gaterules import MetricRule as MetricRule
+from reconciler.state.gaterules import SignatureRule as SignatureRule
+from reconciler.state.gaterules import TagRule as TagRule
+from reconciler.state.gaterules import untagged
+from reconciler.state.names import STAGES as STAGES
+from reconciler.state.names import (
+    AliasName,
+    ModelName,
+    Tags,
+    VersionKey,
+    VersionNumber,
+    WorkspaceName,
+)
+from reconciler.state.names import _check_alias as _check_alias
+from reconciler.state.names import check_workspace as check_workspace
 
 
 class _Frozen(BaseModel):
+    """Unknown keys are errors (typos), and parsed state never changes."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class MetricRule(_Frozen):
-    """One promotion condition on a run metric of the version an alias moves to."""
-
-    metric: Annotated[StrictStr, Field(min_length=1)]
-    """Run metric name, e.g. ``val_rmspe``."""
-    min: Number | None = None
-    """The metric must be >= this."""
-    max: Number | None = None
-    """The metric must be <= this."""
-    better_than: Literal["current"] | None = None
-    """The metric must beat the version that holds the alias now."""
-    direction: Literal["lower", "higher"] | None = None
-    """With ``better_than``: whether lower or higher values are better."""
-
-    @model_validator(mode="after")
-    def _one_rule(self) -> MetricRule:
-        given = [r for r in ("min", "max", "better_than") if getattr(self, r) is not None]
-        if len(given) != 1:
-            raise ValueError("a gate needs exactly one of 'min', 'max', 'better_than'")
-        if (self.better_than is None) != (self.direction is None):
-            raise ValueError("'direction' (lower|higher) goes with 'better_than', and only there")
-        return self
-
-    @property
-    def rule(self) -> str:
-        """The rule's name as written in plans: min, max or better_than."""
-        return "min" if self.min is not None else "max" if self.max is not None else "better_than"
-
-    @property
-    def better(self) -> Literal["lower", "higher"]:
-        """Which way the metric improves, as this rule implies it."""
-        if self.direction is not None:
-            return self.direction
-        return "higher" if self.min is not None else "lower"
-
-
-class SignatureRule(_Frozen):
-    """The candidate's model signature equals the current holder's (inputs and outputs)."""
-
-    signature: Literal["compatible"]
-
-
-class TagRule(_Frozen):
-    """The candidate version carries tag ``tag`` with value ``equals``."""
-
-    tag: Annotated[StrictStr, Field(min_length=1)]
-    equals: StrictStr
-
-
-def _gate_shape(value: Any) -> str | None:
-    if isinstance(value, dict):
-        return next((f"@{key}" for key in ("metric", "signature", "tag") if key in value), None)
-    shapes: dict[type, str] = {MetricRule: "@metric", SignatureRule: "@signature", TagRule: "@tag"}
-    return shapes.get(type(value))
-
-
-def _untagged(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-    """Drop the union's tag (``@metric``...) from error locations: they name no YAML key."""
-    try:
-        return handler(value)
-    except ValidationError as exc:
-        details = [
-            InitErrorDetails(
-                type=PydanticCustomError(err["type"], err["msg"]),
-                loc=tuple(p for p in err["loc"] if not str(p).startswith("@")),
-                input=err["input"],
-            )
-            for err in exc.errors(include_url=False)
-        ]
-        raise ValidationError.from_exception_data(exc.title, details) from None
-
-
-GateRule = Annotated[
-    Annotated[MetricRule, Tag("@metric")]
-    | Annotated[SignatureRule, Tag("@signature")]
-    | Annotated[TagRule, Tag("@tag")],
-    Discriminator(
-        _gate_shape,
-        custom_error_type="gate_shape",
-        custom_error_message="a gate is {metric: NAME, min|max|better_than: ...}, "
-        "{signature: compatible} or {tag: KEY, equals: VALUE}",
-    ),
-]
-"""One promotion condition, told apart by its first key: metric, signature or tag."""
 
 
 class CopyFrom(_Frozen):
@@ -301,7 +156,7 @@ class ModelSpec(_Frozen):
     stages: dict[Literal["Staging", "Production"], VersionNumber] = {}
     """Legacy stages (deprecated in MLflow): stage -> version."""
     gates: Annotated[
-        dict[AliasName, Annotated[list[GateRule], Field(min_length=1)]], WrapValidator(_untagged)
+        dict[AliasName, Annotated[list[GateRule], Field(min_length=1)]], WrapValidator(untagged)
     ] = {}
     """alias -> conditions checked when that alias would move."""
     ignore: IgnoreSpec = IgnoreSpec()

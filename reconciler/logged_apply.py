@@ -48,6 +48,16 @@ def open_log(registry: Registry, workspace: str | None = None) -> ApplyLog:
     return MlflowApplyLog.of(registry.in_workspace(workspace) if workspace else registry)
 
 
+def log_workspace(plan: Plan, default: str | None) -> str | None:
+    """Where an apply's log run and lock live: ``--workspace`` / MLFLOW_WORKSPACE, else
+    the one workspace the plan touches (a team's apply is logged where that team may
+    write, and ``history`` finds it beside the model), else the server's default."""
+    if default is not None:
+        return default
+    named = {w for w in workspaces(plan) if w is not None}
+    return named.pop() if len(named) == 1 else None
+
+
 def unlock_command(run_id: str) -> str:
     return f"reconciler unlock {run_id}"
 

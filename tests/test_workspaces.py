@@ -294,6 +294,7 @@ def test_basic_auth_user_is_limited_to_the_workspace_a_role_grants(
         admin.create_user("alice", password)
         role = admin.create_role("team-a", "registry-editors")
         admin.add_role_permission(role.id, "registered_model", "*", "EDIT")
+        admin.add_role_permission(role.id, "workspace", "*", "USE")  # creates the apply log
         admin.assign_role("alice", role.id)
         monkeypatch.delenv("MLFLOW_TRACKING_USERNAME")
         monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD")

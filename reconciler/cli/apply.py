@@ -123,7 +123,8 @@ def command(
     if no_apply_log:
         outcome = apply()
     else:
-        log = logged_apply.open_log(registry, opts.workspace)
+        where = logged_apply.log_workspace(plan, opts.workspace)
+        log = logged_apply.open_log(registry, where)
         lease = logged_apply.acquire(log, plan, audit, read_ms, lock_timeout)
         for stale in lease.stale:
             out(f"warning: {logged_apply.stale_warning(stale, lock_timeout)}", err=True)

@@ -65,11 +65,21 @@ class SearchFailed(Exception):
         """The page still running (it is used if it lands), or None after an error."""
 
 
+NOT_THE_API = "response body was not in a valid JSON format"
+"""MLflow's client on an answer from something that is not a tracking server's API."""
+
+
 def fatal(exc: RegistryError) -> bool:
     """Whether a search error ends the read (gets cannot help): a 401/403, a server that
-    refuses ``IN`` lists (``compat`` retries another way), a server that is not there."""
+    refuses ``IN`` lists (``compat`` retries another way), a server that is not there, an
+    answer that is not MLflow's API at all (a wrong URI: HTML instead of JSON)."""
     text = str(exc)
-    return is_refusal(text) or refuses_in_lists(str(exc.__cause__)) or UNREACHABLE in text
+    return (
+        is_refusal(text)
+        or refuses_in_lists(str(exc.__cause__))
+        or UNREACHABLE in text
+        or NOT_THE_API in text
+    )
 
 
 def _in_background(fn: Callable[[], Page]) -> Future[Page]:

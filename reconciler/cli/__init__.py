@@ -22,6 +22,7 @@ from reconciler.cli import (
     promote,
     rollback,
     schema,
+    serve,
     status,
     validate,
 )
@@ -77,5 +78,6 @@ for _module in (
     history,
     demo,
     predict,
+    serve,
 ):
     main.add_command(_module.command)

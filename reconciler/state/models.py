@@ -233,6 +233,8 @@ class ModelSpec(_Frozen):
         dict[AliasName, Annotated[list[GateRule], Field(min_length=1)]], WrapValidator(_untagged)
     ] = {}
     """alias -> conditions checked when that alias would move."""
+    self_heal: StrictBool = False
+    """``reconciler serve`` restores this model's last applied state when it drifts."""
 
     @model_validator(mode="after")
     def _gates_guard_declared_aliases(self) -> ModelSpec:

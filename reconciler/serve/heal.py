@@ -1,0 +1,47 @@
+"""A heal is an ordinary apply of one model's last applied state (SPEC §13).
+
+It goes through the same path as ``reconciler apply``: a fresh plan (gates evaluated),
+nothing written unless the plan is valid, then verification. The audit trail names the
+actor ``reconciler-serve`` and the commit being restored, never HEAD: a heal does not
+apply what was merged but not approved.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from reconciler import api
+from reconciler.core.plan import Change
+from reconciler.core.ports import Registry
+from reconciler.errors import ReconcilerError
+from reconciler.render.text import describe_gate
+from reconciler.state.audit import AuditInfo
+from reconciler.state.load import DesiredState
+
+ACTOR = "reconciler-serve"
+
+
+def restore(
+    registry: Registry, target: DesiredState, model: str, commit: str | None
+) -> tuple[str, str, tuple[Change, ...]]:
+    """Apply ``target``'s declaration of ``model``: (``healed`` | ``synced`` |
+    ``heal_failed``, a detail line, the changes written or refused)."""
+    desired = target.only((model,))
+    try:
+        plan = api.make_plan(desired, registry)
+        if plan.problems:
+            return "heal_failed", plan.problems[0].message, plan.changes
+        if plan.failed_gates:
+            return "heal_failed", describe_gate(plan.failed_gates[0]), plan.changes
+        if not plan.changes:
+            return "synced", "", ()
+        audit = AuditInfo(
+            applied_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+            actor=ACTOR,
+            commit=commit,
+        )
+        api.apply_plan(plan, registry, desired, audit=audit)
+    except ReconcilerError as exc:
+        return "heal_failed", str(exc), ()
+    short = (commit or "")[:12]
+    return "healed", f"restored {short}" if short else "restored", plan.changes

@@ -1,0 +1,173 @@
+"""``reconciler serve`` against a real mlflow server and a real git repository.
+
+Each test runs the controller as a process with a 1 s interval, moves an alias by hand
+with MLflow's client, and watches what the controller does: heal (self_heal), report
+(no self_heal), never apply a merged but unapplied commit, and notify once per new
+condition. The apply log entry that names the last applied commit is written by
+``record_apply``, in an experiment of the test's own.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli, write_state
+from tests.support.gitrepo import git, init_repo
+from tests.support.mlflow_server import MlflowServer
+from tests.support.seed import client, seed_model
+from tests.support.serve import Receiver, Served, record_apply, wait_until
+
+STATE = """\
+models:
+  {name}:
+    aliases:
+      champion: {champion}
+    self_heal: {heal}
+"""
+
+
+@dataclass
+class Story:
+    """A model declared, committed, applied and logged as applied."""
+
+    url: str
+    repo: Path
+    name: str
+    commit: str
+    env: dict[str, str]
+
+    def write(self, champion: int, heal: bool = True) -> None:
+        text = STATE.format(name=json.dumps(self.name), champion=champion, heal=str(heal).lower())
+        write_state(self.repo, text)
+
+    def commit_all(self, message: str) -> str:
+        git(self.repo, "commit", "-qam", message)
+        return git(self.repo, "rev-parse", "HEAD").strip()
+
+    def serve(self, *args: str) -> Served:
+        served = Served(
+            self.url, self.repo, "--state", "state", "--interval", "1", *args, env=self.env
+        )
+        return served.wait_ready()
+
+    def live(self) -> dict[str, int]:
+        found = client(self.url).get_registered_model(self.name).aliases
+        return {a: int(v) for a, v in found.items()}
+
+    def move(self, alias: str, version: int) -> None:
+        client(self.url).set_registered_model_alias(self.name, alias, str(version))
+
+
+def make_story(url: str, tmp_path: Path, heal: bool) -> Story:
+    name = f"m-{uuid.uuid4().hex[:10]}"
+    env = {"RECONCILER_APPLY_EXPERIMENT": f"applies-{name}"}
+    seed_model(url, name, [{}, {}, {}], {"champion": 2})
+    init_repo(tmp_path)
+    story = Story(url, tmp_path, name, "", env)
+    story.write(2, heal)
+    git(tmp_path, "add", "state")
+    story.commit = story.commit_all("declare")
+    applied = Cli(url, tmp_path)("apply", "--yes", env=env)
+    assert applied.exit_code == 0, applied.output
+    record_apply(url, story.commit, env["RECONCILER_APPLY_EXPERIMENT"])
+    return story
+
+
+@pytest.fixture
+def story(webhook_server: MlflowServer, tmp_path: Path) -> Story:
+    return make_story(webhook_server.url, tmp_path, heal=True)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    yield found
+    found.close()
+
+
+def test_drift_is_healed_within_the_interval(story: Story) -> None:
+    """A hand-moved alias of a self_heal model is back within a couple of 1 s intervals."""
+    with story.serve() as served:
+        wait_until(lambda: served.state_of(story.name) == "synced", 10)
+        story.move("champion", 3)
+        moved = time.monotonic()
+        wait_until(lambda: story.live() == {"champion": 2}, 10, 0.05)
+        took = time.monotonic() - moved
+        audit = json.loads(
+            client(story.url).get_model_version(story.name, "2").tags["reconciler.applied"]
+        )
+        assert audit["by"] == "reconciler-serve" and audit["commit"] == story.commit
+
+        def events() -> list[str]:
+            return [e["event"] for e in served.status()["events"] if e["model"] == story.name]
+
+        wait_until(lambda: events() == ["healed"], 10)
+        assert served.state_of(story.name) == "synced"
+        assert served.terminate() == 0
+    assert took < 5, took
+
+
+def test_without_self_heal_drift_is_reported_once_and_left_alone(
+    webhook_server: MlflowServer, tmp_path: Path, receiver: Receiver
+) -> None:
+    """No self_heal: drift shows on /api/status and notifies once; the registry is untouched."""
+    story = make_story(webhook_server.url, tmp_path, heal=False)
+    with story.serve("--notify", receiver.url) as served:
+        wait_until(lambda: served.state_of(story.name) == "synced", 10)
+        story.move("champion", 3)
+        wait_until(lambda: served.state_of(story.name) == "drift", 10)
+        row = served.model(story.name)["aliases"][0]
+        assert row == {
+            "alias": "champion",
+            "declared": "2",
+            "live": "3",
+            "applied": "2",
+            "state": "drift",
+        }
+        time.sleep(3)  # three more resyncs
+        assert story.live() == {"champion": 3}
+        story.move("champion", 2)
+        wait_until(lambda: receiver.events(story.name) == ["drift", "synced"], 10)
+        drift = next(b for b in receiver.bodies if b["event"] == "drift")
+        assert drift["model"] == story.name and drift["workspace"] is None
+        assert drift["changes"][0]["key"] == "champion" and story.name in drift["text"]
+        assert "\n" not in drift["text"]
+        assert served.terminate() == 0
+
+
+def test_a_merged_but_unapplied_commit_is_pending_and_never_applied(
+    story: Story, receiver: Receiver
+) -> None:
+    """HEAD moves champion to 3 but was never applied: pending; a drift heals to 2, not 3."""
+    story.write(3)
+    story.commit_all("promote v3 (not applied)")
+    with story.serve("--notify", receiver.url) as served:
+        wait_until(lambda: served.state_of(story.name) == "pending", 10)
+        row = served.model(story.name)["aliases"][0]
+        assert (row["declared"], row["live"], row["applied"]) == ("3", "2", "2")
+        time.sleep(2.5)
+        assert story.live() == {"champion": 2}
+        story.move("champion", 1)
+        wait_until(
+            lambda: served.state_of(story.name) == "pending" and story.live() == {"champion": 2}, 10
+        )
+        assert served.status()["applied_commit"] == story.commit
+        wait_until(lambda: receiver.events(story.name) == ["pending", "healed"], 10)
+        assert served.terminate() == 0
+    assert story.live() == {"champion": 2}
+
+
+def test_auto_sync_applies_the_pending_commit(story: Story) -> None:
+    """With --auto-sync the merged commit is applied (and then counts as applied here)."""
+    story.write(3)
+    story.commit_all("promote v3")
+    with story.serve("--auto-sync") as served:
+        wait_until(lambda: story.live() == {"champion": 3}, 10)
+        assert served.terminate() == 0

@@ -21,7 +21,7 @@ from reconciler.core.resolve import copy_sources
 from reconciler.errors import ReconcilerError
 from reconciler.serve import heal
 from reconciler.serve.decide import ModelStatus, classify, to_heal, to_sync, unknown
-from reconciler.serve.events import Notice, body, new_events, remember
+from reconciler.serve.events import Notice, body, new_events, remember, summary
 from reconciler.serve.gitsource import GitSource
 from reconciler.serve.metrics import Metrics
 from reconciler.serve.status import RECENT, Event, LastApply, Snapshot
@@ -259,6 +259,5 @@ class Controller:
 
     def _publish_text(self, notice: Notice) -> str:
         """Send one notification; its one-line text is kept for the status page."""
-        payload = body(notice, self.snapshot.registry)
-        self._publish(payload)
-        return str(payload["text"])
+        self._publish(body(notice, self.snapshot.registry))
+        return summary(notice, self.snapshot.registry)

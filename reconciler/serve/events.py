@@ -70,25 +70,31 @@ class Notice:
 
 _SAYS = {
     "drift": "drifted from the last applied commit",
-    "healed": "healed: restored the last applied commit",
-    "heal_failed": "heal failed",
-    "pending": "has a commit merged but not applied",
+    "healed": "was healed back to commit",
+    "heal_failed": "could not be healed:",
+    "pending": "has a merged commit not applied yet; last applied",
     "synced": "is in sync again",
 }
 
 
-def body(notice: Notice, registry: str, workspace: str | None = None) -> dict[str, Any]:
-    """The JSON body of SPEC §13; ``text`` alone is what a chat webhook shows."""
+def summary(notice: Notice, registry: str) -> str:
+    """The one line a person reads (not yet escaped for any output)."""
     what = "; ".join(describe(c) for c in notice.changes[:3])
     if len(notice.changes) > 3:
         what += f" (and {len(notice.changes) - 3} more)"
     line = f"reconciler: {notice.model} {_SAYS[notice.event]}"
-    line += "".join(f" ({part})" for part in (notice.detail, what) if part)
+    if notice.detail and notice.event != "synced":
+        line += f" {notice.detail}"
+    return line + (f": {what}" if what else "") + f" on {registry}"
+
+
+def body(notice: Notice, registry: str, workspace: str | None = None) -> dict[str, Any]:
+    """The JSON body of SPEC §13; ``text`` alone is what a chat webhook shows."""
     return {
         "event": notice.event,
         "model": notice.model,
         "workspace": workspace,
         "changes": [change_to_dict(c) for c in notice.changes],
         "registry": registry,
-        "text": chat_text(f"{line} on {registry}"),
+        "text": chat_text(summary(notice, registry)),
     }

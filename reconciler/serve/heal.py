@@ -43,5 +43,4 @@ def restore(
         api.apply_plan(plan, registry, desired, audit=audit)
     except ReconcilerError as exc:
         return "heal_failed", str(exc), ()
-    short = (commit or "")[:12]
-    return "healed", f"restored {short}" if short else "restored", plan.changes
+    return "healed", (commit or "HEAD")[:12], plan.changes

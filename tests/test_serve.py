@@ -171,3 +171,75 @@ def test_auto_sync_applies_the_pending_commit(story: Story) -> None:
     with story.serve("--auto-sync") as served:
         wait_until(lambda: story.live() == {"champion": 3}, 10)
         assert served.terminate() == 0
+
+
+@pytest.fixture
+def no_webhooks(webhook_server: MlflowServer) -> Iterator[None]:
+    """Delete every webhook afterwards: a webhook to a stopped controller slows later writes."""
+    yield
+    c = client(webhook_server.url)
+    for hook in c.list_webhooks():
+        c.delete_webhook(hook.webhook_id)
+
+
+def test_a_webhook_heals_long_before_the_next_resync(story: Story, no_webhooks: None) -> None:
+    """--register-webhook: a hand-made move is undone in seconds with a 60 s resync interval."""
+    served = Served(
+        story.url,
+        story.repo,
+        "--state",
+        "state",
+        "--interval",
+        "60",
+        "--register-webhook",
+        "{url}/webhook",
+        env=story.env,
+    )
+    with served.wait_ready():
+        assert "webhook registry-reconciler created" in served.output()
+        [hook] = client(story.url).list_webhooks()
+        assert hook.name == "registry-reconciler" and hook.url == f"{served.url}/webhook"
+        time.sleep(2)  # the server caches subscriptions for MLFLOW_WEBHOOK_CACHE_TTL (1 s here)
+        story.move("champion", 3)
+        moved = time.monotonic()
+        wait_until(lambda: story.live() == {"champion": 2}, 20, 0.05)
+        took = time.monotonic() - moved
+        assert served.metric("reconciler_webhook_deliveries_total", result="accepted") >= 1
+        assert served.metric("reconciler_resyncs_total", kind="webhook", result="ok") >= 1
+        assert served.metric("reconciler_resyncs_total", kind="resync", result="ok") == 1
+        assert served.terminate() == 0
+    print(f"webhook-driven heal took {took:.2f} s")
+    assert took < 10
+
+
+def test_bad_stale_and_replayed_deliveries_are_refused(story: Story) -> None:
+    """Unsigned and wrongly signed: 401; stale: 400; a replay asks for no second round."""
+    from tests.support.serve import alias_event, http_post, signed_post
+
+    with story.serve("--interval", "60") as served:
+        hook = f"{served.url}/webhook"
+        event = alias_event(story.name)
+        raw = json.dumps(event).encode()
+        assert http_post(hook, raw, {"Content-Type": "application/json"}) == 401
+        assert signed_post(hook, event, secret="not-the-secret") == 401
+        assert signed_post(hook, event, age=301) == 400
+        assert signed_post(hook, alias_event("not-declared")) == 200
+        assert signed_post(hook, event, delivery="once") == 200
+        rounds = lambda: served.metric("reconciler_resyncs_total", kind="webhook", result="ok")  # noqa: E731
+        wait_until(lambda: rounds() == 1, 10)
+        assert signed_post(hook, event, delivery="once") == 200
+        time.sleep(1)
+        assert rounds() == 1
+        counted = {
+            result: served.metric("reconciler_webhook_deliveries_total", result=result)
+            for result in (
+                "unsigned delivery",
+                "bad signature",
+                "stale delivery",
+                "model not declared",
+                "accepted",
+                "repeated delivery ignored",
+            )
+        }
+        assert counted == dict.fromkeys(counted, 1.0)
+        assert served.terminate() == 0

@@ -82,7 +82,7 @@ class Served:
             "serve",
             "--listen",
             f"127.0.0.1:{self.port}",
-            *args,
+            *(arg.replace("{url}", self.url) for arg in args),
         ]
         full_env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
@@ -120,6 +120,18 @@ class Served:
         assert code == 200, body
         return body.decode()
 
+    def metric(self, name: str, **labels: str) -> float:
+        """One sample of /metrics, parsed with prometheus_client's own parser (0 if absent)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        for family in text_string_to_metric_families(self.metrics_text()):
+            for sample in family.samples:
+                if sample.name == name and all(
+                    sample.labels.get(k) == v for k, v in labels.items()
+                ):
+                    return float(sample.value)
+        return 0.0
+
     def model(self, name: str) -> dict[str, Any] | None:
         return next((m for m in self.status()["models"] if m["name"] == name), None)
 
@@ -141,6 +153,41 @@ class Served:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def signed_post(
+    url: str,
+    payload: dict[str, Any],
+    secret: str = SECRET,
+    *,
+    age: float = 0,
+    delivery: str | None = None,
+) -> int:
+    """POST a webhook delivery the way MLflow signs it; ``age`` seconds in the past."""
+    import uuid
+
+    from reconciler.serve.webhook import sign
+
+    raw = json.dumps(payload).encode()
+    stamp = str(int(time.time() - age))
+    delivery = delivery or str(uuid.uuid4())
+    headers = {
+        "Content-Type": "application/json",
+        "X-MLflow-Delivery-Id": delivery,
+        "X-MLflow-Timestamp": stamp,
+        "X-MLflow-Signature": sign(secret, delivery, stamp, raw),
+    }
+    return http_post(url, raw, headers)
+
+
+def alias_event(model: str, alias: str = "champion", version: str = "3") -> dict[str, Any]:
+    """The payload MLflow sends when an alias is set (facts §16)."""
+    return {
+        "entity": "model_version_alias",
+        "action": "created",
+        "timestamp": "2026-01-01T00:00:00+00:00",
+        "data": {"name": model, "alias": alias, "version": version},
+    }
 
 
 class Receiver:

@@ -9,13 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from reconciler.core import evidence
 from reconciler.core.apply import ApplyReport, Progress, execute
-from reconciler.core.gates import gate_run_ids, gate_sources
+from reconciler.core.fetch import needs
 from reconciler.core.observed import ObservedState
 from reconciler.core.plan import Plan, compute_plan, differences, record_differences
 from reconciler.core.ports import Registry
-from reconciler.core.resolve import copy_sources
+from reconciler.core.resolve import Resolution, copy_sources, resolve
 from reconciler.errors import PERMISSION_DENIED, ApplyError, PlanError, RegistryError, is_refusal
 from reconciler.mlflow.connection import default_local_uri, redact, resolve_uri
 from reconciler.render.text import describe
@@ -42,25 +41,32 @@ def observe(
     """Read the registry for the desired models, plus the runs and signatures that gates
     (and, ``with_evidence``, the reviewer's evidence) need: one batched run search, one
     MLmodel read per version involved."""
+    return _observe(desired, registry, with_evidence)[0]
+
+
+def _observe(
+    desired: DesiredState, registry: Registry, with_evidence: bool
+) -> tuple[ObservedState, Resolution]:
+    """``observe``, with the resolution the runs and signatures were chosen from."""
     copied = {s for spec in desired.models.values() for s in copy_sources(spec)}
     observed = registry.read(sorted(set(desired.models) | copied))
-    run_ids, sources = gate_run_ids(desired, observed), gate_sources(desired, observed)
-    if with_evidence:
-        more_runs, more_sources = evidence.needs(desired, observed)
-        run_ids, sources = run_ids | more_runs, sources | more_sources
+    resolution = resolve(desired, observed)
+    run_ids, sources = needs(desired, observed, resolution, with_evidence)
     runs = registry.runs(run_ids) if run_ids else {}
-    return replace(
+    observed = replace(
         observed,
         metrics={run_id: run.metrics for run_id, run in runs.items()},
         runs=runs,
         signatures=registry.signatures(sources) if sources else {},
     )
+    return observed, resolution
 
 
 def make_plan(desired: DesiredState, registry: Registry, with_evidence: bool = False) -> Plan:
     """The plan; ``with_evidence`` adds what each alias move changes (for reviewers)."""
-    observed = observe(desired, registry, with_evidence)
-    return compute_plan(desired, observed, registry.display_uri, evidence=with_evidence)
+    observed, resolution = _observe(desired, registry, with_evidence)
+    uri = registry.display_uri
+    return compute_plan(desired, observed, uri, evidence=with_evidence, resolution=resolution)
 
 
 @dataclass(frozen=True)

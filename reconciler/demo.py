@@ -23,6 +23,8 @@ models:
     aliases:
       champion: 1
     description: "LightGBM regressor trained by `reconciler demo`"
+    ignore:
+      aliases: [candidate]   # the training pipeline's own alias: never a change or a note
     gates:
       champion:
         - {metric: val_rmse, max: 20.0}
@@ -73,6 +75,14 @@ def train_versions(uri: str, folder: Path, say: Say) -> list[tuple[int, float]]:
     return out
 
 
+def _pipeline_sets_candidate(uri: str, version: int) -> None:
+    """What a training pipeline does after registering a version: point its alias at it."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.set_registered_model_alias(MODEL, "candidate", str(version))
+
+
 def _git(folder: Path, say: Say, *args: str, show: bool = True) -> str:
     """Run git in the demo repository (its own identity, no signing, no user hooks)."""
     if show:
@@ -104,6 +114,8 @@ def _init_repo(folder: Path, say: Say) -> None:
 
 def run_demo(workdir: Path, say: Say, run: Run) -> int:
     """Run the walkthrough in ``workdir/reconciler-demo``; ``run`` executes a CLI command."""
+    import mlflow  # noqa: F401  # its import sets its logger to INFO: before the demo quiets it
+
     from reconciler.state.models import state_schema
 
     folder = workdir / "reconciler-demo"
@@ -137,7 +149,17 @@ def run_demo(workdir: Path, say: Say, run: Run) -> int:
     _git(folder, say, "add", "state", "state.schema.json")
     commit(f"Declare {MODEL}: champion v1")
     step("Plan: what would change (CI posts this on the pull request)", ["plan"])
-    step("Apply it (CI does this on merge)", ["apply", "--yes"])
+    step("Apply it (CI does this on merge): one run in the apply log", ["apply", "--yes"])
+    say(
+        f"\n== The training pipeline moves its own alias `candidate` to v{versions[2][0]} "
+        "(outside git)"
+    )
+    _pipeline_sets_candidate(uri, versions[2][0])
+    step(
+        "Plan: the state ignores `candidate`, so the pipeline's move is neither a change "
+        "nor a note, and apply will never undo it",
+        ["plan"],
+    )
     poor = versions[1][0]
     step(
         f"Propose version {poor} (val_rmse {versions[1][1]:.1f}) as champion",
@@ -178,7 +200,11 @@ def run_demo(workdir: Path, say: Say, run: Run) -> int:
     say("\n== And undo that rollback with git again")
     _git(folder, say, "revert", "--no-edit", "HEAD")
     step("Apply", ["apply", "--yes"])
-    step("Who moved champion, when, from which commit (git + audit tags)", ["history", MODEL])
+    step(
+        "Who moved champion, when, from which commit, and which apply run carried each move "
+        "out (git joined with the apply log: experiment reconciler-applies)",
+        ["history", MODEL],
+    )
     say("\n== Load the champion and predict (reconciler.training.load)")
 
     from reconciler.training import load

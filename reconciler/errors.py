@@ -77,7 +77,7 @@ class RegistryError(ReconcilerError):
 
 
 REFUSALS = ("permission denied", "refused the credentials")
-"""How ``mlflow/registry.py`` starts to say a 403 / 401: retrying cannot help (SPEC §6.5)."""
+"""How ``mlflow/session.py`` starts to say a 403 / 401: retrying cannot help (SPEC §6.5)."""
 
 
 def is_refusal(message: str) -> bool:

@@ -95,6 +95,15 @@ def url(sqlite_server: MlflowServer) -> str:
     return sqlite_server.url
 
 
+@pytest.fixture(autouse=True)
+def apply_experiment(monkeypatch: pytest.MonkeyPatch) -> str:
+    """An apply-log experiment of this test's own: a lock one test leaves behind (a killed
+    apply's RUNNING run) never blocks another test sharing the server."""
+    experiment = f"reconciler-applies-{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("RECONCILER_APPLY_EXPERIMENT", experiment)
+    return experiment
+
+
 @pytest.fixture
 def name() -> str:
     """A model name no other test uses."""

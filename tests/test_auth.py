@@ -8,6 +8,7 @@ MLflow's own permission rules: plan needs READ, setting aliases EDIT, removing t
 from __future__ import annotations
 
 import json
+import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import pytest
 from click.testing import Result
 
 from tests.conftest import Cli, require_mlflow2_python, write_state
-from tests.support.auth import ADMIN, TokenProxy, Users, basic_auth_server
+from tests.support.auth import ADMIN, TokenProxy, Users, basic_auth_server, grant_experiment
 from tests.support.mlflow_server import MlflowServer
 from tests.support.seed import client, seed_model
 
@@ -46,11 +47,13 @@ def admin(auth_server: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> Users:
     return Users(auth_server)
 
 
-def user(admin: Users, model: str, permission: str) -> dict[str, str]:
-    """A new user with ``permission`` on ``model``; returns its MLflow credential env."""
+def user(admin: Users, model: str, permission: str, log: str = "EDIT") -> dict[str, str]:
+    """A new user with ``permission`` on ``model`` and ``log`` on the apply log's experiment;
+    returns its MLflow credential env."""
     name = f"{permission.lower()}-{uuid.uuid4().hex[:6]}"
     admin.create(name, PASSWORD)
     admin.grant(name, model, permission)
+    grant_experiment(admin, name, os.environ["RECONCILER_APPLY_EXPERIMENT"], log)
     return {"MLFLOW_TRACKING_USERNAME": name, "MLFLOW_TRACKING_PASSWORD": PASSWORD}
 
 
@@ -128,6 +131,32 @@ def test_edit_user_sets_aliases_and_removing_one_needs_manage(
     manager = user(admin, name, "MANAGE")
     removed = cli("apply", "--yes", "--state", pruned, env=manager)
     assert removed.exit_code == 0, removed.output
+    assert aliases_of(auth_server.url, name) == {"champion": 2}
+
+
+def test_a_log_the_user_cannot_write_stops_apply_before_any_write(
+    auth_server: MlflowServer, admin: Users, tmp_path: Path, name: str
+) -> None:
+    """EDIT on the model but only READ on the apply log's experiment: apply stops before
+    any registry write, in one line naming --no-apply-log; with it, the apply goes ahead."""
+    seed_model(auth_server.url, name, [{}, {}], {"champion": 1})
+    env = user(admin, name, "EDIT", log="READ")
+    cli = Cli(auth_server.url, tmp_path)
+    path = state(cli, name, "    aliases: {champion: 2}\n")
+    result = cli("apply", "--yes", "--state", path, env=env)
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: the apply log cannot be written: permission denied"), line
+    assert "nothing was written" in line and "--no-apply-log" in line
+    assert PASSWORD not in result.output
+    assert aliases_of(auth_server.url, name) == {"champion": 1}
+    assert not [
+        k
+        for k in client(auth_server.url).get_registered_model(name).tags
+        if k.startswith("reconciler.")
+    ]
+    unlogged = cli("apply", "--yes", "--no-apply-log", "--state", path, env=env)
+    assert unlogged.exit_code == 0, unlogged.output
     assert aliases_of(auth_server.url, name) == {"champion": 2}
 
 

@@ -85,6 +85,12 @@ def test_demo_runs_green_from_an_empty_directory(tmp_path: Path) -> None:
     modeline = (folder / "state/models.yaml").read_text(encoding="utf-8").splitlines()[0]
     assert modeline == "# yaml-language-server: $schema=../state.schema.json"
     assert json.loads((folder / "state.schema.json").read_text())["title"]
+    ignored = done.stdout.split("the pipeline's move is neither a change")[1].split("\n== ")[0]
+    assert "candidate" not in ignored.split("$ reconciler plan")[1] and "No changes" in ignored
+    history = done.stdout.split("$ reconciler history")[1].split("\n== ")[0].splitlines()[1:]
+    moves = [line for line in history if "champion ->" in line]
+    assert len(moves) == 6 and all(", run " in line for line in moves), history
+    assert not (tmp_path / "mlruns").exists()  # plan.json files stay in the demo folder
 
 
 def test_training_calls_do_not_redirect_the_callers_mlflow(url: str, name: str) -> None:

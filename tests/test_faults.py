@@ -188,7 +188,8 @@ def run_trial(server: MlflowServer, tmp_path: Path, seed: int) -> Trial:
     poller.start()
     with FaultProxy(server.url, hook=hook) as proxy:
         env["MLFLOW_TRACKING_URI"] = proxy.url
-        cmd = [RECONCILER, "apply", "--state", state, "--yes"]
+        # The apply log's lock is tested in test_applylog; a killed apply would hold it here.
+        cmd = [RECONCILER, "apply", "--state", state, "--yes", "--no-apply-log"]
         proc = subprocess.Popen(
             cmd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
@@ -197,7 +198,9 @@ def run_trial(server: MlflowServer, tmp_path: Path, seed: int) -> Trial:
         if server.proc is None:
             server.start()
         proxy.hook = None
-        rerun = Cli(proxy.url, tmp_path)("apply", "--state", state, "--yes", env=FAST_RETRIES)
+        rerun = Cli(proxy.url, tmp_path)(
+            "apply", "--state", state, "--yes", "--no-apply-log", env=FAST_RETRIES
+        )
     poller.halt.set()
     poller.join()
     applied = re.search(r"apply stopped: (\d+) of 50 changes applied", stderr)
@@ -290,7 +293,7 @@ def test_server_dying_before_verification_lists_what_was_written(
     with FaultProxy(crash_server.url, hook=hook) as proxy:
         env = {**os.environ, **FAST_RETRIES, "MLFLOW_TRACKING_URI": proxy.url, "NO_COLOR": "1"}
         done = subprocess.run(
-            [RECONCILER, "apply", "--state", state, "--yes"],
+            [RECONCILER, "apply", "--state", state, "--yes", "--no-apply-log"],
             env=env,
             text=True,
             capture_output=True,

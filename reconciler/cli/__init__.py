@@ -24,6 +24,7 @@ from reconciler.cli import (
     schema,
     serve,
     status,
+    unlock,
     validate,
 )
 
@@ -79,5 +80,6 @@ for _module in (
     demo,
     predict,
     serve,
+    unlock,
 ):
     main.add_command(_module.command)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
 
-from reconciler import api
+from reconciler import api, logged_apply
 from reconciler.cli.console import Options, common_options, fail, out
 from reconciler.render.github import Report, github_option
 from reconciler.render.planfile import read_plan
@@ -16,6 +17,22 @@ from reconciler.state.audit import current_audit
 
 PROGRESS_MIN = 6
 """Show a progress bar (on a TTY) from this many changes up."""
+
+
+UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    """``90s``, ``15m``, ``1h`` or plain seconds, as seconds."""
+    text = str(value).strip().lower()
+    unit = UNITS.get(text[-1:])
+    try:
+        seconds = float(text[:-1] if unit else text) * (unit or 1)
+    except ValueError:
+        seconds = -1
+    if seconds <= 0:
+        raise click.BadParameter(f"{value!r} is not a duration such as 90s, 15m or 1h")
+    return seconds
 
 
 @click.command("apply")
@@ -34,6 +51,19 @@ PROGRESS_MIN = 6
     show_default=True,
     help="Parallel writes against an HTTP registry.",
 )
+@click.option(
+    "--lock-timeout",
+    callback=duration,
+    default="15m",
+    show_default=True,
+    metavar="DURATION",
+    help="A RUNNING apply older than this (90s, 15m, 1h) no longer holds the registry.",
+)
+@click.option(
+    "--no-apply-log",
+    is_flag=True,
+    help="Do not record this apply as a run in the apply log; this also skips the lock.",
+)
 @github_option
 def command(
     opts: Options,
@@ -41,6 +71,8 @@ def command(
     models: tuple[str, ...],
     yes: bool,
     concurrency: int,
+    lock_timeout: float,
+    no_apply_log: bool,
     report: Report,
 ) -> None:
     """Apply a fresh plan (or a saved PLANFILE), then read back and verify."""
@@ -53,17 +85,19 @@ def command(
         plan = read_plan(Path(planfile))
         api.check_plan_offline(plan, opts.tracking_uri)  # before anything is created
         registry = api.connect(opts.tracking_uri, concurrency, debug=opts.debug)
+        read_ms = int(time.time() * 1000)
         api.check_saved_plan(plan, registry)
         desired = None
     else:
         desired = api.validate(opts.state, models)
         registry = api.connect(opts.tracking_uri, concurrency, debug=opts.debug)
+        read_ms = int(time.time() * 1000)
         plan = api.make_plan(desired, registry)
     out(render_text(plan, color=opts.color), nl=False, color=opts.color)
     report.plan(plan)
     if not plan.applyable:
         raise plan_errors(plan, "nothing was written")
-    if not plan.changes:
+    if not plan.changes and not plan.records:  # records alone: keys released (ignore)
         return
     if not yes and not click.confirm("Apply these changes?", default=False):
         fail("apply cancelled (nothing was written)")
@@ -74,14 +108,28 @@ def command(
             f"{audit.commit}",
             err=True,
         )
-    if len(plan.changes) >= PROGRESS_MIN and sys.stderr.isatty():
-        with click.progressbar(length=len(plan.changes), label="Applying", file=sys.stderr) as bar:
-            outcome = api.apply_plan(plan, registry, desired, bar.update, audit)
+
+    def apply() -> api.Outcome:
+        if len(plan.changes) >= PROGRESS_MIN and sys.stderr.isatty():
+            with click.progressbar(
+                length=len(plan.changes), label="Applying", file=sys.stderr
+            ) as bar:
+                return api.apply_plan(plan, registry, desired, bar.update, audit)
+        return api.apply_plan(plan, registry, desired, audit=audit)
+
+    logged = ""
+    if no_apply_log:
+        outcome = apply()
     else:
-        outcome = api.apply_plan(plan, registry, desired, audit=audit)
+        log = logged_apply.open_log(registry)
+        lease = logged_apply.acquire(log, plan, audit, read_ms, lock_timeout)
+        for stale in lease.stale:
+            out(f"warning: {logged_apply.stale_warning(stale, lock_timeout)}", err=True)
+        outcome = logged_apply.run_logged(log, lease, apply)
+        logged = f" Logged as run {lease.run.run_id} in experiment {log.name!r}."
     done = (
         f"Apply complete: {len(outcome.report.applied)} change(s) applied and verified. "
-        f"({summary_line(plan)})"
+        f"({summary_line(plan)}){logged}"
     )
     report.applied(done)
     out(done)

@@ -22,8 +22,6 @@ def _run(args: list[str]) -> int:
 @click.command("demo")
 def command() -> None:
     """Train LightGBM versions into a local registry, then plan, apply, promote, roll back."""
-    import mlflow  # noqa: F401  # its import sets its logger to INFO: before the demo quiets it
-
     from reconciler.demo import run_demo
 
     try:

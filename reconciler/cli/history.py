@@ -1,56 +1,68 @@
 """``reconciler history``: who moved an alias to which version, from git.
 
 git is the record; when a registry is configured (``--tracking-uri`` or MLflow's env
-vars), each move is joined with the ``reconciler.applied`` audit tag that its apply
-left on the version, so the table also says when and by whom it reached the registry.
+vars), each move is joined with the apply log (every verified apply, SPEC §12) and, for
+applies from before the log, the ``reconciler.applied`` audit tag on the version: when,
+by whom and in which run it reached the registry, or that it never did.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
 from reconciler import api
 from reconciler.cli.console import Options, common_options, out
+from reconciler.core.applied import (
+    MoveApplied,
+    Records,
+    applied_moves,
+    applied_of,
+    apply_state,
+)
+from reconciler.core.lock import FINISHED
 from reconciler.errors import ReconcilerError, RegistryError
+from reconciler.logged_apply import open_log
 from reconciler.mlflow.connection import resolve_uri
 from reconciler.state.audit import APPLIED, parse_applied
-from reconciler.state.history import Move, alias_history, holder_at, parse_when
+from reconciler.state.history import (
+    alias_history,
+    first_parent_commits,
+    holder_at,
+    parse_when,
+)
 from reconciler.state.load import display_path, require_state
 
-Applied = dict[int, dict[str, Any]]
 
-
-def _applied_records(opts: Options, model: str) -> Applied:
-    """version -> its audit record; empty without a configured registry or when unreachable."""
+def _records(opts: Options, model: str) -> Records:
+    """The audit tags and the log's verified applies; empty without a configured registry
+    or when unreachable (with a warning)."""
     if resolve_uri(opts.tracking_uri) is None:
-        return {}
+        return Records({}, [], False)
     try:
-        observed = api.connect(opts.tracking_uri).read([model])
+        registry = api.connect(opts.tracking_uri)
+        observed = registry.read([model])
     except RegistryError as exc:
         out(f"warning: audit records not joined: {exc.message}", err=True)
-        return {}
+        return Records({}, [], False)
+    try:
+        runs = open_log(registry).all(FINISHED)
+    except RegistryError as exc:
+        out(f"warning: the apply log was not read: {exc.message}", err=True)
+        runs = []
     found = observed.models.get(model)
     versions = found.versions.values() if found else ()
-    return {
+    audit = {
         v.version: record
         for v in versions
         if (record := parse_applied(v.tags.get(APPLIED))) is not None
     }
+    return Records(audit, runs, True)
 
 
-def _applied_for(move: Move, alias: str, applied: Applied) -> dict[str, Any] | None:
-    """The audit record of the apply that carried out ``move``, when the version has it."""
-    record = applied.get(move.version) if isinstance(move.version, int) else None
-    if record is None or alias not in record.get("aliases", []):
-        return None
-    commit = str(record.get("commit") or "")
-    return record if commit.removesuffix("-dirty") == move.commit else None
-
-
-def _row(move: Move, alias: str = "", applied: Applied | None = None) -> dict[str, object]:
+def _row(item: MoveApplied, alias: str = "", records: Records | None = None) -> dict[str, object]:
+    move, records = item.move, records or Records({}, [], False)
     return {
         "commit": move.commit,
         "date": move.date.isoformat(),
@@ -59,8 +71,21 @@ def _row(move: Move, alias: str = "", applied: Applied | None = None) -> dict[st
         "version": move.version,
         "previous": move.previous,
         "subject": move.subject,
-        "applied": _applied_for(move, alias, applied or {}),
+        "applied": applied_of(item, alias, records),
+        "apply": apply_state(item, alias, records),
     }
+
+
+def _note(item: MoveApplied, alias: str, records: Records) -> str:
+    """``[applied AT by WHO, run ID]``, ``[never applied]`` ... (empty without a registry)."""
+    state = apply_state(item, alias, records)
+    if state is None:
+        return ""
+    if state != "applied":
+        return f"  [{state.replace('_', ' ')}]"
+    record = applied_of(item, alias, records) or {}
+    run = f", run {record['run_id']}" if record.get("run_id") else ""
+    return f"  [applied {record.get('at')} by {record.get('by')}{run}]"
 
 
 @click.command("history")
@@ -95,7 +120,7 @@ def command(opts: Options, model: str, alias: str, at: str | None, fmt: str) -> 
                         "alias": alias,
                         "at": at,
                         "version": move.version if move else None,
-                        "since": _row(move) if move else None,
+                        "since": _row(MoveApplied(move, None, False)) if move else None,
                     },
                     indent=2,
                 )
@@ -108,16 +133,17 @@ def command(opts: Options, model: str, alias: str, at: str | None, fmt: str) -> 
                 f"{move.date.isoformat()}, commit {move.commit[:8]} by {move.author})"
             )
         return
-    applied = _applied_records(opts, model)
+    records = _records(opts, model)
+    order = first_parent_commits(opts.state) if records.runs else []
+    items = applied_moves(moves, order, records.runs, model)
     if fmt == "json":
-        out(json.dumps([_row(m, alias, applied) for m in moves], indent=2))
+        out(json.dumps([_row(i, alias, records) for i in items], indent=2))
         return
-    for m in moves:
+    for item in items:
+        m = item.move
         change = f"{alias} -> {m.version}" if m.version is not None else f"{alias} removed"
         was = f" (was {m.previous})" if m.previous is not None else ""
-        record = _applied_for(m, alias, applied)
-        done = f"  [applied {record.get('at')} by {record.get('by')}]" if record else ""
         out(
             f"{m.date.isoformat()}  {m.commit[:8]}  {m.author:<16}  {change}{was}  "
-            f"{m.subject}{done}"
+            f"{m.subject}{_note(item, alias, records)}"
         )

@@ -1,94 +1,22 @@
 """``reconciler import``: write state YAML from the live registry (onboarding).
 
-The output is exactly what the registry holds, so ``plan`` right after shows no
-changes: aliases, description, tags and per-version metadata (without the
-``reconciler.`` audit tags and MLflow's own ``mlflow.`` tags), stages only where a
-version is in Staging or Production. The text is re-validated before it is written.
+The YAML is ``render.statefile``'s: exactly what the registry holds, so ``plan`` right
+after shows no changes. The text is re-validated before it is written, and a model
+already declared in another file of the state is refused.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
-import yaml
 
 from reconciler import api
 from reconciler.cli.console import Options, common_options, out
-from reconciler.core.observed import ObservedModel, ObservedState
-from reconciler.core.resolve import find_copy
 from reconciler.errors import StateError
+from reconciler.render.statefile import pipeline_aliases, render
 from reconciler.state.load import display_path, load_file, load_state, require_state
-from reconciler.state.models import STAGES, CopyFrom
-
-SKIPPED_TAG_PREFIXES = ("reconciler.", "mlflow.")
-
-
-def _tags(tags: dict[str, str] | Any) -> dict[str, str]:
-    return {k: v for k, v in sorted(tags.items()) if not k.startswith(SKIPPED_TAG_PREFIXES)}
-
-
-def _alias_value(model: ObservedModel, number: int) -> Any:
-    """``{from, version}`` when the version is the copy a plan would find, else the number."""
-    version = model.versions.get(number)
-    origin = version.copied_from if version else None
-    if origin is None:
-        return number
-    ref = CopyFrom.model_validate({"from": origin[0], "version": origin[1]})
-    return {"from": origin[0], "version": origin[1]} if find_copy(model, ref) is version else number
-
-
-def model_state(model: ObservedModel, warnings: list[str]) -> dict[str, Any]:
-    """The state-file mapping that declares ``model`` as the registry holds it."""
-    spec: dict[str, Any] = {
-        "aliases": {a: _alias_value(model, n) for a, n in sorted(model.aliases.items())}
-    }
-    if model.description:
-        spec["description"] = model.description
-    if tags := _tags(model.tags):
-        spec["tags"] = tags
-    versions: dict[int, Any] = {}
-    for number, version in sorted(model.versions.items()):
-        entry: dict[str, Any] = {}
-        if vtags := _tags(version.tags):
-            entry["tags"] = vtags
-        if version.description:
-            entry["description"] = version.description
-        if entry:
-            versions[number] = entry
-    if versions:
-        spec["versions"] = versions
-    stages: dict[str, int] = {}
-    for stage in STAGES:
-        holders = sorted(v.version for v in model.versions.values() if v.stage == stage)
-        if len(holders) == 1:
-            stages[stage] = holders[0]
-        elif holders:
-            warnings.append(
-                f"{model.name}: versions {holders} are all in {stage}; {stage} is left unmanaged"
-            )
-    if stages:
-        spec["stages"] = stages
-    return spec
-
-
-def render(observed: ObservedState, registry: str) -> tuple[str, list[str]]:
-    """State YAML for every observed model, and warnings about what it cannot express."""
-    warnings: list[str] = []
-    models = {name: model_state(m, warnings) for name, m in sorted(observed.models.items())}
-    body = yaml.safe_dump(
-        {"version": 1, "models": models},
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        width=100,
-    )
-    head = (
-        f"# Imported from {registry} by `reconciler import`.\n"
-        "# From now on, change aliases here (`reconciler promote`) and `reconciler apply`.\n"
-    )
-    return head + body, warnings
+from reconciler.state.models import IgnoreSpec
 
 
 @click.command("import")
@@ -109,7 +37,29 @@ def render(observed: ObservedState, registry: str) -> tuple[str, list[str]]:
     help="File to write ('-': standard output).",
 )
 @click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
-def command(opts: Options, models: tuple[str, ...], out_path: str, force: bool) -> None:
+@click.option(
+    "--exclude-alias",
+    "exclude_aliases",
+    multiple=True,
+    metavar="PATTERN",
+    help="Leave aliases matching this fnmatch pattern to others (repeatable); the pattern "
+    "is written into the state's ignore.",
+)
+@click.option(
+    "--exclude-tag",
+    "exclude_tags",
+    multiple=True,
+    metavar="PATTERN",
+    help="Leave model and version tags matching this pattern to others (repeatable).",
+)
+def command(
+    opts: Options,
+    models: tuple[str, ...],
+    out_path: str,
+    force: bool,
+    exclude_aliases: tuple[str, ...],
+    exclude_tags: tuple[str, ...],
+) -> None:
     """Write state YAML from the live registry, so that `plan` right after shows no changes."""
     target = None if out_path == "-" else Path(out_path)
     if target is not None and target.exists() and not force:
@@ -122,9 +72,22 @@ def command(opts: Options, models: tuple[str, ...], out_path: str, force: bool) 
     observed = registry.read(names)
     if missing := sorted(set(models) - set(observed.models)):
         raise StateError(f"model {missing[0]!r} does not exist in the registry")
-    text, warnings = render(observed, registry.display_uri)
+    if "" in exclude_aliases + exclude_tags:
+        raise StateError("--exclude-alias and --exclude-tag need a non-empty pattern")
+    exclude = IgnoreSpec(
+        aliases=list(exclude_aliases), tags=list(exclude_tags), version_tags=list(exclude_tags)
+    )
+    text, warnings = render(observed, registry.display_uri, exclude)
     for warning in warnings:
         out(f"warning: {warning}", err=True)
+    if found := pipeline_aliases(observed, exclude):
+        model, alias = found[0]
+        more = f" and {len(found) - 1} more" if len(found) > 1 else ""
+        out(
+            f"hint: alias {alias!r} of {model!r}{more} looks set by a pipeline, not applied "
+            f"from the state; to leave it to the pipeline, import with --exclude-alias {alias}",
+            err=True,
+        )
     if target is None:
         out(text, nl=False)
         return

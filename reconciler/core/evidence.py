@@ -4,7 +4,7 @@ For every alias that moves to a version (SPEC §5 evidence), the plan carries th
 versions side by side: runs and UI links, metrics with deltas, the params that differ,
 the candidate's lineage tags, creation times, the signature comparison and the gated
 metric across the model's recent versions. Observed data in, frozen ``Evidence`` out;
-which version is "the candidate" comes from ``resolve`` (the one place that says so).
+which version is "the candidate" and which holds the alias now come from ``resolve``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from urllib.parse import quote
 
 from reconciler.core.observed import (
@@ -21,12 +21,9 @@ from reconciler.core.observed import (
     ObservedState,
     ObservedVersion,
 )
-from reconciler.core.resolve import Target, moving_aliases
+from reconciler.core.resolve import Resolved
 from reconciler.core.signature import differences, summary
 from reconciler.state.models import MetricRule, ModelSpec
-
-if TYPE_CHECKING:
-    from reconciler.state.load import DesiredState
 
 TREND_POINTS = 8
 """Versions shown in the trend of the gated metric (the newest, plus old and new holder)."""
@@ -201,12 +198,12 @@ def _signature(
 
 
 def _trend(
-    spec: ModelSpec, alias: str, obs: ObservedModel, observed: ObservedState, new: int | None
+    spec: ModelSpec, target: Resolved, obs: ObservedModel, observed: ObservedState
 ) -> Trend | None:
-    metric = next(iter(directions(spec, alias)), None)
+    metric = next(iter(directions(spec, target.alias)), None)
     if metric is None:
         return None
-    old = obs.aliases.get(alias)
+    old, new = target.live, target.number
     points = []
     for number in trend_versions(obs, old, new):
         value = _run_metrics(observed, obs.versions.get(number)).get(metric)
@@ -223,19 +220,16 @@ def trend_versions(obs: ObservedModel, old: int | None, new: int | None) -> list
 
 
 def for_alias(
-    name: str,
     spec: ModelSpec,
-    alias: str,
-    target: Target,
+    target: Resolved,
     obs: ObservedModel,
     observed: ObservedState,
     registry: str = "",
 ) -> Evidence | None:
-    """The evidence for moving ``alias`` to ``target`` (None when the candidate is absent)."""
-    new = target.candidate
+    """The evidence for moving ``target.alias`` (None when the candidate is absent)."""
+    name, alias, new, old = target.model, target.alias, target.candidate, target.holder
     if new is None:
         return None
-    old = obs.holder(alias)
     better = directions(spec, alias)
     before_m, after_m = _run_metrics(observed, old), _run_metrics(observed, new)
     names = sorted(before_m.keys() | after_m.keys(), key=lambda m: (m not in better, m))
@@ -265,41 +259,19 @@ def for_alias(
         lineage=lineage,
         version_tags={k: v for k, v in sorted(new.tags.items()) if not k.startswith("reconciler.")},
         signature=_signature(observed, old, new),
-        trend=_trend(spec, alias, obs, observed, target.number),
+        trend=_trend(spec, target, obs, observed),
     )
 
 
 def for_model(
-    name: str,
     spec: ModelSpec,
     obs: ObservedModel,
     observed: ObservedState,
-    moving: Mapping[str, Target],
+    moving: Mapping[str, Resolved],
     registry: str = "",
 ) -> Iterator[Evidence]:
     """Evidence for every alias in ``moving``, by alias name."""
     for alias in sorted(moving):
-        found = for_alias(name, spec, alias, moving[alias], obs, observed, registry)
+        found = for_alias(spec, moving[alias], obs, observed, registry)
         if found is not None:
             yield found
-
-
-def needs(desired: DesiredState, observed: ObservedState) -> tuple[set[str], set[str]]:
-    """(run ids, version sources) evidence reads: both sides of each move, plus the trend."""
-    runs: set[str] = set()
-    sources: set[str] = set()
-    for name, spec in desired.models.items():
-        obs = observed.models.get(name)
-        if obs is None:
-            continue
-        for alias, target in moving_aliases(spec, obs, observed).items():
-            holder = obs.holder(alias)
-            for version in (target.candidate, holder):
-                if version is not None:
-                    runs.update([version.run_id] if version.run_id else [])
-                    sources.update([version.source] if version.source else [])
-            if directions(spec, alias):
-                for number in trend_versions(obs, obs.aliases.get(alias), target.number):
-                    run_id = obs.versions[number].run_id
-                    runs.update([run_id] if run_id else [])
-    return runs, sources

@@ -11,20 +11,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from reconciler.core.observed import (
-    ObservedModel,
-    ObservedSignature,
-    ObservedState,
-    ObservedVersion,
-)
-from reconciler.core.resolve import Target, moving_aliases
+from reconciler.core.observed import ObservedSignature, ObservedVersion
+from reconciler.core.resolve import Resolved
 from reconciler.core.signature import HINT, differences
 from reconciler.state.models import GateRule, MetricRule, ModelSpec, SignatureRule
-
-if TYPE_CHECKING:
-    from reconciler.state.load import DesiredState
 
 
 @dataclass(frozen=True)
@@ -57,19 +48,9 @@ class GateResult:
     """For signature rules: how the candidate's signature differs from the holder's."""
 
 
-def _number(target: Target) -> int:
-    return target.number or (target.candidate.version if target.candidate else 0)
-
-
-def check_signature(
-    name: str,
-    alias: str,
-    target: Target,
-    obs: ObservedModel | None,
-    signatures: Mapping[str, ObservedSignature],
-) -> GateResult:
+def check_signature(target: Resolved, signatures: Mapping[str, ObservedSignature]) -> GateResult:
     """The candidate's signature must equal the current holder's; no holder passes."""
-    number = _number(target)
+    name, alias, number = target.model, target.alias, target.shown_number
     head = f"gate {name}@{alias} -> version {number}: signature"
     base = functools.partial(
         GateResult, name, alias, number, None, "signature", None, None, current_version=None
@@ -80,7 +61,7 @@ def check_signature(
         return base(False, f"{head} cannot be checked: {why}")
     if not cand.found:
         return base(False, f"{head} is missing on the version: {HINT}")
-    holder = obs.holder(alias) if obs else None
+    holder = target.holder
     if holder is None:
         return base(True)
     current = signatures.get(holder.source)
@@ -95,9 +76,9 @@ def check_signature(
     return held(not changes, "" if not changes else reason, changes=changes)
 
 
-def check_tag(name: str, alias: str, target: Target, key: str, equals: str) -> GateResult:
+def check_tag(target: Resolved, key: str, equals: str) -> GateResult:
     """The candidate version must carry tag ``key`` with value ``equals``."""
-    number = _number(target)
+    name, alias, number = target.model, target.alias, target.shown_number
     actual = target.candidate.tags.get(key) if target.candidate else None
     ok = actual == equals
     found = "missing" if actual is None else f"{actual!r}"
@@ -119,34 +100,6 @@ def check_tag(name: str, alias: str, target: Target, key: str, equals: str) -> G
     )
 
 
-def gate_run_ids(desired: DesiredState, observed: ObservedState) -> set[str]:
-    """Run ids whose metrics the gates need (candidates and current holders)."""
-    runs: set[str] = set()
-    for name, spec in desired.models.items():
-        obs = observed.models.get(name)
-        for alias, target in moving_aliases(spec, obs, observed).items():
-            if not any(isinstance(r, MetricRule) for r in spec.gates.get(alias, ())):
-                continue
-            holder = obs.holder(alias) if obs else None
-            for version in (target.candidate, holder):
-                if version is not None and version.run_id:
-                    runs.add(version.run_id)
-    return runs
-
-
-def gate_sources(desired: DesiredState, observed: ObservedState) -> set[str]:
-    """Version sources whose MLmodel signature gates need (candidates and current holders)."""
-    sources: set[str] = set()
-    for name, spec in desired.models.items():
-        obs = observed.models.get(name)
-        for alias, target in moving_aliases(spec, obs, observed).items():
-            if not any(isinstance(r, SignatureRule) for r in spec.gates.get(alias, ())):
-                continue
-            holder = obs.holder(alias) if obs else None
-            sources.update(v.source for v in (target.candidate, holder) if v and v.source)
-    return sources
-
-
 def _metric(
     version: ObservedVersion | None, metric: str, metrics: Mapping[str, Mapping[str, float]]
 ) -> float | None:
@@ -156,21 +109,18 @@ def _metric(
 
 
 def check_rule(
-    name: str,
-    alias: str,
-    target: Target,
+    target: Resolved,
     rule: GateRule,
-    obs: ObservedModel | None,
     metrics: Mapping[str, Mapping[str, float]],
     signatures: Mapping[str, ObservedSignature] | None = None,
 ) -> GateResult:
-    """Evaluate one rule for moving ``alias`` of model ``name`` to ``target``."""
+    """Evaluate one rule for moving ``target.alias`` of ``target.model``."""
     if isinstance(rule, SignatureRule):
-        return check_signature(name, alias, target, obs, signatures or {})
+        return check_signature(target, signatures or {})
     if not isinstance(rule, MetricRule):
-        return check_tag(name, alias, target, rule.tag, rule.equals)
+        return check_tag(target, rule.tag, rule.equals)
     value = _metric(target.candidate, rule.metric, metrics)
-    number = _number(target)
+    name, alias, number = target.model, target.alias, target.shown_number
     head = f"gate {name}@{alias} -> version {number}: {rule.metric}"
     base = functools.partial(
         GateResult,
@@ -196,10 +146,10 @@ def check_rule(
             passed=ok,
             reason="" if ok else f"{head} = {value:g}, must be {sign} {bound:g}",
         )
-    holder = obs.aliases.get(alias) if obs else None
-    if obs is None or holder is None:
+    holder = target.live
+    if holder is None:
         return base(threshold=None, passed=True)
-    current = _metric(obs.versions.get(holder), rule.metric, metrics)
+    current = _metric(target.holder, rule.metric, metrics)
     if value is None or current is None:
         which = "candidate" if value is None else f"current version {holder}"
         return base(
@@ -219,16 +169,14 @@ def check_rule(
 
 
 def evaluate_gates(
-    name: str,
     spec: ModelSpec,
-    obs: ObservedModel | None,
+    moving: Mapping[str, Resolved],
     metrics: Mapping[str, Mapping[str, float]],
-    moving: Mapping[str, Target],
     signatures: Mapping[str, ObservedSignature] | None = None,
 ) -> list[GateResult]:
     """Results for every gate of every alias in ``moving`` (aliases the plan sets)."""
     return [
-        check_rule(name, alias, moving[alias], rule, obs, metrics, signatures)
+        check_rule(moving[alias], rule, metrics, signatures)
         for alias in sorted(spec.gates)
         if alias in moving
         for rule in spec.gates[alias]

@@ -15,9 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.core.observed import MANAGED_TAG
-from reconciler.state.models import ModelSpec
+from reconciler.state.models import IgnoreSpec, ModelSpec
 
-__all__ = ["EMPTY", "MANAGED_TAG", "TAG_VALUE_LIMIT", "Managed", "declared", "encode", "parse"]
+__all__ = [
+    "EMPTY",
+    "MANAGED_TAG",
+    "TAG_VALUE_LIMIT",
+    "Managed",
+    "declared",
+    "encode",
+    "parse",
+    "release",
+]
 TAG_VALUE_LIMIT = 5000
 """Tag values are capped at 5,000 characters on MLflow 2.x servers (100,000 on 3.x)."""
 RECORD_FORMAT = 1
@@ -91,6 +100,39 @@ def declared(spec: ModelSpec) -> Managed:
         version_descriptions=frozenset(
             n for n, v in spec.versions.items() if v.description is not None
         ),
+    )
+
+
+def release(owned: Managed, ignore: IgnoreSpec) -> tuple[Managed, list[str]]:
+    """The record without the keys ``ignore`` now matches, and one line per released key
+    (SPEC §11: dropped from the record, live value left as it is)."""
+    if not ignore:
+        return owned, []
+    aliases = {a for a in owned.aliases if ignore.alias(a)}
+    tags = {t for t in owned.tags if ignore.tag(t)}
+    version_tags = {
+        n: frozenset(k for k in keys if ignore.version_tag(k))
+        for n, keys in owned.version_tags.items()
+    }
+    lines = [f"alias {a}" for a in sorted(aliases)] + [f"tag {t}" for t in sorted(tags)]
+    lines += [f"version {n} tag {k}" for n in sorted(version_tags) for k in sorted(version_tags[n])]
+    if not lines:
+        return owned, []
+    kept = {n: keys - version_tags[n] for n, keys in owned.version_tags.items()}
+    return (
+        Managed(
+            owned.aliases - aliases,
+            owned.tags - tags,
+            owned.description,
+            owned.stages,
+            {n: keys for n, keys in kept.items() if keys},
+            owned.version_descriptions,
+        ),
+        [
+            f"{line} is ignored now: released from the ownership record, its live value is "
+            "left as it is"
+            for line in lines
+        ],
     )
 
 

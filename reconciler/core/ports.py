@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
+from reconciler.core.lock import ApplyRecord
 from reconciler.core.observed import ObservedRun, ObservedSignature, ObservedState
-from reconciler.core.plan import Change
+from reconciler.core.plantypes import Change
 
 
 class Registry(Protocol):
@@ -53,4 +54,37 @@ class Registry(Protocol):
 
     def set_model_tag(self, model: str, key: str, value: str) -> None:
         """Set one tag on a registered model (ownership record)."""
+        ...
+
+
+class ApplyLog(Protocol):
+    """Where applies record themselves, one run each (SPEC §12); also the lock."""
+
+    name: str
+    """The experiment's name."""
+
+    def start(
+        self, commit: str | None, actor: str, registry: str, models: list[str]
+    ) -> ApplyRecord:
+        """A new ``RUNNING`` run for this apply."""
+        ...
+
+    def recent(self, limit: int = 100, status: str | None = None) -> list[ApplyRecord]:
+        """The latest runs, newest first."""
+        ...
+
+    def all(self, status: str | None = None) -> list[ApplyRecord]:
+        """Every run, oldest first."""
+        ...
+
+    def attach(self, run_id: str, filename: str, text: str) -> None:
+        """Store ``text`` as a file of the run (``plan.json``)."""
+        ...
+
+    def end(self, run_id: str, status: str) -> None:
+        """End the run with ``FINISHED``, ``FAILED`` or ``KILLED``."""
+        ...
+
+    def unlock(self, run_id: str) -> ApplyRecord:
+        """End a ``RUNNING`` apply run as ``KILLED`` (a dead apply's lock)."""
         ...

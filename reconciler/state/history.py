@@ -138,3 +138,11 @@ def holder_at(moves: list[Move], when: datetime) -> Move | None:
     """The last move at or before ``when`` (None: the alias was not declared yet)."""
     before = [m for m in moves if m.date <= when]
     return before[-1] if before else None
+
+
+def first_parent_commits(state: Path) -> list[str]:
+    """The commits of the branch that holds the state, oldest first (first parents only):
+    the line along which applies are ordered."""
+    cwd = state if state.is_dir() else state.parent
+    out = _git(["rev-list", "--first-parent", "--reverse", "HEAD"], cwd)
+    return out.decode().split()

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from reconciler.errors import StateError, StateErrors
 from reconciler.state.explain import schema_errors
-from reconciler.state.models import ModelSpec, StateFile
+from reconciler.state.models import ModelSpec, StateFile, ignore_conflicts
 from reconciler.state.yamlsafe import Document, parse, read_text
 
 
@@ -181,7 +181,15 @@ def load_state(state: Path) -> DesiredState:
                 continue
             sources[name] = Source(doc.file, line, doc)
             if parsed is not None:
-                models[name] = parsed.models[name]
+                spec = parsed.models[name]
+                if parsed.defaults.ignore:
+                    ignore = parsed.defaults.ignore.merged(spec.ignore)
+                    spec = spec.model_copy(update={"ignore": ignore})
+                models[name] = spec
+                for where, message in ignore_conflicts(spec):
+                    errors.append(
+                        StateError(message, file=doc.file, line=sources[name].locate(name, *where))
+                    )
     if errors:
         raise StateErrors(errors)
     return DesiredState(models=models, sources=sources, files=tuple(display_path(p) for p in paths))

@@ -8,6 +8,7 @@ The JSON Schema printed by ``reconciler schema`` is generated from these classes
 from __future__ import annotations
 
 import re
+from fnmatch import fnmatchcase
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -215,6 +216,50 @@ class VersionSpec(_Frozen):
     description: StrictStr | None = None
 
 
+Pattern = Annotated[StrictStr, Field(min_length=1, max_length=255)]
+"""An fnmatch pattern (``candidate``, ``shadow-*``, ``pipeline.*``), case-sensitive."""
+
+
+class IgnoreSpec(_Frozen):
+    """Keys the state hands back to pipelines and people: never a change or a note; a key
+    the state managed before is released, its live value left as it is."""
+
+    aliases: list[Pattern] = []
+    """Alias names."""
+    tags: list[Pattern] = []
+    """Registered-model tag keys."""
+    version_tags: list[Pattern] = []
+    """Model-version tag keys."""
+
+    def merged(self, other: IgnoreSpec) -> IgnoreSpec:
+        """Both sets of patterns (a file's ``defaults`` and a model's own)."""
+        return IgnoreSpec(
+            aliases=list(dict.fromkeys([*self.aliases, *other.aliases])),
+            tags=list(dict.fromkeys([*self.tags, *other.tags])),
+            version_tags=list(dict.fromkeys([*self.version_tags, *other.version_tags])),
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.aliases or self.tags or self.version_tags)
+
+    def alias(self, name: str) -> str | None:
+        """The pattern that ignores alias ``name``, or None."""
+        return next((p for p in self.aliases if fnmatchcase(name, p)), None)
+
+    def tag(self, key: str) -> str | None:
+        return next((p for p in self.tags if fnmatchcase(key, p)), None)
+
+    def version_tag(self, key: str) -> str | None:
+        return next((p for p in self.version_tags if fnmatchcase(key, p)), None)
+
+
+class Defaults(_Frozen):
+    """What applies to every model of one state file."""
+
+    ignore: IgnoreSpec = IgnoreSpec()
+    """Merged with each model's own ``ignore``."""
+
+
 class ModelSpec(_Frozen):
     """Everything the state declares for one registered model."""
 
@@ -235,6 +280,8 @@ class ModelSpec(_Frozen):
     """alias -> conditions checked when that alias would move."""
     self_heal: StrictBool = False
     """``reconciler serve`` restores this model's last applied state when it drifts."""
+    ignore: IgnoreSpec = IgnoreSpec()
+    """Keys left to others (fnmatch patterns); merged with the file's ``defaults``."""
 
     @model_validator(mode="after")
     def _gates_guard_declared_aliases(self) -> ModelSpec:
@@ -251,6 +298,8 @@ class StateFile(_Frozen):
 
     version: Literal[1] = 1
     """Format version."""
+    defaults: Defaults = Defaults()
+    """For every model in this file (``ignore``)."""
     models: dict[ModelName, ModelSpec] = {}
 
     @model_validator(mode="after")
@@ -263,6 +312,31 @@ class StateFile(_Frozen):
                         f"write the version number ({value.version}) instead"
                     )
         return self
+
+
+def ignore_conflicts(spec: ModelSpec) -> list[tuple[tuple[object, ...], str]]:
+    """Keys the model both declares and ignores: (path inside the model, message)."""
+    found: list[tuple[tuple[object, ...], str]] = []
+
+    def conflict(path: tuple[object, ...], what: str, pattern: str | None) -> None:
+        if pattern is not None:
+            found.append(
+                (
+                    path,
+                    f"{what} is declared but also ignored (pattern {pattern!r}): "
+                    "a key is either managed by the state or ignored, not both",
+                )
+            )
+
+    for alias in spec.aliases:
+        conflict(("aliases", alias), f"alias {alias!r}", spec.ignore.alias(alias))
+    for key in spec.tags:
+        conflict(("tags", key), f"tag {key!r}", spec.ignore.tag(key))
+    for number, version in spec.versions.items():
+        for key in version.tags:
+            where = ("versions", number, "tags", key)
+            conflict(where, f"version {number} tag {key!r}", spec.ignore.version_tag(key))
+    return found
 
 
 def state_schema() -> dict[str, object]:

@@ -86,6 +86,31 @@ class Users:
             )
 
 
+def grant_experiment(users: Users, username: str, experiment: str, permission: str) -> None:
+    """``permission`` on the experiment named ``experiment`` (created by the admin if missing),
+    e.g. the apply log's: applies need EDIT there to record themselves."""
+    from tests.support.seed import client
+
+    c = client(users.url)  # the admin's credentials are in the environment
+    found = c.get_experiment_by_name(experiment)
+    exp_id = found.experiment_id if found else c.create_experiment(experiment)
+    if users.major >= 3:
+        users._post(
+            "/api/3.0/mlflow/users/permissions/grant",
+            {
+                "username": username,
+                "resource_type": "experiment",
+                "resource_id": str(exp_id),
+                "permission": permission,
+            },
+        )
+    else:
+        users._post(
+            "/api/2.0/mlflow/experiments/permissions/create",
+            {"experiment_id": str(exp_id), "username": username, "permission": permission},
+        )
+
+
 class TokenProxy:
     """Forwards to ``upstream`` only requests carrying ``Authorization: Bearer <token>``;
     anything else gets 401, as a token gateway answers. ``answers`` replaces the upstream's

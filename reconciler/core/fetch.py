@@ -1,0 +1,43 @@
+"""What a plan needs read besides the models: run ids and version sources. Pure.
+
+Derived from the resolution in this one place. Gates need the run (metrics) or the
+MLmodel signature of each moving alias's candidate and current holder, as their rules
+require; evidence needs both for every move, plus the runs behind the gated metric's
+trend. ``api.observe`` fetches exactly these, in one batched run search and one MLmodel
+read per version.
+"""
+
+from __future__ import annotations
+
+from reconciler.core.evidence import directions, trend_versions
+from reconciler.core.observed import ObservedState
+from reconciler.core.resolve import Resolution
+from reconciler.state.load import DesiredState
+from reconciler.state.models import MetricRule, SignatureRule
+
+
+def needs(
+    desired: DesiredState,
+    observed: ObservedState,
+    resolution: Resolution,
+    evidence: bool = False,
+) -> tuple[set[str], set[str]]:
+    """(run ids, version sources) that the gates (and, with ``evidence``, the reviewer's
+    evidence) read for the moving aliases."""
+    runs: set[str] = set()
+    sources: set[str] = set()
+    for target in resolution.all_moving():
+        spec = desired.models[target.model]
+        rules = spec.gates.get(target.alias, ())
+        obs = observed.models.get(target.model)
+        shown = evidence and obs is not None  # evidence covers models that exist
+        sides = [v for v in (target.candidate, target.holder) if v is not None]
+        if shown or any(isinstance(r, MetricRule) for r in rules):
+            runs.update(v.run_id for v in sides if v.run_id)
+        if shown or any(isinstance(r, SignatureRule) for r in rules):
+            sources.update(v.source for v in sides if v.source)
+        if shown and obs is not None and directions(spec, target.alias):
+            for number in trend_versions(obs, target.live, target.number):
+                run_id = obs.versions[number].run_id
+                runs.update([run_id] if run_id else [])
+    return runs, sources

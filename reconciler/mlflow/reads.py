@@ -1,0 +1,154 @@
+"""Reading registered models and their versions (SPEC §8), batched.
+
+Registered models with their aliases/tags come from ``search_registered_models`` with
+``name IN (...)``, versions from ``search_model_versions``. Over HTTP the two searches
+run at once, and a server slow at registered-model search is read model by model
+instead (``modelread``: measured, never assumed). MLflow 2.x servers refuse ``IN`` on
+names; the first refusal switches this registry object to filters they accept
+(``compat.choose_read``), with the same result.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from reconciler.core.observed import ObservedState
+from reconciler.errors import RegistryError
+from reconciler.mlflow.compat import (
+    Read,
+    choose_read,
+    equals_literal,
+    parse_version,
+    refuses_in_lists,
+    too_old,
+)
+from reconciler.mlflow.found import Found, is_prompt
+from reconciler.mlflow.modelread import ModelReader
+from reconciler.mlflow.session import Session, quote
+
+
+class Reads(Session):
+    """The registry's models and versions as an ``ObservedState``."""
+
+    in_lists: bool | None
+    """Whether the server accepts ``name IN (...)``; None until a read finds out."""
+    server_version: str | None
+    """The server's MLflow version, asked only once it refused an ``IN`` filter."""
+
+    def _start_reads(self) -> None:
+        self.in_lists = None
+        self.server_version = None
+        self._models = ModelReader(self._search_models, self._get_model, self.concurrency)
+        self._readers: dict[Read, Callable[[Found], None]] = {
+            Read.IN_LISTS: self._read_in_lists,
+            Read.ONE_BY_ONE: self._read_one_by_one,
+            Read.EVERYTHING: self._read_everything,
+        }
+
+    def read(self, names: Iterable[str]) -> ObservedState:
+        wanted = sorted(set(names))
+        strategy = choose_read(wanted, self.in_lists)
+        try:
+            return self.read_by(strategy, wanted)
+        except RegistryError as exc:
+            if strategy is not Read.IN_LISTS or not refuses_in_lists(str(exc.__cause__)):
+                raise
+        self._learn_no_in_lists()
+        return self.read_by(choose_read(wanted, self.in_lists), wanted)
+
+    def read_by(self, strategy: Read, names: Iterable[str]) -> ObservedState:
+        """The named models read one particular way (``read`` chooses the way)."""
+        found = Found(sorted(set(names)))
+        self._readers[strategy](found)
+        return found.observed()
+
+    def _learn_no_in_lists(self) -> None:
+        """The server refused ``name IN (...)``: an MLflow 2.x server. Remember it, and
+        refuse one too old to hold aliases before anything is planned against it."""
+        self.in_lists = False
+        self.server_version = self._call(self._get_server_version)
+        problem = too_old(self.server_version) if self.server_version else None
+        if problem:
+            raise RegistryError(f"the registry at {self.display_uri} {problem}")
+
+    def _get_server_version(self) -> str | None:
+        """What ``GET /version`` says (MLflow servers 1.x to 3.x answer it), or None."""
+        from mlflow.utils.rest_utils import http_request
+
+        get_creds = getattr(self._store, "get_host_creds", None)
+        if get_creds is None:
+            return None
+        response = http_request(get_creds(), "/version", "GET", max_retries=0, timeout=10)
+        text = response.text.strip() if response.status_code == 200 else ""
+        return text if parse_version(text) else None
+
+    def _read_in_lists(self, found: Found) -> None:
+        """Two searches filtered with ``name IN (...)``: 3.x servers and local stores."""
+        if found.wanted:
+            self._read_fastest(found, f"name IN ({', '.join(quote(n) for n in found.wanted)})")
+
+    def _read_everything(self, found: Found) -> None:
+        """Two unfiltered, paged searches (1000 models, 10000 versions a page)."""
+        self._read_fastest(found, None)
+
+    def _read_fastest(self, found: Found, where: str | None) -> None:
+        """Versions and models at once, models by search or one by one, whichever this
+        server answers faster (``modelread``); a local store reads in turn."""
+        if self.concurrency <= 1:
+            self._read_where(found, where)
+            return
+        versions = functools.partial(self._read_versions, found, where)
+        self._models.read(found.wanted, where, found.add_model, versions)
+
+    def _search_models(self, where: str | None, max_results: int, token: str | None) -> Any:
+        search = self._store.search_registered_models
+        return self._call(
+            lambda: search(filter_string=where, max_results=max_results, page_token=token)
+        )
+
+    def _get_model(self, name: str) -> Any:
+        """The registered model ``name`` (one primary-key read), None if there is none."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self._call(lambda: self._store.get_registered_model(name))
+        except RegistryError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, MlflowException) and cause.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+
+    def _read_versions(self, found: Found, where: str | None) -> None:
+        for mv in self._paged(
+            self._store.search_model_versions, filter_string=where, max_results=10000
+        ):
+            found.add_version(mv)
+
+    def _read_one_by_one(self, found: Found) -> None:
+        """Two searches per model with ``name = '...'``, ``concurrency`` at a time."""
+        if not all(equals_literal(n) for n in found.wanted):
+            return self._read_everything(found)  # a name no literal can hold
+
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            for future in [
+                pool.submit(self._read_where, found, f"name = {equals_literal(n)}")
+                for n in found.wanted
+            ]:
+                future.result()
+
+    def _read_where(self, found: Found, where: str | None) -> None:
+        # The store, not MlflowClient: the 3.x client appends a prompt filter that a
+        # 2.9 server answers with nothing at all; prompts are dropped by ``Found``.
+        for rm in self._paged(
+            self._store.search_registered_models, filter_string=where, max_results=1000
+        ):
+            found.add_model(rm)
+        self._read_versions(found, where)
+
+    def model_names(self) -> list[str]:
+        """Every registered model's name (``import`` without ``--model``), paged."""
+        found = self._paged(self._store.search_registered_models, max_results=1000)
+        return sorted(rm.name for rm in found if not is_prompt(rm))

@@ -1,0 +1,127 @@
+"""The registry as state YAML (``reconciler import``): what it holds, declared. Pure.
+
+The output is exactly what the registry holds, so ``plan`` right after shows no
+changes: aliases, description, tags and per-version metadata (without the
+``reconciler.`` audit tags and MLflow's own ``mlflow.`` tags), stages only where a
+single version is in Staging or Production. An alias on a copy is declared as the copy
+(``{from, version}``) when it is the version a plan would find for that copy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from reconciler.core.observed import MANAGED_TAG, ObservedModel, ObservedState
+from reconciler.core.ownership import parse as parse_record
+from reconciler.core.resolve import find_copy
+from reconciler.state.models import STAGES, CopyFrom, IgnoreSpec
+
+RELEASE_ALIASES = ("champion", "archived")
+"""Aliases a person promotes through the state; others are often a pipeline's."""
+
+SKIPPED_TAG_PREFIXES = ("reconciler.", "mlflow.")
+
+
+def _tags(tags: dict[str, str] | Any, ignored: Any = None) -> dict[str, str]:
+    return {
+        k: v
+        for k, v in sorted(tags.items())
+        if not k.startswith(SKIPPED_TAG_PREFIXES) and not (ignored and ignored(k))
+    }
+
+
+def _alias_value(model: ObservedModel, number: int) -> Any:
+    """``{from, version}`` when the version is the copy a plan would find, else the number."""
+    version = model.versions.get(number)
+    origin = version.copied_from if version else None
+    if origin is None:
+        return number
+    ref = CopyFrom.model_validate({"from": origin[0], "version": origin[1]})
+    return {"from": origin[0], "version": origin[1]} if find_copy(model, ref) is version else number
+
+
+def model_state(
+    model: ObservedModel, warnings: list[str], exclude: IgnoreSpec | None = None
+) -> dict[str, Any]:
+    """The state-file mapping that declares ``model`` as the registry holds it, without
+    the keys ``exclude`` matches."""
+    skip = exclude or IgnoreSpec()
+    spec: dict[str, Any] = {
+        "aliases": {
+            a: _alias_value(model, n) for a, n in sorted(model.aliases.items()) if not skip.alias(a)
+        }
+    }
+    if model.description:
+        spec["description"] = model.description
+    if tags := _tags(model.tags, skip.tag):
+        spec["tags"] = tags
+    versions: dict[int, Any] = {}
+    for number, version in sorted(model.versions.items()):
+        entry: dict[str, Any] = {}
+        if vtags := _tags(version.tags, skip.version_tag):
+            entry["tags"] = vtags
+        if version.description:
+            entry["description"] = version.description
+        if entry:
+            versions[number] = entry
+    if versions:
+        spec["versions"] = versions
+    stages: dict[str, int] = {}
+    for stage in STAGES:
+        holders = sorted(v.version for v in model.versions.values() if v.stage == stage)
+        if len(holders) == 1:
+            stages[stage] = holders[0]
+        elif holders:
+            warnings.append(
+                f"{model.name}: versions {holders} are all in {stage}; {stage} is left unmanaged"
+            )
+    if stages:
+        spec["stages"] = stages
+    return spec
+
+
+def pipeline_aliases(observed: ObservedState, exclude: IgnoreSpec) -> list[tuple[str, str]]:
+    """(model, alias) written by import that look set by a pipeline rather than applied:
+    not a release alias (champion, archived), or not in the model's ownership record
+    although the model was applied before."""
+    found = []
+    for name, model in sorted(observed.models.items()):
+        record = model.tags.get(MANAGED_TAG)
+        owned = parse_record(record).aliases
+        for alias in sorted(model.aliases):
+            if exclude.alias(alias) or alias in owned:
+                continue
+            if alias not in RELEASE_ALIASES or record:
+                found.append((name, alias))
+    return found
+
+
+def render(
+    observed: ObservedState, registry: str, exclude: IgnoreSpec | None = None
+) -> tuple[str, list[str]]:
+    """State YAML for every observed model, and warnings about what it cannot express.
+    Keys ``exclude`` matches are left out, and its patterns become the file's
+    ``defaults: {ignore: ...}``, so they stay out of every later plan too."""
+    warnings: list[str] = []
+    models = {
+        name: model_state(m, warnings, exclude) for name, m in sorted(observed.models.items())
+    }
+    document: dict[str, Any] = {"version": 1}
+    if exclude:
+        ignore = exclude.model_dump(exclude_defaults=True)
+        document["defaults"] = {"ignore": ignore}
+    document["models"] = models
+    body = yaml.safe_dump(
+        document,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=100,
+    )
+    head = (
+        f"# Imported from {registry} by `reconciler import`.\n"
+        "# From now on, change aliases here (`reconciler promote`) and `reconciler apply`.\n"
+    )
+    return head + body, warnings

@@ -3,8 +3,8 @@
 Each test runs the controller as a process with a 1 s interval, moves an alias by hand
 with MLflow's client, and watches what the controller does: heal (self_heal), report
 (no self_heal), never apply a merged but unapplied commit, and notify once per new
-condition. The apply log entry that names the last applied commit is written by
-``record_apply``, in an experiment of the test's own.
+condition. Each test logs its applies in an apply-log experiment of its own
+(``RECONCILER_APPLY_EXPERIMENT``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tests.conftest import Cli, write_state
 from tests.support.gitrepo import git, init_repo
 from tests.support.mlflow_server import MlflowServer
 from tests.support.seed import client, seed_model
-from tests.support.serve import Receiver, Served, record_apply, wait_until
+from tests.support.serve import Receiver, Served, wait_until
 
 STATE = """\
 models:
@@ -68,15 +68,14 @@ class Story:
 def make_story(url: str, tmp_path: Path, heal: bool) -> Story:
     name = f"m-{uuid.uuid4().hex[:10]}"
     env = {"RECONCILER_APPLY_EXPERIMENT": f"applies-{name}"}
-    seed_model(url, name, [{}, {}, {}], {"champion": 2})
+    seed_model(url, name, [{}, {}, {}], {"champion": 1})
     init_repo(tmp_path)
     story = Story(url, tmp_path, name, "", env)
     story.write(2, heal)
     git(tmp_path, "add", "state")
     story.commit = story.commit_all("declare")
-    applied = Cli(url, tmp_path)("apply", "--yes", env=env)
-    assert applied.exit_code == 0, applied.output
-    record_apply(url, story.commit, env["RECONCILER_APPLY_EXPERIMENT"])
+    applied = Cli(url, tmp_path)("apply", "--yes", env=env)  # logged: the last applied commit
+    assert applied.exit_code == 0 and "Logged as run" in applied.output, applied.output
     return story
 
 
@@ -104,6 +103,18 @@ def test_drift_is_healed_within_the_interval(story: Story) -> None:
             client(story.url).get_model_version(story.name, "2").tags["reconciler.applied"]
         )
         assert audit["by"] == "reconciler-serve" and audit["commit"] == story.commit
+        c = client(story.url)
+        experiment = c.get_experiment_by_name(story.env["RECONCILER_APPLY_EXPERIMENT"])
+
+        def newest() -> object:
+            [run] = c.search_runs(
+                [experiment.experiment_id], max_results=1, order_by=["attributes.start_time DESC"]
+            )
+            return run.info.status == "FINISHED" and run
+
+        logged = wait_until(newest, 10)
+        assert logged.data.tags["reconciler.actor"] == "reconciler-serve"
+        assert logged.data.tags["reconciler.commit"] == story.commit  # the applied one, not HEAD
 
         def events() -> list[str]:
             return [e["event"] for e in served.status()["events"] if e["model"] == story.name]
@@ -205,7 +216,10 @@ def test_a_webhook_heals_long_before_the_next_resync(story: Story, no_webhooks: 
         wait_until(lambda: story.live() == {"champion": 2}, 20, 0.05)
         took = time.monotonic() - moved
         assert served.metric("reconciler_webhook_deliveries_total", result="accepted") >= 1
-        assert served.metric("reconciler_resyncs_total", kind="webhook", result="ok") >= 1
+        wait_until(
+            lambda: served.metric("reconciler_resyncs_total", kind="webhook", result="ok") >= 1,
+            10,
+        )
         assert served.metric("reconciler_resyncs_total", kind="resync", result="ok") == 1
         assert served.terminate() == 0
     print(f"webhook-driven heal took {took:.2f} s")

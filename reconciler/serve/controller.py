@@ -61,7 +61,7 @@ class Controller:
         self,
         settings: Settings,
         connect: Callable[[], Registry],
-        last_apply: Callable[[], LastApply | None],
+        last_apply: Callable[[Registry], LastApply | None],
         publish: Callable[[dict[str, Any]], None] = lambda body: None,
         registry_uri: str = "",
     ) -> None:
@@ -144,7 +144,7 @@ class Controller:
                 raise ReconcilerError("no valid state has been read yet")
             if self._registry is None:
                 self._registry = self._connect()
-            last = self._last_apply()
+            last = self._last_apply(self._registry)
             applied_commit = last.commit if last and last.commit else head_commit
             applied = (
                 head

@@ -1,16 +1,18 @@
 """A heal is an ordinary apply of one model's last applied state (SPEC §13).
 
 It goes through the same path as ``reconciler apply``: a fresh plan (gates evaluated),
-nothing written unless the plan is valid, then verification. The audit trail names the
+nothing written unless the plan is valid, the apply log's lock and run (SPEC §12), then
+verification. The audit trail names the
 actor ``reconciler-serve`` and the commit being restored, never HEAD: a heal does not
 apply what was merged but not approved.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
-from reconciler import api
+from reconciler import api, logged_apply
 from reconciler.core.plan import Change
 from reconciler.core.ports import Registry
 from reconciler.errors import ReconcilerError
@@ -28,6 +30,7 @@ def restore(
     ``heal_failed``, a detail line, the changes written or refused)."""
     desired = target.only((model,))
     try:
+        read_ms = int(time.time() * 1000)
         plan = api.make_plan(desired, registry)
         if plan.problems:
             return "heal_failed", plan.problems[0].message, plan.changes
@@ -40,7 +43,11 @@ def restore(
             actor=ACTOR,
             commit=commit,
         )
-        api.apply_plan(plan, registry, desired, audit=audit)
+        log = logged_apply.open_log(registry)
+        lease = logged_apply.acquire(log, plan, audit, read_ms)  # the lock, as apply takes it
+        logged_apply.run_logged(
+            log, lease, lambda: api.apply_plan(plan, registry, desired, audit=audit)
+        )
     except ReconcilerError as exc:
         return "heal_failed", str(exc), ()
     return "healed", (commit or "HEAD")[:12], plan.changes

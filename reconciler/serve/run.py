@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from types import FrameType
 
 import uvicorn
 
-from reconciler import api
-from reconciler.core.ports import Registry
+from reconciler import api, logged_apply
+from reconciler.core.lock import FINISHED, RUNNING, last_finished
+from reconciler.core.ports import ApplyLog, Registry
 from reconciler.mlflow.connection import default_local_uri, redact, resolve_uri
 from reconciler.serve.app import create_app
 from reconciler.serve.controller import Controller, Settings
 from reconciler.serve.notify import Notifier
 from reconciler.serve.status import LastApply
+
+RECENT = 20
+"""Latest apply-log runs read each round."""
 
 
 class _Server(uvicorn.Server):
@@ -47,23 +51,23 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def last_apply_reader(uri: str) -> Callable[[], LastApply | None]:
-    """The apply log's newest finished apply, as the controller needs it."""
+def last_apply_reader() -> Callable[[Registry], LastApply | None]:
+    """The apply log's newest verified apply (SPEC §12), and whether an apply holds the
+    lock now: one search of the log's latest runs per round (two when none finished)."""
+    logs: dict[int, ApplyLog] = {}
 
-    def read() -> LastApply | None:
-        from reconciler.mlflow.lastapply import read_last_apply
-
-        found = read_last_apply(uri)
-        if found is None:
-            return None
-        at = datetime.fromtimestamp(found["at"] / 1000, timezone.utc).replace(microsecond=0)
-        return LastApply(
-            commit=found["commit"],
-            actor=found["actor"],
-            at=at.isoformat(),
-            run_id=found["run_id"],
-            running=found["running"],
+    def read(registry: Registry) -> LastApply | None:
+        log = logs.setdefault(id(registry), logged_apply.open_log(registry))
+        runs = log.recent(RECENT)
+        done = last_finished(runs) or last_finished(log.recent(1, FINISHED))
+        now = time.time() * 1000
+        running = any(
+            r.status == RUNNING and now - r.start_ms < logged_apply.LOCK_TIMEOUT * 1000
+            for r in runs
         )
+        if done is None:
+            return LastApply(None, running=True) if running else None
+        return LastApply(done.commit or None, done.actor, done.started, done.run_id, running)
 
     return read
 
@@ -86,7 +90,7 @@ def serve(
         return api.connect(uri)
 
     controller = Controller(
-        settings, connect, last_apply_reader(uri), notifier.publish, registry_uri=redact(uri)
+        settings, connect, last_apply_reader(), notifier.publish, registry_uri=redact(uri)
     )
     notifier.on_result = lambda result: controller.metrics.notifications.labels(result).inc()
     if register_url:

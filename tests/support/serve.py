@@ -2,8 +2,7 @@
 
 ``Served`` starts the controller on a free loopback port and reads its endpoints;
 ``Receiver`` is a local HTTP server that keeps every JSON body POSTed to it (the
-notifications); ``record_apply`` writes one apply-log run (SPEC §12) the way an apply
-does, for tests that need a last applied commit other than HEAD.
+notifications).
 """
 
 from __future__ import annotations
@@ -218,15 +217,3 @@ class Receiver:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-
-def record_apply(url: str, commit: str, experiment: str, actor: str = "ci") -> str:
-    """One FINISHED apply-log run for ``commit`` (as an apply writes it); its run id."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=url, registry_uri=url)
-    found = client.get_experiment_by_name(experiment)
-    exp_id = found.experiment_id if found else client.create_experiment(experiment)
-    run = client.create_run(exp_id, tags={"reconciler.commit": commit, "reconciler.actor": actor})
-    client.set_terminated(run.info.run_id, "FINISHED")
-    return str(run.info.run_id)

@@ -257,3 +257,27 @@ def test_bad_stale_and_replayed_deliveries_are_refused(story: Story) -> None:
         }
         assert counted == dict.fromkeys(counted, 1.0)
         assert served.terminate() == 0
+
+
+@pytest.mark.mlflow2
+def test_a_server_without_webhooks_works_with_resync_only(
+    mlflow2_server: MlflowServer, tmp_path: Path
+) -> None:
+    """MLflow 2.22 has no webhooks: --register-webhook warns, and resync still heals."""
+    story = make_story(mlflow2_server.url, tmp_path, heal=True)
+    served = Served(
+        story.url,
+        story.repo,
+        "--state",
+        "state",
+        "--interval",
+        "1",
+        "--register-webhook",
+        "{url}/webhook",
+        env=story.env,
+    )
+    with served.wait_ready():
+        assert "warning: cannot register the webhook" in served.output()
+        story.move("champion", 3)
+        wait_until(lambda: story.live() == {"champion": 2}, 20)
+        assert served.terminate() == 0

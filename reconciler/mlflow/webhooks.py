@@ -47,7 +47,15 @@ def register_webhook(uri: str, url: str, secret: str) -> str:
         )
         return "updated"
     except MlflowException as exc:
-        raise RegistryError(
-            f"cannot register the webhook on {redact(uri)}: {exc.message.splitlines()[0]} "
-            "(webhooks need MLflow >= 3.3 with a SQL backend; resync still works without)"
-        ) from exc
+        raise RegistryError(_cannot(uri, exc.message.splitlines()[0])) from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith(("requests", "urllib3")):
+            raise RegistryError(_cannot(uri, type(exc).__name__)) from exc
+        raise
+
+
+def _cannot(uri: str, why: str) -> str:
+    return (
+        f"cannot register the webhook on {redact(uri)}: {why} (webhooks need MLflow >= 3.3 "
+        "with a SQL backend; the periodic resync works without them)"
+    )

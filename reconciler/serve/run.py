@@ -20,6 +20,7 @@ import uvicorn
 from reconciler import api, logged_apply
 from reconciler.core.lock import FINISHED, RUNNING, last_finished
 from reconciler.core.ports import ApplyLog, Registry
+from reconciler.errors import RegistryError
 from reconciler.mlflow.connection import default_local_uri, redact, resolve_uri
 from reconciler.serve.app import create_app
 from reconciler.serve.controller import Controller, Settings
@@ -97,8 +98,11 @@ def serve(
         from reconciler.mlflow.webhooks import register_webhook
 
         assert secret is not None
-        done = register_webhook(uri, register_url, secret)
-        say(f"webhook registry-reconciler {done}: {register_url}")
+        try:
+            done = register_webhook(uri, register_url, secret)
+            say(f"webhook registry-reconciler {done}: {register_url}")
+        except RegistryError as exc:  # MLflow 2.x, a file store: resync still works
+            say(f"warning: {exc.message}")
     worker = threading.Thread(target=controller.run, name="reconcile", daemon=True)
     worker.start()
     app = create_app(controller, secret)

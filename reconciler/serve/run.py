@@ -54,13 +54,14 @@ class _Server(uvicorn.Server):
 
 def last_apply_reader() -> Callable[[Registry], LastApply | None]:
     """The apply log's newest verified apply (SPEC §12), and whether an apply holds the
-    lock now: one search of the log's latest runs per round (two when none finished)."""
+    lock now: one search of the log's latest runs per round (two when none of them
+    finished; one experiment lookup while the log does not exist yet)."""
     logs: dict[int, ApplyLog] = {}
 
     def read(registry: Registry) -> LastApply | None:
         log = logs.setdefault(id(registry), logged_apply.open_log(registry))
         runs = log.recent(RECENT)
-        done = last_finished(runs) or last_finished(log.recent(1, FINISHED))
+        done = last_finished(runs) or (runs and last_finished(log.recent(1, FINISHED))) or None
         now = time.time() * 1000
         running = any(
             r.status == RUNNING and now - r.start_ms < logged_apply.LOCK_TIMEOUT * 1000

@@ -105,6 +105,20 @@ def acquire(
     """
     models = sorted({c.model for c in plan.changes} | {r.model for r in plan.records})
     me = _logged(lambda: log.start(audit.commit, audit.actor, plan.registry, models), "written")
+    try:
+        stale = _take(log, me, plan, read_ms, timeout, wait)
+    except BaseException:
+        # standing back, or the log failing half-way: this run must not hold the lock
+        with contextlib.suppress(ReconcilerError):
+            log.end(me.run_id, KILLED)
+        raise
+    return Lease(me, stale)
+
+
+def _take(
+    log: ApplyLog, me: ApplyRecord, plan: Plan, read_ms: int, timeout: float, wait: float
+) -> tuple[ApplyRecord, ...]:
+    """Decide, waiting for a later simultaneous apply to stand back; the stale locks seen."""
     deadline = time.monotonic() + wait
     while True:
         runs = _logged(log.recent, "read")
@@ -114,10 +128,9 @@ def acquire(
         if verdict.outcome is Outcome.WAIT and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
             continue
-        _logged(lambda: log.end(me.run_id, KILLED), "written")
         raise ApplyError(_refusal(verdict.outcome, verdict.other, timeout))
     _logged(lambda: log.attach(me.run_id, "plan.json", to_json(plan)), "written")
-    return Lease(me, verdict.stale_locks)
+    return verdict.stale_locks
 
 
 def run_logged(log: ApplyLog, lease: Lease, apply: Callable[[], T]) -> T:

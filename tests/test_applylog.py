@@ -186,10 +186,16 @@ def test_a_running_apply_holds_the_registry_until_its_lock_is_stale_or_cleared(
     assert again.exit_code == 1 and "KILLED, not RUNNING" in again.stderr
 
 
-def _slow_writes(seconds: float) -> Any:
-    """A proxy hook that makes each registry write take ``seconds`` (a wide window)."""
+def _together(barrier: threading.Barrier, seconds: float) -> Any:
+    """A proxy hook for one of two processes "started together": its first registry read
+    waits for the other's, so both plan from the same registry state (however unevenly a
+    loaded machine starts them); each registry write then takes ``seconds``."""
+    arrived = threading.Event()
 
     def hook(method: str, path: str, writes: int) -> None:
+        if method == "GET" and path.endswith("/search") and not arrived.is_set():
+            arrived.set()
+            barrier.wait()
         if method != "GET" and ("/registered-models/" in path or "/model-versions/" in path):
             time.sleep(seconds)
 
@@ -215,7 +221,8 @@ def test_two_applies_started_together_exactly_one_writes(
         state = write_state(
             tmp_path / str(trial), f"models:\n  {name}:\n    aliases: {json.dumps(want)}\n"
         )
-        proxies = [FaultProxy(url, hook=_slow_writes(0.3)).start() for _ in range(2)]
+        barrier = threading.Barrier(2, timeout=120)
+        proxies = [FaultProxy(url, hook=_together(barrier, 0.1)).start() for _ in range(2)]
         env = {**os.environ, **FAST_RETRIES, "NO_COLOR": "1"}
         procs = [
             subprocess.Popen(

@@ -12,6 +12,7 @@ from reconciler.core.apply import execute
 from reconciler.core.observed import MANAGED_TAG, ObservedState
 from reconciler.core.ownership import parse
 from reconciler.core.plan import compute_plan
+from reconciler.core.status import alias_sync
 from reconciler.errors import StateErrors
 from reconciler.state.audit import AuditInfo
 from reconciler.state.load import load_state
@@ -103,3 +104,14 @@ def test_declaring_an_ignored_key_is_a_validate_error_at_its_line(tmp_path: Path
     )
     spec = load_state(tmp_path).models["b"]
     assert spec.ignore.aliases == ["candidate", "shadow-*"]
+
+
+def test_status_calls_an_ignored_alias_ignored() -> None:
+    """status: an alias the state hands back is `ignored`, not `unmanaged`."""
+    obs = model(aliases={"champion": 1, "candidate": 3, "other": 2})
+    spec = desired({"aliases": {"champion": 1}, "ignore": {"aliases": ["candidate"]}}).models["m"]
+    assert alias_sync(obs, spec) == {
+        1: {"champion": "synced"},
+        2: {"other": "unmanaged"},
+        3: {"candidate": "ignored"},
+    }

@@ -127,9 +127,11 @@ def command(
             out(f"warning: {logged_apply.stale_warning(stale, lock_timeout)}", err=True)
         outcome = logged_apply.run_logged(log, lease, apply)
         logged = f" Logged as run {lease.run.run_id} in experiment {log.name!r}."
-    done = (
-        f"Apply complete: {len(outcome.report.applied)} change(s) applied and verified. "
-        f"({summary_line(plan)}){logged}"
+    what = (
+        f"{len(outcome.report.applied)} change(s) applied and verified. ({summary_line(plan)})"
+        if plan.changes
+        else "ownership records updated (ignored keys released) and verified."
     )
+    done = f"Apply complete: {what}{logged}"
     report.applied(done)
     out(done)

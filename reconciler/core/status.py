@@ -3,6 +3,7 @@
 ``synced``: the alias holds the version the state declares. ``drift``: declared but
 live elsewhere or nowhere, or recorded as owned but no longer declared (plan would
 remove it). ``unmanaged``: neither declared nor owned (plan leaves it alone).
+``ignored``: the state hands it back (``ignore``): never planned, whatever its value.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from reconciler.state.models import MetricRule, ModelSpec
 
 
 def alias_sync(model: ObservedModel, spec: ModelSpec | None) -> dict[int, dict[str, str]]:
-    """version -> {alias: synced | drift | unmanaged}, for live and for declared aliases."""
+    """version -> {alias: synced | drift | unmanaged | ignored}, for live and declared aliases."""
     resolved = resolve_model(model.name, spec, model) if spec else {}
     declared = {alias: target.number for alias, target in resolved.items()}
     owned = parse_record(model.tags.get(MANAGED_TAG)).aliases
@@ -24,6 +25,8 @@ def alias_sync(model: ObservedModel, spec: ModelSpec | None) -> dict[int, dict[s
     for alias, number in model.aliases.items():
         if alias in declared:
             state = "synced" if declared[alias] == number else "drift"
+        elif spec and spec.ignore.alias(alias):
+            state = "ignored"
         else:
             state = "drift" if alias in owned or (spec and spec.prune) else "unmanaged"
         out.setdefault(number, {})[alias] = state

@@ -106,6 +106,12 @@ class MlflowApplyLog:
                     found = self._call(lambda: self._client.get_experiment_by_name(self.name))
                     if found is None:
                         raise
+            if found is not None and getattr(found, "lifecycle_stage", "") == "deleted":
+                raise RegistryError(
+                    f"the apply log's experiment {self.name!r} is deleted; restore it (mlflow "
+                    f"experiments restore --experiment-id {found.experiment_id}) or name another "
+                    f"with {EXPERIMENT_ENV}"
+                )
             if found is not None:
                 self._experiment_id = str(found.experiment_id)
         return self._experiment_id

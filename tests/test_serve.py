@@ -281,3 +281,20 @@ def test_a_server_without_webhooks_works_with_resync_only(
         story.move("champion", 3)
         wait_until(lambda: story.live() == {"champion": 2}, 20)
         assert served.terminate() == 0
+
+
+def test_nothing_is_healed_while_an_apply_holds_the_lock(story: Story) -> None:
+    """A RUNNING apply run in the log (CI applying right now): drift is reported, not
+    healed, until that apply ends."""
+    c = client(story.url)
+    experiment = c.get_experiment_by_name(story.env["RECONCILER_APPLY_EXPERIMENT"])
+    running = c.create_run(experiment.experiment_id, tags={"reconciler.actor": "ci"})
+    with story.serve() as served:
+        story.move("champion", 3)
+        wait_until(lambda: served.state_of(story.name) == "drift", 10)
+        assert any("apply is in progress" in e for e in served.status()["errors"])
+        time.sleep(2)
+        assert story.live() == {"champion": 3}
+        c.set_terminated(running.info.run_id, "KILLED")
+        wait_until(lambda: story.live() == {"champion": 2}, 10)
+        assert served.terminate() == 0

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from reconciler.core.apply import ApplyReport, Progress, execute
 from reconciler.core.fetch import needs
+from reconciler.core.lock import ApplyRecord
 from reconciler.core.observed import ObservedState
 from reconciler.core.plan import Plan, compute_plan, differences, record_differences
 from reconciler.core.ports import Registry
@@ -169,3 +170,18 @@ def apply_plan(
         first = (report.record_errors or report.audit_errors)[0]
         raise ApplyError(f"all changes applied and verified, but the {which} failed: {first}")
     return Outcome(report=report, plan=plan)
+
+
+def last_applied(uri: str | None) -> ApplyRecord | None:
+    """The last verified apply on the registry at ``uri`` (the apply log, SPEC §12): its
+    ``commit`` is the state the registry last converged to; None when none is logged."""
+    from reconciler.mlflow.applylog import last_applied as read_last
+
+    return read_last(uri)
+
+
+def recent_applies(uri: str | None, limit: int = 20) -> list[ApplyRecord]:
+    """The latest ``limit`` applies of any status on the registry at ``uri``, newest first."""
+    from reconciler.mlflow.applylog import recent_applies as read_recent
+
+    return read_recent(uri, limit)

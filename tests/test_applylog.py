@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.mlflow.applylog import last_applied
+from reconciler import api
 from tests.conftest import Cli, write_state
 from tests.support.fault_proxy import FaultProxy
 from tests.support.gitrepo import git, init_repo
@@ -89,8 +89,10 @@ def test_apply_is_one_run_and_a_converged_apply_logs_nothing(
     again = cli("apply", "--state", str(state), "--yes")
     assert again.exit_code == 0, again.output
     assert len(runs_in(cli.url, apply_experiment)) == 1
-    record = last_applied(cli.url)
+    record = api.last_applied(cli.url)  # what the controller asks
     assert record is not None and record.commit == head and record.run_id == run.info.run_id
+    assert record.actor == "ada-ci" and record.status == "FINISHED" and record.ended
+    assert [r.run_id for r in api.recent_applies(cli.url)] == [run.info.run_id]
 
 
 def test_the_default_experiment_name_and_its_override(
@@ -242,8 +244,9 @@ def test_two_applies_started_together_exactly_one_writes(
             proxy.stop()
         writes = [registry_writes(p) for p in proxies]
         codes = sorted(code for code, _, _ in done)
-        outcomes.append((codes, writes, round(time.monotonic() - started, 1)))
         assert codes == [0, 1], (trial, done)
+        reason = next(e for code, _, e in done if code == 1).split(":", 2)[1].strip()[:30]
+        outcomes.append((writes, reason, round(time.monotonic() - started, 1)))
         winner = next(i for i, (code, _, _) in enumerate(done) if code == 0)
         loser = 1 - winner
         assert writes[winner] > 0 and writes[loser] == 0, (trial, writes, done)

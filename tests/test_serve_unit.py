@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 from reconciler.core.observed import ObservedModel, ObservedState, ObservedVersion
 from reconciler.core.plan import Action, Change, Kind
@@ -294,3 +295,26 @@ def test_api_status_is_plain_json_of_the_snapshot() -> None:
         "applied": "2",
         "state": "pending",
     }
+
+
+def test_serve_refuses_bad_options_before_starting(tmp_path: Path) -> None:
+    """A bad --listen, a missing state, a webhook without secret: one error line, exit 1."""
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state/m.yaml").write_text("models: {m: {aliases: {champion: 1}}}\n")
+    state = str(tmp_path / "state")
+    runner = CliRunner()
+    cases = {
+        ("--state", state, "--listen", "nope"): "error: --listen 'nope' is not HOST:PORT",
+        ("--state", str(tmp_path / "missing")): "does not exist",
+        ("--state", state, "--register-webhook", "http://127.0.0.1:1/webhook"): (
+            "needs a shared secret in RECONCILER_WEBHOOK_SECRET"
+        ),
+        ("--state", state, "--notify", "file:///etc/passwd"): "is not an http(s) URL",
+    }
+    for args, said in cases.items():
+        result = runner.invoke(main, ["serve", *args], env={"RECONCILER_WEBHOOK_SECRET": ""})
+        assert result.exit_code == 1 and said in result.output, (args, result.output)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from reconciler import api
 from reconciler.cli.console import Options, common_options, fail, out
 
 SECRET_ENV = "RECONCILER_WEBHOOK_SECRET"
@@ -22,7 +23,7 @@ def parse_listen(value: str) -> tuple[str, int]:
     """``HOST:PORT`` as (host, port); ``[::1]:8080`` for IPv6."""
     found = _LISTEN.match(value)
     if not found or not 0 < int(found["port"]) < 65536:
-        raise click.BadParameter(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:8080)")
+        fail(f"--listen {value!r} is not HOST:PORT (e.g. 127.0.0.1:8080)")
     return found["host"].strip("[]"), int(found["port"])
 
 
@@ -80,6 +81,7 @@ def command(
     for url in (*notify, *([register_url] if register_url else [])):
         if not url.startswith(("http://", "https://")):
             fail(f"{url!r} is not an http(s) URL")
+    api.validate(opts.state)  # a bad state at start is an error; later, the last good one serves
     try:
         from reconciler.serve.controller import Settings
         from reconciler.serve.run import serve

@@ -227,7 +227,8 @@ def test_a_webhook_heals_long_before_the_next_resync(story: Story, no_webhooks: 
 
 
 def test_bad_stale_and_replayed_deliveries_are_refused(story: Story) -> None:
-    """Unsigned and wrongly signed: 401; stale: 400; a replay asks for no second round."""
+    """Unsigned and wrongly signed: 401; stale: 400; oversized: 413; a replay asks for no
+    second round."""
     from tests.support.serve import alias_event, http_post, signed_post
 
     with story.serve("--interval", "60") as served:
@@ -237,6 +238,7 @@ def test_bad_stale_and_replayed_deliveries_are_refused(story: Story) -> None:
         assert http_post(hook, raw, {"Content-Type": "application/json"}) == 401
         assert signed_post(hook, event, secret="not-the-secret") == 401
         assert signed_post(hook, event, age=301) == 400
+        assert http_post(hook, b"{" * 100_000, {"Content-Type": "application/json"}) == 413
         assert signed_post(hook, alias_event("not-declared")) == 200
         assert signed_post(hook, event, delivery="once") == 200
         rounds = lambda: served.metric("reconciler_resyncs_total", kind="webhook", result="ok")  # noqa: E731

@@ -44,11 +44,12 @@ def create_app(controller: Controller, secret: str | None) -> Starlette:
         if secret is None:
             controller.metrics.deliveries.labels("not configured").inc()
             return JSONResponse({"error": "webhooks are not configured"}, 404)
-        declared = request.headers.get("content-length", "0")
-        if not declared.isdigit() or int(declared) > MAX_BODY:
-            controller.metrics.deliveries.labels("body too large").inc()
-            return JSONResponse({"error": "body too large"}, 413)
-        body = await request.body()
+        body = b""
+        async for chunk in request.stream():  # never more than MAX_BODY (+ one chunk) held
+            body += chunk
+            if len(body) > MAX_BODY:
+                controller.metrics.deliveries.labels("body too large").inc()
+                return JSONResponse({"error": "body too large"}, 413)
         headers = {k.lower(): v for k, v in request.headers.items()}
         verdict = verify(headers, body, secret, time.time(), replays)
         result = verdict.reason

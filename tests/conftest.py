@@ -39,6 +39,17 @@ def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
 
 
 @pytest.fixture(scope="session")
+def webhook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """A sqlite-backed server that delivers webhooks to loopback URLs (SPEC §16)."""
+    from tests.support.serve import WEBHOOK_ENV
+
+    work = tmp_path_factory.mktemp("mlflow-webhooks")
+    server = MlflowServer(f"sqlite:///{work / 'mlflow.db'}", work, env=WEBHOOK_ENV).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     try:
         uri = create_pg_database()

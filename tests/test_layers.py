@@ -21,8 +21,10 @@ ALLOWED = {
     "demo": {"errors", "state", "core", "mlflow", "training"},
     "api": {"errors", "state", "core", "mlflow", "render"},
     "logged_apply": {"errors", "state", "core", "mlflow", "render"},
+    "serve": {"errors", "state", "core", "mlflow", "render", "api", "logged_apply"},
     "cli": {
         "package",
+        "serve",
         "errors",
         "state",
         "core",

@@ -22,6 +22,7 @@ from reconciler.cli import (
     promote,
     rollback,
     schema,
+    serve,
     status,
     unlock,
     validate,
@@ -78,6 +79,7 @@ for _module in (
     history,
     demo,
     predict,
+    serve,
     unlock,
 ):
     main.add_command(_module.command)

@@ -159,6 +159,8 @@ class ModelSpec(_Frozen):
         dict[AliasName, Annotated[list[GateRule], Field(min_length=1)]], WrapValidator(untagged)
     ] = {}
     """alias -> conditions checked when that alias would move."""
+    self_heal: StrictBool = False
+    """``reconciler serve`` restores this model's last applied state when it drifts."""
     ignore: IgnoreSpec = IgnoreSpec()
     """Keys left to others (fnmatch patterns); merged with the file's ``defaults``."""
 

@@ -1,0 +1,71 @@
+"""The controller's HTTP face (Starlette): status, health, metrics and ``POST /webhook``.
+
+Handlers only read the current snapshot or hand a model name to the worker; nothing
+here writes to the registry. A webhook delivery is checked (``webhook.verify``) before
+its body is parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from reconciler.serve.controller import Controller
+from reconciler.serve.page import render
+from reconciler.serve.status import to_json
+from reconciler.serve.webhook import MAX_BODY, Replays, verify
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def create_app(controller: Controller, secret: str | None) -> Starlette:
+    """The ASGI app; ``secret`` None answers every delivery 404 (webhooks not configured)."""
+    replays = Replays()
+
+    async def index(request: Request) -> Response:
+        return HTMLResponse(render(controller.snapshot))
+
+    async def healthz(request: Request) -> Response:
+        ok = controller.snapshot.healthy
+        return PlainTextResponse("ok\n" if ok else "last resync failed\n", 200 if ok else 503)
+
+    async def status(request: Request) -> Response:
+        return JSONResponse(to_json(controller.snapshot))
+
+    async def metrics(request: Request) -> Response:
+        return Response(controller.metrics.text(), media_type=CONTENT_TYPE)
+
+    async def webhook(request: Request) -> Response:
+        if secret is None:
+            controller.metrics.deliveries.labels("not configured").inc()
+            return JSONResponse({"error": "webhooks are not configured"}, 404)
+        body = b""
+        async for chunk in request.stream():  # never more than MAX_BODY (+ one chunk) held
+            body += chunk
+            if len(body) > MAX_BODY:
+                controller.metrics.deliveries.labels("body too large").inc()
+                return JSONResponse({"error": "body too large"}, 413)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        verdict = verify(headers, body, secret, time.time(), replays)
+        result = verdict.reason
+        if verdict.model is not None and not controller.ask(verdict.model):
+            result = "model not declared"
+        controller.metrics.deliveries.labels(result).inc()
+        return Response(
+            json.dumps({"result": result}), verdict.status, media_type="application/json"
+        )
+
+    return Starlette(
+        routes=[
+            Route("/", index),
+            Route("/healthz", healthz),
+            Route("/api/status", status),
+            Route("/metrics", metrics),
+            Route("/webhook", webhook, methods=["POST"]),
+        ]
+    )

@@ -1,0 +1,121 @@
+"""Running the controller: wire the parts, serve HTTP, stop cleanly on SIGTERM.
+
+uvicorn serves the app in the main thread; the controller's rounds run in one worker
+thread. SIGTERM (or SIGINT) stops uvicorn, then waits for the worker to finish the
+write in progress; the process then exits 0 (uvicorn's own handler would re-raise the
+signal after shutdown, so it is replaced).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
+from types import FrameType
+
+import uvicorn
+
+from reconciler import api, logged_apply
+from reconciler.core.lock import FINISHED, RUNNING, last_finished
+from reconciler.core.ports import ApplyLog, Registry
+from reconciler.errors import RegistryError
+from reconciler.mlflow.connection import default_local_uri, redact, resolve_uri
+from reconciler.serve.app import create_app
+from reconciler.serve.controller import Controller, Settings
+from reconciler.serve.notify import Notifier
+from reconciler.serve.status import LastApply
+
+RECENT = 20
+"""Latest apply-log runs read each round."""
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, with SIGTERM/SIGINT meaning: stop serving and let ``serve`` return."""
+
+    def __init__(self, config: uvicorn.Config, on_signal: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_signal = on_signal
+
+    @contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        def handle(sig: int, frame: FrameType | None) -> None:
+            self.should_exit = True
+            self._on_signal()
+
+        before = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
+
+
+def last_apply_reader() -> Callable[[Registry], LastApply | None]:
+    """The apply log's newest verified apply (SPEC §12), and whether an apply holds the
+    lock now: one search of the log's latest runs per round (two when none of them
+    finished; one experiment lookup while the log does not exist yet)."""
+    logs: dict[int, ApplyLog] = {}
+
+    def read(registry: Registry) -> LastApply | None:
+        log = logs.setdefault(id(registry), logged_apply.open_log(registry))
+        runs = log.recent(RECENT)
+        done = last_finished(runs) or (runs and last_finished(log.recent(1, FINISHED))) or None
+        now = time.time() * 1000
+        running = any(
+            r.status == RUNNING and now - r.start_ms < logged_apply.LOCK_TIMEOUT * 1000
+            for r in runs
+        )
+        if done is None:
+            return LastApply(None, running=True) if running else None
+        return LastApply(done.commit or None, done.actor, done.started, done.run_id, running)
+
+    return read
+
+
+def serve(
+    settings: Settings,
+    tracking_uri: str | None,
+    host: str,
+    port: int,
+    notify: tuple[str, ...] = (),
+    secret: str | None = None,
+    register_url: str | None = None,
+    say: Callable[[str], None] = print,
+) -> None:
+    """Run until SIGTERM; returns once the worker has finished its last write."""
+    uri = resolve_uri(tracking_uri) or default_local_uri()
+    notifier = Notifier(notify)
+
+    def connect() -> Registry:
+        return api.in_workspace(api.connect(uri), settings.workspace)
+
+    controller = Controller(
+        settings, connect, last_apply_reader(), notifier.publish, registry_uri=redact(uri)
+    )
+    notifier.on_result = lambda result: controller.metrics.notifications.labels(result).inc()
+    if register_url:
+        from reconciler.mlflow.webhooks import register_webhook
+
+        assert secret is not None
+        try:
+            done = register_webhook(uri, register_url, secret)
+            say(f"webhook registry-reconciler {done}: {register_url}")
+        except RegistryError as exc:  # MLflow 2.x, a file store: resync still works
+            say(f"warning: {exc.message}")
+    worker = threading.Thread(target=controller.run, name="reconcile", daemon=True)
+    worker.start()
+    app = create_app(controller, secret)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    say(
+        f"reconciler serve: http://{host}:{port}/ watching {redact(uri)} every "
+        f"{settings.interval:g} s"
+    )
+    try:
+        _Server(config, controller.stop).run()
+    finally:
+        controller.stop()
+        worker.join()
+        notifier.close()
+    say("reconciler serve: stopped")

@@ -99,10 +99,6 @@ def test_drift_is_healed_within_the_interval(story: Story) -> None:
         moved = time.monotonic()
         wait_until(lambda: story.live() == {"champion": 2}, 10, 0.05)
         took = time.monotonic() - moved
-        audit = json.loads(
-            client(story.url).get_model_version(story.name, "2").tags["reconciler.applied"]
-        )
-        assert audit["by"] == "reconciler-serve" and audit["commit"] == story.commit
         c = client(story.url)
         experiment = c.get_experiment_by_name(story.env["RECONCILER_APPLY_EXPERIMENT"])
 
@@ -115,6 +111,9 @@ def test_drift_is_healed_within_the_interval(story: Story) -> None:
         logged = wait_until(newest, 10)
         assert logged.data.tags["reconciler.actor"] == "reconciler-serve"
         assert logged.data.tags["reconciler.commit"] == story.commit  # the applied one, not HEAD
+        # the audit tag is written after the alias, before the run ends FINISHED
+        audit = json.loads(c.get_model_version(story.name, "2").tags["reconciler.applied"])
+        assert audit["by"] == "reconciler-serve" and audit["commit"] == story.commit
 
         def events() -> list[str]:
             return [e["event"] for e in served.status()["events"] if e["model"] == story.name]

@@ -6,13 +6,13 @@ for it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from reconciler.core.apply import ApplyReport, Progress, execute
+from reconciler.core.apply import INTERRUPTED, ApplyReport, Progress, execute
 from reconciler.core.fetch import needs
-from reconciler.core.lock import ApplyRecord
 from reconciler.core.observed import ObservedState
 from reconciler.core.plan import Plan, compute_plan, differences, record_differences
 from reconciler.core.ports import Registry
@@ -171,8 +171,10 @@ def apply_plan(
     desired: StateSet | None,
     progress: Progress | None = None,
     audit: AuditInfo | None = None,
+    stop: threading.Event | None = None,
 ) -> Outcome:
     """Write the plan one workspace at a time, each read again and verified (SPEC §6.3).
+    Once ``stop`` is set, no new write starts (SPEC §17, interrupted applies).
 
     A workspace that fails stops the ones after it; the error names the workspace and
     lists what the earlier ones applied."""
@@ -184,7 +186,7 @@ def apply_plan(
             continue
         want = desired.part(ws) if desired is not None else None
         try:
-            done = _apply_one(part, registry.in_workspace(ws), want, progress, audit)
+            done = _apply_one(part, registry.in_workspace(ws), want, progress, audit, stop)
         except ApplyError as exc:
             if not show or not total.applied:
                 raise
@@ -201,15 +203,18 @@ def _apply_one(
     desired: DesiredState | None,
     progress: Progress | None = None,
     audit: AuditInfo | None = None,
+    stop: threading.Event | None = None,
 ) -> Outcome:
     """Write one workspace's plan, then read it again and verify."""
-    report = execute(plan, registry, audit or current_audit(), progress)
+    report = execute(plan, registry, audit or current_audit(), progress, stop)
     if report.failed or report.skipped:
         first = (
             report.failed[0][1]
             if report.failed
             else report.record_errors[0]
             if report.record_errors
+            else INTERRUPTED
+            if stop is not None and stop.is_set()
             else "not attempted"
         )
         details = (
@@ -258,18 +263,3 @@ def _apply_one(
         first = (report.record_errors or report.audit_errors)[0]
         raise ApplyError(f"all changes applied and verified, but the {which} failed: {first}")
     return Outcome(report=report, plan=plan)
-
-
-def last_applied(uri: str | None) -> ApplyRecord | None:
-    """The last verified apply on the registry at ``uri`` (the apply log, SPEC §12): its
-    ``commit`` is the state the registry last converged to; None when none is logged."""
-    from reconciler.mlflow.applylog import last_applied as read_last
-
-    return read_last(uri)
-
-
-def recent_applies(uri: str | None, limit: int = 20) -> list[ApplyRecord]:
-    """The latest ``limit`` applies of any status on the registry at ``uri``, newest first."""
-    from reconciler.mlflow.applylog import recent_applies as read_recent
-
-    return read_recent(uri, limit)

@@ -1,20 +1,46 @@
-"""The steps of a logged apply (SPEC §12): take the lock, write, end the run.
+"""The shell of a logged apply (SPEC §12, §17): take the lease, write, end the run.
 
-An apply that means to write first creates its own ``RUNNING`` run, then asks
-``core.lock.decide`` whether it may go ahead; only then does it touch the registry. The
-run ends ``FINISHED`` once verified, ``FAILED`` on any error, ``KILLED`` when it stood
-back for another apply. If the log cannot be written, nothing is written at all.
+An apply (``reconciler apply``, a heal, a converged apply alike) first creates its own
+``RUNNING`` run, signed when ``RECONCILER_LOG_KEY`` is set, starts renewing its
+heartbeat, then asks ``core.applylog.lease.decide`` whether it may go ahead: it waits up
+to ``--lock-timeout`` while another live apply holds the registry, ends dead applies'
+runs ``KILLED``, and only then touches the registry. The run ends ``FINISHED`` (sealed)
+once verified, ``FAILED`` on any error or interruption, ``KILLED`` when it stood back.
+If the log cannot be written, nothing is written at all.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import threading
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
-from reconciler.core.lock import FAILED, FINISHED, KILLED, ApplyRecord, Outcome, decide
+from reconciler.core.applylog.baseline import Baselines, baselines
+from reconciler.core.applylog.lease import (
+    HEARTBEAT,
+    LEASE,
+    Outcome,
+    Verdict,
+    alive,
+    decide,
+    in_future,
+)
+from reconciler.core.applylog.record import (
+    FAILED,
+    FINISHED,
+    KILLED,
+    RESULT,
+    RUNNING,
+    SEAL,
+    ApplyRecord,
+)
+from reconciler.core.applylog.signing import KEY_ENV, seal, sign
 from reconciler.core.plan import Plan
 from reconciler.core.ports import ApplyLog, Registry
 from reconciler.core.scopes import workspaces
@@ -22,22 +48,71 @@ from reconciler.errors import ApplyError, ReconcilerError, RegistryError
 from reconciler.render.planfile import to_json
 from reconciler.state.audit import AuditInfo
 
-LOCK_TIMEOUT = 15 * 60.0
-"""Seconds after which a ``RUNNING`` apply run no longer holds the registry."""
 WAIT_SECONDS = 10.0
 """How long an apply waits for a later simultaneous apply to stand back."""
 POLL_SECONDS = 0.2
+"""How often the lock is read again while a simultaneous apply decides."""
+HELD_POLL_SECONDS = 2.0
+"""How often the lock is read again while ``--lock-timeout`` waits for a holder."""
+RECENT_READ = 100
+"""Runs one search of the log returns (the adapter's default)."""
 NO_LOG_HINT = "pass --no-apply-log to apply without the log (and without the lock)"
 T = TypeVar("T")
+Say = Callable[[str], None]
 
 
-@dataclass(frozen=True)
+class LockRefused(ApplyError):
+    """Another apply holds the registry, or ended after this plan read it: nothing was
+    written, and trying again later is the fix (a heal waits for the next round)."""
+
+
+def log_key() -> str | None:
+    """``RECONCILER_LOG_KEY``: the secret CI and the controller share (None: unsigned)."""
+    return os.environ.get(KEY_ENV) or None
+
+
+class Heartbeat:
+    """Renews the run's lease every ``HEARTBEAT`` s on a daemon thread. When it cannot
+    for longer than the lease minus two beats, it sets ``stop``: another apply will soon
+    take the registry, so this one must start no new write."""
+
+    def __init__(self, log: ApplyLog, run_id: str, stop: threading.Event) -> None:
+        self._log, self._run_id, self.stop = log, run_id, stop
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="apply-heartbeat", daemon=True)
+        self.failures = 0
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        last_ok = time.monotonic()
+        while not self._done.wait(HEARTBEAT):
+            try:
+                self._log.beat(self._run_id)
+                last_ok = time.monotonic()
+            except ReconcilerError:
+                self.failures += 1
+                if time.monotonic() - last_ok > LEASE - 2 * HEARTBEAT:
+                    self.stop.set()
+
+    def close(self) -> None:
+        self._done.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+
+@dataclass
 class Lease:
     """This apply's run, which holds the registry until it ends."""
 
     run: ApplyRecord
-    stale: tuple[ApplyRecord, ...]
-    """Dead applies' runs still ``RUNNING`` past the timeout (reported, not obeyed)."""
+    heartbeat: Heartbeat
+    stop: threading.Event
+    """Set on SIGINT/SIGTERM or a lost lease: no new write starts."""
+    ended: list[ApplyRecord] = field(default_factory=list)
+    """Dead applies' runs this apply ended ``KILLED`` (reported once)."""
 
 
 def open_log(registry: Registry, workspace: str | None = None) -> ApplyLog:
@@ -62,12 +137,19 @@ def unlock_command(run_id: str) -> str:
     return f"reconciler unlock {run_id}"
 
 
-def stale_warning(run: ApplyRecord, timeout: float) -> str:
-    """One line for a dead apply's lock, with the command that clears it."""
+def dead_warning(run: ApplyRecord) -> str:
+    """One line for a dead apply's run that this apply ended."""
     return (
-        f"stale lock: apply run {run.run_id} by {run.actor or 'unknown'}, started "
-        f"{run.started}, is still RUNNING after --lock-timeout {format_seconds(timeout)} and no "
-        f"longer holds the registry; clear it with: {unlock_command(run.run_id)}"
+        f"apply run {run.run_id} by {run.actor or 'unknown'}, started {run.started}, sent no "
+        f"heartbeat for {int(LEASE)} s: it was ended KILLED (what it wrote is in the log; "
+        "this apply converges the rest)"
+    )
+
+
+def future_warning(run: ApplyRecord) -> str:
+    return (
+        f"apply run {run.run_id} by {run.actor or 'unknown'} is dated in the future "
+        f"({run.started}): ignored by the lock (a wrong clock, or a forged run)"
     )
 
 
@@ -77,15 +159,17 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def _refusal(outcome: Outcome, other: ApplyRecord | None, timeout: float) -> str:
+def _refusal(verdict: Verdict, waited: float) -> str:
+    other = verdict.other
     who = f"run {other.run_id} by {other.actor or 'unknown'}" if other else "another run"
-    if outcome is Outcome.HELD and other is not None:
+    if verdict.outcome is Outcome.HELD and other is not None:
         return (
-            f"another apply holds the registry: {who}, started {other.started}, is RUNNING; "
-            f"nothing was written (if that apply is dead: {unlock_command(other.run_id)}, or "
-            f"wait until it is older than --lock-timeout {format_seconds(timeout)})"
+            f"another apply holds the registry: {who}, started {other.started}, is RUNNING "
+            f"(heartbeat {int(max(0, time.time() * 1000 - other.last_beat_ms) // 1000)} s ago); "
+            f"nothing was written (waited {format_seconds(waited)}: pass --lock-timeout 5m to "
+            f"wait for it; a dead apply releases the lock {int(LEASE)} s after its last heartbeat)"
         )
-    if outcome is Outcome.STALE_PLAN and other is not None:
+    if verdict.outcome is Outcome.STALE_PLAN and other is not None:
         return (
             f"another apply ({who}) ended at {other.ended}, after this plan read the "
             "registry; nothing was written; run apply again"
@@ -94,7 +178,7 @@ def _refusal(outcome: Outcome, other: ApplyRecord | None, timeout: float) -> str
 
 
 def _logged(call: Callable[[], T], what: str) -> T:
-    """A log call that must succeed before any registry write."""
+    """A log call that must succeed before any registry write (retried inside)."""
     try:
         return call()
     except RegistryError as exc:
@@ -103,66 +187,179 @@ def _logged(call: Callable[[], T], what: str) -> T:
         ) from exc
 
 
+def draft(
+    plan: Plan, audit: AuditInfo, scope: tuple[str, ...] | None, key: str | None
+) -> ApplyRecord:
+    """The record a new run will carry, signed when there is a key."""
+    models = tuple(sorted({c.model for c in plan.changes} | {r.model for r in plan.records}))
+    named = ",".join(w for w in workspaces(plan) if w is not None)
+    now = int(time.time() * 1000)
+    record = ApplyRecord(
+        run_id="",
+        status=RUNNING,
+        start_ms=now,
+        end_ms=None,
+        actor=audit.actor,
+        commit=audit.commit or "",
+        registry=plan.registry,
+        workspace=named or os.environ.get("MLFLOW_WORKSPACE", ""),
+        models=models,
+        repo=audit.repo,
+        scope=scope,
+        changes=len(plan.changes),
+        apply_id=uuid.uuid4().hex,
+        heartbeat_ms=now,
+    )
+    if key is not None:
+        from dataclasses import replace
+
+        record = replace(record, signature=sign(record, key))
+    return record
+
+
 def acquire(
     log: ApplyLog,
     plan: Plan,
     audit: AuditInfo,
     read_ms: int,
-    timeout: float = LOCK_TIMEOUT,
-    wait: float = WAIT_SECONDS,
+    scope: tuple[str, ...] | None = None,
+    lock_timeout: float = 0.0,
+    seen: frozenset[str] | None = None,
+    stop: threading.Event | None = None,
+    say: Say = lambda line: None,
 ) -> Lease:
     """Start this apply's run and take the lock, or stop (exit 1) before any write.
 
-    ``read_ms`` is when the plan began reading the registry.
+    ``read_ms`` is when the plan began reading the registry; ``seen`` (heals) the runs
+    that had ended when the log was read; ``scope`` the models covered (None: all).
     """
-    models = sorted({c.model for c in plan.changes} | {r.model for r in plan.records})
-    named = tuple(w for w in workspaces(plan) if w is not None)
-    me = _logged(
-        lambda: log.start(audit.commit, audit.actor, plan.registry, models, named), "written"
-    )
+    stop = stop or threading.Event()
+    me = _logged(lambda: log.start(draft(plan, audit, scope, log_key())), "written")
+    beat = Heartbeat(log, me.run_id, stop).start()
+    lease = Lease(me, beat, stop)
     try:
-        stale = _take(log, me, plan, read_ms, timeout, wait)
+        _take(log, lease, read_ms, lock_timeout, seen, say)
+        _logged(lambda: log.attach(me.run_id, "plan.json", to_json(plan)), "written")
     except BaseException:
-        # standing back, or the log failing half-way: this run must not hold the lock
+        # standing back, interrupted, or the log failing half-way: hold nothing
+        beat.close()
         with contextlib.suppress(ReconcilerError):
             log.end(me.run_id, KILLED)
         raise
-    return Lease(me, stale)
+    return lease
 
 
 def _take(
-    log: ApplyLog, me: ApplyRecord, plan: Plan, read_ms: int, timeout: float, wait: float
-) -> tuple[ApplyRecord, ...]:
-    """Decide, waiting for a later simultaneous apply to stand back; the stale locks seen."""
-    deadline = time.monotonic() + wait
+    log: ApplyLog,
+    lease: Lease,
+    read_ms: int,
+    lock_timeout: float,
+    seen: frozenset[str] | None,
+    say: Say,
+) -> None:
+    """Decide, waiting for a simultaneous apply to stand back and (up to
+    ``lock_timeout``) for a holder to finish; end dead and duplicate runs on the way."""
+    started = time.monotonic()
+    told: set[str] = set()
     while True:
+        if lease.stop.is_set():
+            raise ApplyError("interrupted before any write; nothing was written")
         runs = _logged(log.recent, "read")
-        verdict = decide(me, runs, read_ms, int(time.time() * 1000), int(timeout * 1000))
+        verdict = decide(lease.run, runs, read_ms, int(time.time() * 1000), seen)
+        for run in (*verdict.dead, *verdict.duplicates):
+            _logged(lambda run=run: log.end(run.run_id, KILLED), "written")  # type: ignore[misc]
+            if run in verdict.dead:
+                lease.ended.append(run)
+                say(dead_warning(run))
+        for run in verdict.future:
+            if run.run_id not in told:
+                told.add(run.run_id)
+                say(future_warning(run))
+        waited = time.monotonic() - started
         if verdict.outcome is Outcome.PROCEED:
-            break
-        if verdict.outcome is Outcome.WAIT and time.monotonic() < deadline:
+            return
+        if verdict.outcome is Outcome.WAIT and waited < WAIT_SECONDS:
             time.sleep(POLL_SECONDS)
             continue
-        raise ApplyError(_refusal(verdict.outcome, verdict.other, timeout))
-    _logged(lambda: log.attach(me.run_id, "plan.json", to_json(plan)), "written")
-    return verdict.stale_locks
+        if verdict.outcome is Outcome.HELD and waited + HELD_POLL_SECONDS <= lock_timeout:
+            lease.stop.wait(HELD_POLL_SECONDS)
+            continue
+        raise LockRefused(_refusal(verdict, waited))
 
 
-def run_logged(log: ApplyLog, lease: Lease, apply: Callable[[], T]) -> T:
-    """Run ``apply`` under the lease; end the run FINISHED or FAILED."""
+def _result(applied: int, planned: int, error: str = "") -> dict[str, str]:
+    body: dict[str, object] = {"applied": applied, "not_applied": planned - applied}
+    if error:
+        body["error"] = error[:2000]
+    return {RESULT: json.dumps(body, separators=(",", ":"))}
+
+
+def run_logged(log: ApplyLog, lease: Lease, apply: Callable[[], T], planned: int = 0) -> T:
+    """Run ``apply`` under the lease; end the run ``FINISHED`` (sealed) or ``FAILED``
+    (with what was and was not applied)."""
     try:
         result = apply()
-    except BaseException:
-        # the apply's own error is the one to say; a run left RUNNING expires
+    except BaseException as exc:
+        lease.heartbeat.close()
+        error = exc.message if isinstance(exc, ReconcilerError) else type(exc).__name__
+        done = sum(1 for line in getattr(exc, "details", ()) if line.startswith("applied"))
         with contextlib.suppress(ReconcilerError):
-            log.end(lease.run.run_id, FAILED)
+            log.end(lease.run.run_id, FAILED, tags=_result(done, planned, error))
         raise
+    lease.heartbeat.close()
+    end_ms = int(time.time() * 1000)
+    tags = _result(planned, planned)
+    if (key := log_key()) is not None:
+        tags[SEAL] = seal(lease.run, key, end_ms)
     try:
-        log.end(lease.run.run_id, FINISHED)
+        log.end(lease.run.run_id, FINISHED, end_ms, tags)
     except RegistryError as exc:
         raise ApplyError(
             f"all changes applied and verified, but the apply log run {lease.run.run_id} could "
-            f"not be ended ({exc.message}); it holds the lock until it is older than "
-            f"--lock-timeout, or: {unlock_command(lease.run.run_id)}"
+            f"not be ended ({exc.message}); it holds the lock until {int(LEASE)} s after its "
+            f"last heartbeat, or: {unlock_command(lease.run.run_id)}"
         ) from exc
     return result
+
+
+@dataclass(frozen=True)
+class LogView:
+    """What one read of the log tells a controller (SPEC §17)."""
+
+    baselines: Baselines
+    holder: ApplyRecord | None
+    """A live ``RUNNING`` apply (any repository): nothing is healed meanwhile."""
+    seen: frozenset[str]
+    """Runs that had ended at the read: a heal is stale if any other ends before it locks."""
+    future: tuple[ApplyRecord, ...] = ()
+
+    @property
+    def newest(self) -> ApplyRecord | None:
+        """The newest baseline run (what the page shows as the last apply)."""
+        runs = self.baselines.runs.values()
+        return max(runs, key=lambda r: (r.end_ms or 0, r.run_id)) if runs else None
+
+
+def read_log(
+    log: ApplyLog, models: list[str], repo: str, on_branch: Callable[[str], bool]
+) -> LogView:
+    """Baselines for ``models``, the live holder and the ended runs: one search of the
+    latest runs, and one more of this repository's verified runs when a model's
+    baseline is not among them."""
+    now = int(time.time() * 1000)
+    key = log_key()
+    runs = log.recent()
+    found = baselines(runs, models, repo, key, on_branch, now)
+    if set(models) - set(found.runs) and len(runs) >= RECENT_READ:
+        older = log.finished_of(repo)
+        known = {r.run_id for r in runs}
+        found = baselines(
+            [*runs, *(r for r in older if r.run_id not in known)], models, repo, key, on_branch, now
+        )
+    live = [r for r in runs if alive(r, now)]
+    return LogView(
+        baselines=found,
+        holder=min(live, key=ApplyRecord.key) if live else None,
+        seen=frozenset(r.run_id for r in runs if r.status in (FINISHED, FAILED)),
+        future=tuple(r for r in runs if in_future(r, now)),
+    )

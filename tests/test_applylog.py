@@ -1,8 +1,8 @@
 """The apply log and the lock (SPEC §12) against real mlflow servers and real git.
 
-Each apply that writes is one run in the apply experiment; a converged apply logs
-nothing; a RUNNING run holds the registry; two applies started together: exactly one
-writes; a killed apply's lock expires; the log costs a fixed number of requests.
+Each apply is one run in the apply experiment (a converged one too, with 0 changes); a
+live RUNNING run holds the registry; two applies started together: exactly one writes; a
+killed apply's lease runs out; the log costs a fixed number of requests.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from reconciler import api
 from tests.conftest import Cli, write_state
 from tests.support.fault_proxy import FaultProxy
 from tests.support.gitrepo import git, init_repo
@@ -66,10 +65,11 @@ def registry_writes(proxy: FaultProxy) -> int:
     )
 
 
-def test_apply_is_one_run_and_a_converged_apply_logs_nothing(
+def test_apply_is_one_run_and_a_converged_apply_is_recorded_too(
     cli: Cli, name: str, apply_experiment: str
 ) -> None:
-    """One FINISHED run per writing apply: commit, actor, redacted registry, plan.json."""
+    """One FINISHED run per apply: commit, actor, repository, scope, change count,
+    redacted registry, plan.json; a converged apply is a FINISHED run with 0 changes."""
     fast_model(cli.url, name, 2, {"champion": 1})
     state = committed_state(cli.cwd, name, {"champion": 2, "challenger": 1})
     head = git(cli.cwd, "rev-parse", "HEAD").strip()
@@ -83,16 +83,17 @@ def test_apply_is_one_run_and_a_converged_apply_logs_nothing(
     assert tags["reconciler.actor"] == "ada-ci"
     assert tags["reconciler.registry"] == cli.url
     assert json.loads(tags["reconciler.models"]) == [name]
+    assert tags["reconciler.repo"].startswith("local:") and tags["reconciler.scope"] == "all"
+    assert tags["reconciler.changes"] == "2" and tags["reconciler.apply_id"]
     plan_file = client(cli.url).download_artifacts(run.info.run_id, "plan.json", str(cli.cwd))
     plan = json.loads(Path(plan_file).read_text("utf-8"))
     assert {(c["key"], c["after"]) for c in plan["changes"]} == {("champion", 2), ("challenger", 1)}
-    again = cli("apply", "--state", str(state), "--yes")
+    again = cli("apply", "--state", str(state), "--yes", "--model", name)
     assert again.exit_code == 0, again.output
-    assert len(runs_in(cli.url, apply_experiment)) == 1
-    record = api.last_applied(cli.url)  # what the controller asks
-    assert record is not None and record.commit == head and record.run_id == run.info.run_id
-    assert record.actor == "ada-ci" and record.status == "FINISHED" and record.ended
-    assert [r.run_id for r in api.recent_applies(cli.url)] == [run.info.run_id]
+    assert "Converged" in again.stdout and "recorded as verified" in again.stdout
+    _, second = runs_in(cli.url, apply_experiment)
+    assert second.info.status == "FINISHED" and second.data.tags["reconciler.changes"] == "0"
+    assert json.loads(second.data.tags["reconciler.scope"]) == [name]
 
 
 def test_the_default_experiment_name_and_its_override(
@@ -142,20 +143,24 @@ def test_the_log_costs_a_few_requests_per_apply_whatever_the_change_count(
     assert max(extra) <= 6, extra  # the first also creates the experiment
 
 
-def _running_run(url: str, experiment: str, actor: str) -> str:
-    """A RUNNING apply run, as an apply in progress elsewhere leaves it."""
+def _running_run(url: str, experiment: str, actor: str, started: float | None = None) -> str:
+    """A RUNNING apply run, as an apply in progress elsewhere leaves it (``started``: when
+    it began, in epoch seconds; it never beat since)."""
     c = client(url)
     found = c.get_experiment_by_name(experiment)
     exp_id = found.experiment_id if found else c.create_experiment(experiment)
-    run = c.create_run(exp_id, tags={"reconciler.actor": actor, "reconciler.commit": "abc"})
+    when = int((started if started is not None else time.time()) * 1000)
+    tags = {"reconciler.actor": actor, "reconciler.commit": "abc"}
+    run = c.create_run(exp_id, start_time=when, tags=tags)
     return str(run.info.run_id)
 
 
-def test_a_running_apply_holds_the_registry_until_its_lock_is_stale_or_cleared(
+def test_a_live_apply_holds_the_registry_a_dead_one_is_ended(
     sql_server: MlflowServer, tmp_path: Path, name: str, apply_experiment: str
 ) -> None:
-    """A fresh RUNNING run: exit 1 before any write, naming run, actor, start time. Stale:
-    reported with the command that clears it, and the apply goes ahead; unlock clears it."""
+    """A RUNNING run with a fresh lease: exit 1 before any write, naming run, actor, start
+    time; unlock refuses it without --force. A run whose lease ran out is ended KILLED by
+    the next apply, which says so and goes ahead."""
     url = sql_server.url
     fast_model(url, name, 2, {"champion": 1})
     state = write_state(tmp_path, f"models:\n  {name}:\n    aliases: {{champion: 2}}\n")
@@ -166,26 +171,28 @@ def test_a_running_apply_holds_the_registry_until_its_lock_is_stale_or_cleared(
     (line,) = held.stderr.splitlines()
     assert line.startswith("error: another apply holds the registry: ")
     assert f"run {holder} by grace, started 20" in line and "nothing was written" in line
-    assert f"reconciler unlock {holder}" in line
+    assert "--lock-timeout" in line
     assert registry_writes(proxy) == 0 and aliases_of(url, name) == {"champion": 1}
     statuses = [r.info.status for r in runs_in(url, apply_experiment)]
     assert statuses == ["RUNNING", "KILLED"]  # the refused apply stood back
 
-    time.sleep(1.2)
     cli = Cli(url, tmp_path)
-    stale = cli("apply", "--state", str(state), "--yes", "--lock-timeout", "1s")
-    assert stale.exit_code == 0, stale.output
-    (warning,) = stale.stderr.splitlines()
-    assert warning.startswith(f"warning: stale lock: apply run {holder} by grace, started 20")
-    assert warning.endswith(f"clear it with: reconciler unlock {holder}")
-    assert aliases_of(url, name) == {"champion": 2}
-
-    cleared = cli("unlock", holder)
-    assert cleared.exit_code == 0, cleared.output
-    assert f"apply run {holder} by grace" in cleared.stdout
-    assert next(r.info.status for r in runs_in(url, apply_experiment)) == "KILLED"
+    refused = cli("unlock", holder)
+    assert refused.exit_code == 1 and "is alive" in refused.stderr and "--force" in refused.stderr
+    forced = cli("unlock", holder, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert f"apply run {holder} by grace" in forced.stdout
     again = cli("unlock", holder)
     assert again.exit_code == 1 and "KILLED, not RUNNING" in again.stderr
+
+    dead = _running_run(url, apply_experiment, "lin", started=time.time() - 300)
+    went = cli("apply", "--state", str(state), "--yes")
+    assert went.exit_code == 0, went.output
+    (warning,) = went.stderr.splitlines()
+    assert warning.startswith(f"warning: apply run {dead} by lin, started 20")
+    assert "sent no heartbeat for 60 s: it was ended KILLED" in warning
+    assert aliases_of(url, name) == {"champion": 2}
+    assert client(url).get_run(dead).info.status == "KILLED"
 
 
 def _together(barrier: threading.Barrier, seconds: float) -> Any:
@@ -259,11 +266,12 @@ def test_two_applies_started_together_exactly_one_writes(
     print(f"lock trials: {outcomes}", file=sys.stderr)
 
 
-def test_an_apply_killed_mid_write_expires_and_the_next_apply_converges(
+def test_an_apply_killed_mid_write_is_waited_out_with_lock_timeout(
     sql_server: MlflowServer, tmp_path: Path, name: str, apply_experiment: str
 ) -> None:
-    """SIGKILL after the first registry write: the run stays RUNNING and holds the lock;
-    once older than --lock-timeout it is reported stale and the next apply converges."""
+    """SIGKILL after the first registry write (a lost CI runner): its run stays RUNNING and
+    holds the lock until its lease runs out; the next ``apply --lock-timeout 120s`` waits,
+    ends it KILLED and converges, with no ``unlock``."""
     url = sql_server.url
     keys = [f"k{i}" for i in range(6)]
     fast_model(url, name, 2, dict.fromkeys(keys, 1))
@@ -292,11 +300,12 @@ def test_an_apply_killed_mid_write_expires_and_the_next_apply_converges(
     cli = Cli(url, tmp_path)
     held = cli("apply", "--state", str(state), "--yes")
     assert held.exit_code == 1 and f"run {dead.info.run_id}" in held.stderr, held.output
-    time.sleep(2.1)
-    healed = cli("apply", "--state", str(state), "--yes", "--lock-timeout", "2s")
-    assert healed.exit_code == 0, healed.output
-    assert f"stale lock: apply run {dead.info.run_id}" in healed.stderr
+    waited = cli("apply", "--state", str(state), "--yes", "--lock-timeout", "120s")
+    assert waited.exit_code == 0, waited.output
+    assert f"apply run {dead.info.run_id} by " in waited.stderr
+    assert "it was ended KILLED" in waited.stderr
     assert aliases_of(url, name) == want
+    assert client(url).get_run(dead.info.run_id).info.status == "KILLED"
     converged = cli("apply", "--state", str(state), "--yes")
     assert converged.exit_code == 0 and "No changes" in converged.stdout, converged.output
 

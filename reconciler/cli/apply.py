@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -22,6 +27,35 @@ PROGRESS_MIN = 6
 UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
+def say_warning(line: str) -> None:
+    out(f"warning: {line}", err=True)
+
+
+@contextlib.contextmanager
+def interruptible(stop: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set ``stop``: the write in flight completes, no new one starts, and
+    the run ends FAILED (SPEC §17); a second signal is as patient as the first."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if not stop.is_set():
+            out(
+                f"warning: {signal.Signals(signum).name}: finishing the write in flight, "
+                "then stopping",
+                err=True,
+            )
+        stop.set()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
 def duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
     """``90s``, ``15m``, ``1h`` or plain seconds, as seconds."""
     text = str(value).strip().lower()
@@ -30,8 +64,8 @@ def duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
         seconds = float(text[:-1] if unit else text) * (unit or 1)
     except ValueError:
         seconds = -1
-    if seconds <= 0:
-        raise click.BadParameter(f"{value!r} is not a duration such as 90s, 15m or 1h")
+    if seconds < 0 or (seconds == 0 and text.rstrip("smh") not in ("0", "0.0")):
+        raise click.BadParameter(f"{value!r} is not a duration such as 0s, 90s, 15m or 1h")
     return seconds
 
 
@@ -54,10 +88,10 @@ def duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
 @click.option(
     "--lock-timeout",
     callback=duration,
-    default="15m",
+    default="0s",
     show_default=True,
     metavar="DURATION",
-    help="A RUNNING apply older than this (90s, 15m, 1h) no longer holds the registry.",
+    help="How long to keep retrying while another apply holds the registry (90s, 15m).",
 )
 @click.option(
     "--no-apply-log",
@@ -99,9 +133,8 @@ def command(
     report.plan(plan)
     if not plan.applyable:
         raise plan_errors(plan, "nothing was written")
-    if not plan.changes and not plan.records:  # records alone: keys released (ignore)
-        return
-    if not yes and not click.confirm("Apply these changes?", default=False):
+    converged = not plan.changes and not plan.records  # records alone: keys released
+    if not converged and not yes and not click.confirm("Apply these changes?", default=False):
         fail("apply cancelled (nothing was written)")
     audit = current_audit(opts.state)
     if audit.dirty:
@@ -111,13 +144,17 @@ def command(
             err=True,
         )
 
-    def apply() -> api.Outcome:
+    stop = threading.Event()
+
+    def apply() -> api.Outcome | None:
+        if converged:
+            return None
         if len(plan.changes) >= PROGRESS_MIN and sys.stderr.isatty():
             with click.progressbar(
                 length=len(plan.changes), label="Applying", file=sys.stderr
             ) as bar:
-                return api.apply_plan(plan, registry, desired, bar.update, audit)
-        return api.apply_plan(plan, registry, desired, audit=audit)
+                return api.apply_plan(plan, registry, desired, bar.update, audit, stop)
+        return api.apply_plan(plan, registry, desired, audit=audit, stop=stop)
 
     logged = ""
     if no_apply_log:
@@ -125,11 +162,17 @@ def command(
     else:
         where = logged_apply.log_workspace(plan, opts.workspace)
         log = logged_apply.open_log(registry, where)
-        lease = logged_apply.acquire(log, plan, audit, read_ms, lock_timeout)
-        for stale in lease.stale:
-            out(f"warning: {logged_apply.stale_warning(stale, lock_timeout)}", err=True)
-        outcome = logged_apply.run_logged(log, lease, apply)
+        scope = (tuple(sorted(models)) if models else None) if not planfile else plan.models
+        with interruptible(stop):
+            lease = logged_apply.acquire(
+                log, plan, audit, read_ms, scope, lock_timeout, stop=stop, say=say_warning
+            )
+            outcome = logged_apply.run_logged(log, lease, apply, len(plan.changes))
         logged = f" Logged as run {lease.run.run_id} in experiment {log.name!r}."
+    if outcome is None:
+        if logged:
+            out(f"Converged: the registry already matches; recorded as verified.{logged}")
+        return
     what = (
         f"{len(outcome.report.applied)} change(s) applied and verified. ({summary_line(plan)})"
         if plan.changes

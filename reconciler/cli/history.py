@@ -9,23 +9,25 @@ by whom and in which run it reached the registry, or that it never did.
 from __future__ import annotations
 
 import json
+import time
 
 import click
 
 from reconciler import api
 from reconciler.cli.console import Options, common_options, out
-from reconciler.core.applied import (
+from reconciler.core.applylog.baseline import trusted
+from reconciler.core.applylog.history import (
     MoveApplied,
     Records,
     applied_moves,
 )
-from reconciler.core.lock import FINISHED
+from reconciler.core.applylog.record import FINISHED
 from reconciler.errors import ReconcilerError, RegistryError
-from reconciler.logged_apply import open_log
+from reconciler.logged_apply import log_key, open_log
 from reconciler.mlflow.connection import resolve_uri
 from reconciler.render.escape import terminal
 from reconciler.render.history import history_note, history_row
-from reconciler.state.audit import APPLIED, parse_applied
+from reconciler.state.audit import APPLIED, parse_applied, repo_identity
 from reconciler.state.history import (
     alias_history,
     first_parent_commits,
@@ -111,7 +113,12 @@ def command(opts: Options, model: str, alias: str, at: str | None, fmt: str) -> 
         return
     records = _records(opts, model, scope[0] if scope else opts.workspace)
     order = first_parent_commits(opts.state) if records.runs else []
-    items = applied_moves(moves, order, records.runs, model)
+    on_branch = set(order).__contains__
+    folder = opts.state if opts.state.is_dir() else opts.state.parent
+    runs = trusted(
+        records.runs, repo_identity(folder), log_key(), on_branch, int(time.time() * 1000)
+    )
+    items = applied_moves(moves, order, runs, model)
     if fmt == "json":
         out(json.dumps([history_row(i, alias, records) for i in items], indent=2))
         return

@@ -45,22 +45,28 @@ def phases(changes: Iterable[Change]) -> list[list[Change]]:
     return [[c for c in changes if not c.is_removal], [c for c in changes if c.is_removal]]
 
 
+INTERRUPTED = "interrupted (SIGINT/SIGTERM, or the apply's lease was lost): no new write started"
 NOT_ATTEMPTED = "not attempted"
 """The result of a job that never ran: an earlier one found the registry unreachable."""
 
 
 def _run_all(
-    jobs: list[Job], workers: int, progress: Progress | None, unreachable: threading.Event
+    jobs: list[Job],
+    workers: int,
+    progress: Progress | None,
+    unreachable: threading.Event,
+    stop: threading.Event | None = None,
 ) -> list[str | None]:
     """Run jobs with bounded concurrency; the error message per job, None on success.
 
     Once a job finds the registry ``unreachable``, jobs not yet started (in this and any
     later call given the same event) are not attempted (``NOT_ATTEMPTED``): a dead server
-    costs one round of retries, not one per write.
+    costs one round of retries, not one per write. Once ``stop`` is set (SIGTERM, or the
+    apply's lease could not be renewed), no new write starts; those in flight finish.
     """
 
     def run(job: Job) -> str | None:
-        if unreachable.is_set():
+        if unreachable.is_set() or (stop is not None and stop.is_set()):
             return NOT_ATTEMPTED
         try:
             job()
@@ -117,7 +123,11 @@ def audit_jobs(changes: Iterable[Change], registry: Registry, audit: AuditInfo) 
 
 
 def execute(
-    plan: Plan, registry: Registry, audit: AuditInfo, progress: Progress | None = None
+    plan: Plan,
+    registry: Registry,
+    audit: AuditInfo,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> ApplyReport:
     """Write the plan's changes to the registry. The caller has checked ``plan.applyable``.
 
@@ -130,6 +140,9 @@ def execute(
     copies = [c for c in plan.changes if c.kind is Kind.COPY]
     made: dict[tuple[str, str], int] = {}
     for change in copies:
+        if stop is not None and stop.is_set():
+            report.skipped = [c for c in plan.changes if c not in report.applied]
+            return report
         source_model, _, number = change.key.rpartition("/")
         try:
             made[(change.model, str(change.after))] = registry.copy_version(
@@ -143,22 +156,23 @@ def execute(
         report.applied.append(change)
         if progress is not None:
             progress(1)
-    errors = _run_all(_record_jobs(plan, registry, False), workers, None, dead)
-    if any(errors):
+    errors = _run_all(_record_jobs(plan, registry, False), workers, None, dead, stop)
+    if any(errors) or (stop is not None and stop.is_set()):
         report.record_errors = sorted({e for e in errors if e is not None})
         report.skipped = [c for c in plan.changes if c.kind is not Kind.COPY]
         return report
     todo = phases(resolve_copies(c, made) for c in plan.changes if c.kind is not Kind.COPY)
     for index, phase in enumerate(todo):
         jobs: list[Job] = [functools.partial(registry.write, c) for c in phase]
-        for change, error in zip(phase, _run_all(jobs, workers, progress, dead), strict=True):
+        results = _run_all(jobs, workers, progress, dead, stop)
+        for change, error in zip(phase, results, strict=True):
             if error is None:
                 report.applied.append(change)
             elif error == NOT_ATTEMPTED:
                 report.skipped.append(change)
             else:
                 report.failed.append((change, error))
-        if report.failed:
+        if report.failed or report.skipped:
             report.skipped += [c for later in todo[index + 1 :] for c in later]
             break
     if not report.failed:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from reconciler.core.lock import ApplyRecord
+from reconciler.core.applylog.record import ApplyRecord
 from reconciler.core.observed import ObservedRun, ObservedSignature, ObservedState
 from reconciler.core.plantypes import Change
 
@@ -69,24 +69,24 @@ class Registry(Protocol):
 
 
 class ApplyLog(Protocol):
-    """Where applies record themselves, one run each (SPEC §12); also the lock."""
+    """Where applies record themselves, one run each (SPEC §12, §17); also the lock.
+
+    Every call retries transient failures (bounded); a create whose answer was lost is
+    found again by the record's ``apply_id``."""
 
     name: str
     """The experiment's name."""
 
-    def start(
-        self,
-        commit: str | None,
-        actor: str,
-        registry: str,
-        models: list[str],
-        workspaces: tuple[str, ...] = (),
-    ) -> ApplyRecord:
-        """A new ``RUNNING`` run for this apply (``workspaces``: those its plan touches)."""
+    def start(self, draft: ApplyRecord) -> ApplyRecord:
+        """A new ``RUNNING`` run carrying ``draft``'s fields as tags (its run id is made)."""
         ...
 
     def recent(self, limit: int = 100, status: str | None = None) -> list[ApplyRecord]:
         """The latest runs, newest first."""
+        ...
+
+    def finished_of(self, repo: str, limit: int = 200) -> list[ApplyRecord]:
+        """The latest ``FINISHED`` runs claiming repository ``repo``, newest first."""
         ...
 
     def all(self, status: str | None = None) -> list[ApplyRecord]:
@@ -97,10 +97,20 @@ class ApplyLog(Protocol):
         """Store ``text`` as a file of the run (``plan.json``)."""
         ...
 
-    def end(self, run_id: str, status: str) -> None:
-        """End the run with ``FINISHED``, ``FAILED`` or ``KILLED``."""
+    def beat(self, run_id: str) -> None:
+        """Renew the run's heartbeat (one request, not retried: the next beat is)."""
         ...
 
-    def unlock(self, run_id: str) -> ApplyRecord:
-        """End a ``RUNNING`` apply run as ``KILLED`` (a dead apply's lock)."""
+    def end(
+        self,
+        run_id: str,
+        status: str,
+        end_ms: int | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """Set ``tags``, then end the run with ``FINISHED``, ``FAILED`` or ``KILLED``."""
+        ...
+
+    def get(self, run_id: str) -> ApplyRecord:
+        """One run of the log (an error when it is not one)."""
         ...

@@ -1,39 +1,54 @@
-"""The apply log (SPEC §12): every apply that writes is one MLflow run in an experiment.
+"""The apply log's MLflow adapter (SPEC §12, §17): one run per apply in an experiment.
 
 A few requests per apply, never per change: find (or create) the experiment, create
-the run with all its tags, read the recent runs once (the lock, ``core/lock.py``),
-upload ``plan.json``, end the run. Readers (``history``, the controller) get the log as
-``ApplyRecord`` values: ``last_applied`` and ``recent_applies`` are what a controller
-asks ("which commit did the registry last converge to?").
+the run with all its tags, read the recent runs (the lock, ``core/applylog/lease.py``),
+upload ``plan.json``, renew the heartbeat every 10 s, end the run. Every call is retried
+on transient failures (a 5xx, a reset, a timeout, a locked sqlite) for at most
+``RETRY_SECONDS``; a run whose create answer was lost is found again by its
+``reconciler.apply_id`` rather than created twice. Readers get ``ApplyRecord`` values.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from reconciler.core.lock import FINISHED, KILLED, RUNNING, ApplyRecord, last_finished
-from reconciler.errors import RegistryError
+from reconciler.core.applylog.record import (
+    APPLY_ID,
+    FINISHED,
+    KILLED,
+    REPO,
+    ApplyRecord,
+    from_tags,
+    to_tags,
+)
+from reconciler.errors import RegistryError, UnreachableError, is_refusal
+from reconciler.mlflow.session import quote
 
 EXPERIMENT = "reconciler-applies"
 EXPERIMENT_ENV = "RECONCILER_APPLY_EXPERIMENT"
-COMMIT, ACTOR, REGISTRY, WORKSPACE, MODELS = (
-    "reconciler.commit",
-    "reconciler.actor",
-    "reconciler.registry",
-    "reconciler.workspace",
-    "reconciler.models",
-)
-TAG_LIMIT = 5000
-"""MLflow 2.x caps tag values at 5,000 characters; a longer model list is left out."""
 RECENT = 100
 """How many of the latest runs the lock reads (one search request)."""
+RETRY_SECONDS = 30.0
+"""How long a log call keeps retrying a transient failure, in all."""
+TRANSIENT = (
+    "database is locked",
+    " 500",
+    " 502",
+    " 503",
+    " 504",
+    "INTERNAL_ERROR",
+    "TEMPORARILY_UNAVAILABLE",
+    "RemoteDisconnected",
+    "Connection aborted",
+)
+"""Markers of a failure worth retrying (besides ``UnreachableError``)."""
+T = TypeVar("T")
 
 
 def experiment_name() -> str:
@@ -42,22 +57,20 @@ def experiment_name() -> str:
 
 def to_record(run: Any) -> ApplyRecord:
     """An MLflow run of the apply experiment as plain data."""
-    tags = dict(run.data.tags)
-    try:
-        models = tuple(json.loads(tags[MODELS])) if MODELS in tags else None
-    except (ValueError, TypeError):
-        models = None
-    return ApplyRecord(
-        run_id=run.info.run_id,
-        status=str(run.info.status),
-        start_ms=int(run.info.start_time or 0),
-        end_ms=int(run.info.end_time) if run.info.end_time else None,
-        actor=tags.get(ACTOR, ""),
-        commit=tags.get(COMMIT, ""),
-        registry=tags.get(REGISTRY, ""),
-        workspace=tags.get(WORKSPACE, ""),
-        models=models,
+    return from_tags(
+        run.info.run_id,
+        str(run.info.status),
+        int(run.info.start_time or 0),
+        int(run.info.end_time) if run.info.end_time else None,
+        dict(run.data.tags),
     )
+
+
+def transient(exc: RegistryError) -> bool:
+    """A failure that the same call may not meet again (never a 401/403)."""
+    if is_refusal(exc.message):
+        return False
+    return isinstance(exc, UnreachableError) or any(m in exc.message for m in TRANSIENT)
 
 
 def local_artifacts(uri: str) -> str | None:
@@ -78,18 +91,49 @@ class MlflowApplyLog:
     ``call`` is the registry's error translation (one readable ``RegistryError`` line).
     """
 
-    def __init__(self, client: Any, call: Callable[[Callable[[], Any]], Any], uri: str) -> None:
+    def __init__(
+        self,
+        client: Any,
+        call: Callable[[Callable[[], Any]], Any],
+        uri: str,
+        retry_seconds: float = RETRY_SECONDS,
+    ) -> None:
         self._client = client
-        self._call = call
+        self._plain_call = call
         self.uri = uri
         self.name = experiment_name()
+        self.retry_seconds = retry_seconds
         self._experiment_id: str | None = None
         self._artifact_uris: dict[str, str] = {}
+        self.retries = 0
+        """Transient failures retried so far (for tests and logs)."""
 
     @classmethod
     def of(cls, registry: Any) -> MlflowApplyLog:
         """The log on the same server as an ``MlflowRegistry``."""
         return cls(registry._client, registry._call, registry.uri)
+
+    def _call(self, fn: Callable[[], T], find: Callable[[], T | None] | None = None) -> T:
+        """``fn`` through the registry's translation, retried while failures are transient;
+        before a retry, ``find`` may say the call took effect after all."""
+        deadline = time.monotonic() + self.retry_seconds
+        pause = 0.5
+        while True:
+            try:
+                return self._plain_call(fn)  # type: ignore[no-any-return]
+            except RegistryError as exc:
+                if not transient(exc) or time.monotonic() + pause > deadline:
+                    raise
+            self.retries += 1
+            time.sleep(pause)
+            pause = min(pause * 2, 4.0)
+            if find is not None:
+                try:
+                    found: T | None = self._plain_call(find)
+                except RegistryError:
+                    found = None
+                if found is not None:
+                    return found
 
     def experiment_id(self, create: bool) -> str | None:
         """The experiment's id; with ``create``, made when missing (a race with another
@@ -116,44 +160,51 @@ class MlflowApplyLog:
                 self._experiment_id = str(found.experiment_id)
         return self._experiment_id
 
-    def start(
-        self,
-        commit: str | None,
-        actor: str,
-        registry: str,
-        models: list[str],
-        workspaces: tuple[str, ...] = (),
-    ) -> ApplyRecord:
-        """A new ``RUNNING`` run carrying who applies what (one request, two on first use)."""
-        experiment = self.experiment_id(create=True)
-        assert experiment is not None
-        tags = {COMMIT: commit or "", ACTOR: actor, REGISTRY: registry, "mlflow.user": actor}
-        if workspace := ",".join(workspaces) or os.environ.get("MLFLOW_WORKSPACE"):
-            tags[WORKSPACE] = workspace
-        listed = json.dumps(sorted(models), separators=(",", ":"))
-        if len(listed) <= TAG_LIMIT:
-            tags[MODELS] = listed
-        name = f"apply {(commit or 'uncommitted')[:12]}"
-        run = self._call(
-            lambda: self._client.create_run(
-                experiment, start_time=int(time.time() * 1000), tags=tags, run_name=name
-            )
-        )
-        self._artifact_uris[run.info.run_id] = str(run.info.artifact_uri or "")
-        return to_record(run)
-
-    def recent(self, limit: int = RECENT, status: str | None = None) -> list[ApplyRecord]:
-        """The latest ``limit`` runs (with ``status`` only), newest first (one request)."""
+    def _search(self, where: str, limit: int) -> list[ApplyRecord]:
         experiment = self.experiment_id(create=False)
         if experiment is None:
             return []
-        where = f"attributes.status = '{status}'" if status else ""
         runs = self._call(
             lambda: self._client.search_runs(
                 [experiment], where, max_results=limit, order_by=["attributes.start_time DESC"]
             )
         )
         return [to_record(r) for r in runs]
+
+    def start(self, draft: ApplyRecord) -> ApplyRecord:
+        """A new ``RUNNING`` run carrying ``draft`` (one request, two on first use); a lost
+        answer is found again by the draft's apply id, never created twice by us."""
+        experiment = self.experiment_id(create=True)
+        assert experiment is not None
+        name = f"apply {(draft.commit or 'uncommitted')[:12]}"
+
+        def create() -> Any:
+            return self._client.create_run(
+                experiment, start_time=draft.start_ms, tags=to_tags(draft), run_name=name
+            )
+
+        def find() -> Any:
+            found = self._client.search_runs(
+                [experiment], f"tags.`{APPLY_ID}` = {quote(draft.apply_id)}", max_results=5
+            )
+            return min(found, key=lambda r: r.info.run_id) if found else None
+
+        run = self._call(create, find)
+        self._artifact_uris[run.info.run_id] = str(run.info.artifact_uri or "")
+        return to_record(run)
+
+    def find(self, apply_id: str) -> list[ApplyRecord]:
+        """Every run carrying ``apply_id`` (one request)."""
+        return self._search(f"tags.`{APPLY_ID}` = {quote(apply_id)}", 10)
+
+    def recent(self, limit: int = RECENT, status: str | None = None) -> list[ApplyRecord]:
+        """The latest ``limit`` runs (with ``status`` only), newest first (one request)."""
+        return self._search(f"attributes.status = '{status}'" if status else "", limit)
+
+    def finished_of(self, repo: str, limit: int = 200) -> list[ApplyRecord]:
+        """The latest ``FINISHED`` runs claiming ``repo``, newest first (one request)."""
+        where = f"attributes.status = '{FINISHED}' and tags.`{REPO}` = {quote(repo)}"
+        return self._search(where, limit)
 
     def all(self, status: str | None = None) -> list[ApplyRecord]:
         """Every run (with ``status`` only), oldest first, paged."""
@@ -178,12 +229,21 @@ class MlflowApplyLog:
             if not token:
                 return sorted(out, key=ApplyRecord.key)
 
+    def get(self, run_id: str) -> ApplyRecord:
+        """One run, which must belong to the apply experiment."""
+        found = self._call(lambda: self._client.get_run(run_id))
+        experiment = self.experiment_id(create=False)
+        if experiment is None or str(found.info.experiment_id) != experiment:
+            raise RegistryError(f"run {run_id} is not an apply run of experiment {self.name!r}")
+        return to_record(found)
+
     def attach(self, run_id: str, filename: str, text: str) -> None:
         """Upload ``text`` as an artifact of the run (one request)."""
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
         def upload() -> None:
-            repo = get_artifact_repository(self._artifact_uris[run_id], tracking_uri=self.uri)
+            uri = self._artifact_uris.get(run_id) or self._client.get_run(run_id).info.artifact_uri
+            repo = get_artifact_repository(uri, tracking_uri=self.uri)
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, filename)
                 with open(path, "w", encoding="utf-8") as fh:
@@ -192,41 +252,35 @@ class MlflowApplyLog:
 
         self._call(upload)
 
-    def end(self, run_id: str, status: str) -> None:
-        """Mark the run ``FINISHED``, ``FAILED`` or ``KILLED`` (one request: the client's
-        ``set_terminated`` reads the run first)."""
-        from mlflow.entities import RunStatus
+    def beat(self, run_id: str) -> None:
+        """Renew the heartbeat: one tag write, tried once (the next beat is the retry)."""
+        from mlflow.entities import RunTag
+
+        from reconciler.core.applylog.record import HEARTBEAT
 
         store = self._client._tracking_client.store
-        self._call(
-            lambda: store.update_run_info(
-                run_id, RunStatus.from_string(status), int(time.time() * 1000), None
-            )
-        )
+        now = str(int(time.time() * 1000))
+        self._plain_call(lambda: store.set_tag(run_id, RunTag(HEARTBEAT, now)))
 
-    def unlock(self, run_id: str) -> ApplyRecord:
-        """End a ``RUNNING`` apply run as ``KILLED`` (a dead apply's lock)."""
-        found = self._call(lambda: self._client.get_run(run_id))
-        run = to_record(found)
-        experiment = self.experiment_id(create=False)
-        if experiment is None or str(found.info.experiment_id) != experiment:
-            raise RegistryError(f"run {run_id} is not an apply run of experiment {self.name!r}")
-        if run.status != RUNNING:
-            raise RegistryError(f"run {run_id} is {run.status}, not RUNNING: nothing to clear")
+    def end(
+        self,
+        run_id: str,
+        status: str,
+        end_ms: int | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """Set ``tags`` (one request), then mark the run ``FINISHED``, ``FAILED`` or
+        ``KILLED`` at ``end_ms`` (one request: the client's ``set_terminated`` reads the
+        run first). Both are idempotent, so a retry after a lost answer is harmless."""
+        from mlflow.entities import RunStatus, RunTag
+
+        store = self._client._tracking_client.store
+        when = end_ms if end_ms is not None else int(time.time() * 1000)
+        if tags:
+            batch = [RunTag(k, v) for k, v in tags.items()]
+            self._call(lambda: store.log_batch(run_id, metrics=[], params=[], tags=batch))
+        self._call(lambda: store.update_run_info(run_id, RunStatus.from_string(status), when, None))
+
+    def kill(self, run_id: str) -> None:
+        """End a run ``KILLED`` (a dead apply, a duplicate, ``reconciler unlock``)."""
         self.end(run_id, KILLED)
-        return run
-
-
-def last_applied(uri: str | None) -> ApplyRecord | None:
-    """The most recent verified apply on the registry at ``uri`` (None: none logged):
-    its ``commit`` is the state the registry last converged to."""
-    from reconciler.mlflow.registry import MlflowRegistry
-
-    return last_finished(MlflowApplyLog.of(MlflowRegistry(uri)).recent(10, FINISHED))
-
-
-def recent_applies(uri: str | None, limit: int = RECENT) -> list[ApplyRecord]:
-    """The latest ``limit`` applies on the registry at ``uri``, newest first."""
-    from reconciler.mlflow.registry import MlflowRegistry
-
-    return MlflowApplyLog.of(MlflowRegistry(uri)).recent(limit)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.core.applied import MoveApplied, Records, applied_of, apply_state
+from reconciler.core.applylog.history import MoveApplied, Records, applied_of, apply_state
 from reconciler.render.escape import terminal
 
 

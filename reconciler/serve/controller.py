@@ -19,6 +19,7 @@ from reconciler.core.plan import Change
 from reconciler.core.ports import Registry
 from reconciler.core.resolve import copy_sources
 from reconciler.errors import ReconcilerError
+from reconciler.logged_apply import LogView
 from reconciler.serve import heal
 from reconciler.serve.decide import ModelStatus, classify, to_heal, to_sync, unknown
 from reconciler.serve.events import Notice, body, new_events, remember, summary
@@ -64,7 +65,7 @@ class Controller:
         self,
         settings: Settings,
         connect: Callable[[], Registry],
-        last_apply: Callable[[Registry], LastApply | None],
+        log_reader: Callable[[Registry, list[str], str, Callable[[str], bool]], LogView],
         publish: Callable[[dict[str, Any]], None] = lambda body: None,
         registry_uri: str = "",
     ) -> None:
@@ -72,7 +73,8 @@ class Controller:
         self.git = GitSource(settings.state)
         self._connect = connect
         self._registry: Registry | None = None
-        self._last_apply = last_apply
+        self._log_reader = log_reader
+        self._suspected: set[str] = set()
         self._publish = publish
         self.snapshot = Snapshot(registry=registry_uri)
         self.stopping = threading.Event()
@@ -131,6 +133,41 @@ class Controller:
             errors.append(f"the state at HEAD is invalid: {exc} (serving the last good state)")
         return self._head
 
+    def _read_log(self, registry: Registry, models: list[str]) -> LogView:
+        view = self._log_reader(registry, models, self.git.repo, self.git.on_branch)
+        for suspect in view.baselines.suspects:
+            if suspect.run.run_id not in self._suspected:
+                self._suspected.add(suspect.run.run_id)
+                notice = Notice(
+                    "forged", ",".join(suspect.run.scope or ()) or "*", (), suspect.line()
+                )
+                self._publish_text(notice)
+        return view
+
+    def _applied(
+        self, head: DesiredState, view: LogView
+    ) -> tuple[DesiredState, dict[str, tuple[DesiredState, str]], frozenset[str]]:
+        """Each declared model's applied state (the state at its baseline commit), the
+        target a heal restores, and the models without a baseline (unverified)."""
+        models: dict[str, Any] = {}
+        sources: dict[str, Any] = {}
+        targets: dict[str, tuple[DesiredState, str]] = {}
+        unverified = set()
+        for name in head.models:
+            run = view.baselines.runs.get(name)
+            if run is None:
+                unverified.add(name)
+                continue
+            state = self.git.load_at(run.commit)
+            targets[name] = (state, run.commit)
+            if name in state.models:
+                models[name] = state.models[name]
+                sources[name] = state.sources[name]
+        applied = DesiredState(
+            models=models, sources=sources, files=head.files, workspace=head.workspace
+        )
+        return applied, targets, frozenset(unverified)
+
     def reconcile(self, only: frozenset[str] | None) -> bool:
         """One round over every model (``only`` None) or the named ones; True when git and
         the registry were read completely (a failed pull still classifies and heals
@@ -139,22 +176,28 @@ class Controller:
         errors: list[str] = []
         head = self._read_git(errors)
         git_failed = bool(errors)
-        head_commit = self.git.head()
         last: LastApply | None = None
-        applied_commit: str | None = head_commit
+        applied_commit: str | None = None
         try:
             if head is None:
                 raise ReconcilerError("no valid state has been read yet")
             if self._registry is None:
                 self._registry = self._connect()
-            last = self._last_apply(self._registry)
-            applied_commit = last.commit if last and last.commit else head_commit
-            applied = (
-                head
-                if applied_commit in (None, head_commit)
-                else self.git.load_at(applied_commit.removesuffix("-dirty"))
+            view = self._read_log(self._registry, sorted(head.models))
+            newest = view.newest
+            applied_commit = newest.commit if newest is not None else None
+            last = LastApply(
+                applied_commit,
+                newest.actor if newest else "",
+                newest.started if newest else "",
+                newest.run_id if newest else "",
+                running=view.holder is not None,
             )
+            errors += [s.line() for s in view.baselines.suspects]
+            applied, targets, unverified = self._applied(head, view)
             head, applied = _only(head, only), _only(applied, only)
+            if only is not None:
+                unverified &= only
             wanted = set(head.models) | set(applied.models)
             for spec in (*head.models.values(), *applied.models.values()):
                 wanted |= set(copy_sources(spec))
@@ -166,12 +209,14 @@ class Controller:
             statuses = unknown(names, before)
             self._finish(statuses, only, errors, started, last, applied_commit, {}, ok=False)
             return False
-        statuses = classify(head, applied, observed)
+        statuses = classify(head, applied, observed, unverified)
         conditions = {s.name: s.state.value for s in statuses}
-        if last is not None and last.running:
-            errors.append("an apply is in progress (the apply log holds the lock): nothing healed")
+        if view.holder is not None:
+            errors.append(
+                f"an apply is in progress (run {view.holder.run_id} holds the lock): nothing healed"
+            )
         else:
-            statuses = self._heal(statuses, head, applied, applied_commit, conditions)
+            statuses = self._heal(statuses, head, applied, targets, view, conditions)
         if only is None:
             self._known = frozenset(s.name for s in statuses)
         ok = not git_failed  # a failed pull or invalid HEAD: served from the last good state
@@ -183,30 +228,41 @@ class Controller:
         statuses: tuple[ModelStatus, ...],
         head: DesiredState,
         applied: DesiredState,
-        commit: str | None,
+        targets: dict[str, tuple[DesiredState, str]],
+        view: LogView,
         conditions: dict[str, str],
     ) -> tuple[ModelStatus, ...]:
-        """Restore drifted self_heal models (and, with --auto-sync, apply pending ones)."""
+        """Restore drifted self_heal models to their baseline (and, with --auto-sync,
+        apply pending and unverified ones from HEAD)."""
         assert self._registry is not None
-        jobs = [(n, applied, commit) for n in to_heal(statuses)]
-        if self.settings.auto_sync:
-            jobs += [(n, head, self.git.head()) for n in to_sync(statuses)]
+        jobs = [(n, *targets[n]) for n in to_heal(statuses) if n in targets]
+        head_commit = self.git.head()
+        if self.settings.auto_sync and head_commit is not None:
+            jobs += [(n, head, head_commit) for n in to_sync(statuses)]
+        seen = set(view.seen)
         touched: list[str] = []
         for name, target, at in jobs:
             if self.stopping.is_set():
                 break  # SIGTERM: the write in progress finished; start no other
-            result, detail, changes = heal.restore(self._registry, target, name, at)
-            self.metrics.heals.labels(name, result).inc()
-            conditions[name] = result
-            self._details[name] = (detail, changes)
+            done = heal.restore(self._registry, target, name, at, self.git.repo, frozenset(seen))
+            if done.run_id:
+                seen.add(done.run_id)  # this controller's own heal is no news to the next
+            self.metrics.heals.labels(name, done.result).inc()
+            conditions[name] = done.result
+            self._details[name] = (done.detail, done.changes)
             touched.append(name)
         if not touched:
             return statuses
         try:
+            done_now = self._read_log(self._registry, touched)
+            applied_now, _, unverified_now = self._applied(
+                _only(head, frozenset(touched)), done_now
+            )
             again = classify(
                 _only(head, frozenset(touched)),
-                _only(applied, frozenset(touched)),
+                applied_now,
                 self._registry.read(touched),
+                unverified_now,
             )
         except ReconcilerError:
             return statuses

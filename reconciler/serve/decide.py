@@ -1,9 +1,12 @@
 """What the controller decides, as pure functions of plain data (SPEC §13).
 
-Three states are compared: the state at HEAD (declared), the state at the last applied
-commit (applied) and the registry (live). Drift = live differs from applied; pending =
-declared differs from applied (merged, not applied yet). Drift wins when both hold: it
-is what someone must look at. Nothing here reads git or the registry.
+Three states are compared: the state at HEAD (declared), the state at each model's
+baseline commit (applied: the newest believable verified apply of this repository that
+covered the model, SPEC §17) and the registry (live). Drift = live differs from applied;
+pending = declared differs from applied (merged, not applied yet). Drift wins when both
+hold: it is what someone must look at. A model with no baseline is ``unverified``:
+nothing is known to have been applied, so nothing is healed (never a fallback to HEAD).
+Nothing here reads git or the registry.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ class Sync(str, Enum):
     PENDING = "pending"
     UNKNOWN = "unknown"
     """The registry or git could not be read: nothing is known, nothing is healed."""
+    UNVERIFIED = "unverified"
+    """No verified apply of this repository covers the model: never healed."""
 
 
 @dataclass(frozen=True)
@@ -90,12 +95,15 @@ def _alias_rows(
 
 
 def classify(
-    head: DesiredState, applied: DesiredState, observed: ObservedState
+    head: DesiredState,
+    applied: DesiredState,
+    observed: ObservedState,
+    unverified: frozenset[str] = frozenset(),
 ) -> tuple[ModelStatus, ...]:
-    """Every model of HEAD and of the last applied commit, compared with the registry.
+    """Every model of HEAD and of the applied state, compared with the registry.
 
     ``observed`` must be a complete read of the applied models (the caller never
-    classifies on a partial read).
+    classifies on a partial read); ``unverified`` models have no baseline at all.
     """
     plan = compute_plan(applied, observed)
     changes: dict[str, list[Change]] = {}
@@ -103,7 +111,10 @@ def classify(
         changes.setdefault(change.model, []).append(change)
     problems = {p.model: p.message for p in plan.problems}
     statuses = []
-    for name in sorted(set(head.models) | set(applied.models)):
+    for name in sorted(set(head.models) | set(applied.models) | unverified):
+        if name in unverified:
+            statuses.append(_unverified(name, head.models.get(name), observed))
+            continue
         want, was = head.models.get(name), applied.models.get(name)
         drift = tuple(changes.get(name, ()))
         missing = was is not None and name in problems and name not in observed.models
@@ -127,6 +138,20 @@ def classify(
     return tuple(statuses)
 
 
+def _unverified(name: str, head: ModelSpec | None, observed: ObservedState) -> ModelStatus:
+    declared = {} if head is None else dict(head.aliases)
+    rows = tuple(
+        AliasRow(a, value_label(declared[a]), _live_label(observed, name, a), "-", Sync.UNVERIFIED)
+        for a in sorted(declared)
+    )
+    return ModelStatus(
+        name,
+        Sync.UNVERIFIED,
+        rows,
+        problem="no verified apply of this repository covers it: run reconciler apply",
+    )
+
+
 def heals(head: ModelSpec | None, applied: ModelSpec | None) -> bool:
     """A model is healed only when both HEAD and the last applied commit say ``self_heal``:
     turning it off takes effect at once, turning it on only once applied."""
@@ -141,9 +166,10 @@ def to_heal(statuses: tuple[ModelStatus, ...]) -> tuple[str, ...]:
 
 
 def to_sync(statuses: tuple[ModelStatus, ...]) -> tuple[str, ...]:
-    """Models a ``--auto-sync`` controller applies from HEAD: pending ones (never drifted
-    models without self_heal: auto-sync applies commits, it does not revert people)."""
-    return tuple(s.name for s in statuses if s.state is Sync.PENDING)
+    """Models a ``--auto-sync`` controller applies from HEAD: pending and unverified ones
+    (never drifted models without self_heal: auto-sync applies commits, it does not
+    revert people)."""
+    return tuple(s.name for s in statuses if s.state in (Sync.PENDING, Sync.UNVERIFIED))
 
 
 def unknown(

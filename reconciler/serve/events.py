@@ -17,8 +17,8 @@ from reconciler.core.plan import Change
 from reconciler.render.planfile import change_to_dict
 from reconciler.render.text import describe
 
-EVENTS = ("drift", "healed", "heal_failed", "pending", "synced")
-"""The notification events of SPEC §13."""
+EVENTS = ("drift", "healed", "heal_failed", "pending", "synced", "unverified")
+"""The notification events of SPEC §13 and §17 (``forged`` is sent once per run, apart)."""
 _SAME_AS = {"healed": "synced"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 TEXT_LIMIT = 300
@@ -74,6 +74,8 @@ _SAYS = {
     "heal_failed": "could not be healed:",
     "pending": "has a merged commit not applied yet; last applied",
     "synced": "is in sync again",
+    "unverified": "has no verified apply of this repository (never healed; run apply)",
+    "forged": "apply log:",
 }
 
 

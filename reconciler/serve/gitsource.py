@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from reconciler.errors import ReconcilerError
+from reconciler.state.audit import repo_identity
 from reconciler.state.load import DesiredState, load_state
 from reconciler.state.scope import StateSet
 
@@ -55,6 +56,22 @@ class GitSource:
         top = _git(_folder(state), "rev-parse", "--show-toplevel")
         self.root: Path | None = Path(top.stdout.decode().strip()) if top.returncode == 0 else None
         self._cache: dict[str, DesiredState] = {}
+        self._ancestors: dict[tuple[str, str], bool] = {}
+        self.repo = repo_identity(self.root) if self.root is not None else ""
+        """This state repository's identity: only its own apply-log runs are baselines."""
+
+    def on_branch(self, commit: str) -> bool:
+        """``commit`` is HEAD (the tracked branch) or one of its ancestors (SPEC §17)."""
+        head = self.head()
+        if self.root is None or head is None or not commit or commit.startswith("-"):
+            return False
+        key = (commit, head)
+        if key not in self._ancestors:
+            done = _git(self.root, "merge-base", "--is-ancestor", commit, head)
+            if len(self._ancestors) > 4096:
+                self._ancestors.clear()
+            self._ancestors[key] = done.returncode == 0
+        return self._ancestors[key]
 
     def head(self) -> str | None:
         """The commit checked out, or None outside git (or before the first commit)."""

@@ -25,7 +25,7 @@ class _SnapshotCollector(Collector):
         snap = self._snapshot()
         status = GaugeMetricFamily(
             "reconciler_model_sync_status",
-            "1 for the model's current condition (synced, drift, pending, unknown)",
+            "1 for the model's current condition (synced, drift, pending, unknown, unverified)",
             labels=["model", "state"],
         )
         drift = GaugeMetricFamily(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from types import FrameType
@@ -18,14 +17,13 @@ from types import FrameType
 import uvicorn
 
 from reconciler import api, logged_apply
-from reconciler.core.lock import FINISHED, RUNNING, last_finished
 from reconciler.core.ports import ApplyLog, Registry
 from reconciler.errors import RegistryError
+from reconciler.logged_apply import LogView
 from reconciler.mlflow.connection import default_local_uri, redact, resolve_uri
 from reconciler.serve.app import create_app
 from reconciler.serve.controller import Controller, Settings
 from reconciler.serve.notify import Notifier
-from reconciler.serve.status import LastApply
 
 RECENT = 20
 """Latest apply-log runs read each round."""
@@ -52,24 +50,17 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def last_apply_reader() -> Callable[[Registry], LastApply | None]:
-    """The apply log's newest verified apply (SPEC §12), and whether an apply holds the
-    lock now: one search of the log's latest runs per round (two when none of them
-    finished; one experiment lookup while the log does not exist yet)."""
+def log_reader() -> Callable[[Registry, list[str], str, Callable[[str], bool]], LogView]:
+    """The apply log's baselines for the declared models (SPEC §17), and whether an apply
+    holds the lock now: one search of the log's latest runs per round (two when a model's
+    baseline is older than those)."""
     logs: dict[int, ApplyLog] = {}
 
-    def read(registry: Registry) -> LastApply | None:
+    def read(
+        registry: Registry, models: list[str], repo: str, on_branch: Callable[[str], bool]
+    ) -> LogView:
         log = logs.setdefault(id(registry), logged_apply.open_log(registry))
-        runs = log.recent(RECENT)
-        done = last_finished(runs) or (runs and last_finished(log.recent(1, FINISHED))) or None
-        now = time.time() * 1000
-        running = any(
-            r.status == RUNNING and now - r.start_ms < logged_apply.LOCK_TIMEOUT * 1000
-            for r in runs
-        )
-        if done is None:
-            return LastApply(None, running=True) if running else None
-        return LastApply(done.commit or None, done.actor, done.started, done.run_id, running)
+        return logged_apply.read_log(log, models, repo, on_branch)
 
     return read
 
@@ -92,7 +83,7 @@ def serve(
         return api.in_workspace(api.connect(uri), settings.workspace)
 
     controller = Controller(
-        settings, connect, last_apply_reader(), notifier.publish, registry_uri=redact(uri)
+        settings, connect, log_reader(), notifier.publish, registry_uri=redact(uri)
     )
     notifier.on_result = lambda result: controller.metrics.notifications.labels(result).inc()
     if register_url:

@@ -33,6 +33,8 @@ class AuditInfo:
     """``GITHUB_ACTOR`` or the OS user."""
     commit: str | None
     """``GITHUB_SHA`` or git HEAD, ``-dirty`` when the state files had local changes."""
+    repo: str = ""
+    """The state repository's identity (``repo_identity``), recorded on apply-log runs."""
 
     @property
     def dirty(self) -> bool:
@@ -91,6 +93,35 @@ def state_is_dirty(state: Path) -> bool:
     return bool(out and out.strip())
 
 
+def remote_identity(url: str) -> str:
+    """An ``origin`` URL without scheme, user-info and ``.git``: every clone of one
+    repository, over https or ssh, names it the same (``github.com/acme/ml-state``)."""
+    text = url.strip()
+    if "://" in text:
+        text = text.split("://", 1)[1]
+        host, _, path = text.partition("/")
+        host = host.rsplit("@", 1)[-1]
+        text = f"{host}/{path}" if path else host
+    elif "@" in text.split("/", 1)[0] and ":" in text:  # scp-like: git@host:owner/repo
+        host, _, path = text.partition(":")
+        text = f"{host.rsplit('@', 1)[-1]}/{path}"
+    text = text.rstrip("/")
+    return text.removesuffix(".git").rstrip("/")
+
+
+def repo_identity(folder: Path | None = None) -> str:
+    """Which state repository applies (SPEC §17): ``GITHUB_REPOSITORY``, else the
+    ``origin`` remote, else ``local:`` + the root commit; empty outside git."""
+    if named := os.environ.get("GITHUB_REPOSITORY"):
+        return named.strip()
+    origin = _git(["remote", "get-url", "origin"], folder)
+    if origin and origin.strip():
+        return remote_identity(origin)
+    roots = _git(["rev-list", "--max-parents=0", "HEAD"], folder)
+    first = sorted(roots.split())[0] if roots and roots.split() else ""
+    return f"local:{first}" if first else ""
+
+
 def current_audit(state: Path | None = None) -> AuditInfo:
     """Audit info from the environment (GitHub Actions first, then the local machine)."""
     try:
@@ -105,4 +136,5 @@ def current_audit(state: Path | None = None) -> AuditInfo:
         applied_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         actor=os.environ.get("GITHUB_ACTOR") or user,
         commit=commit,
+        repo=repo_identity(folder),
     )

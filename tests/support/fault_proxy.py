@@ -1,8 +1,10 @@
 """A loopback HTTP proxy in front of a real mlflow server that injects faults.
 
 Faults are drawn from a seeded RNG at ``rate``: a 503 answer, a slow answer, or a
-connection reset (RST, no response). Every fault happens *before* the request reaches
-the server, so a retried write is never applied twice. ``max_streak`` bounds how many
+connection reset (RST, no response). These happen *before* the request reaches the
+server, so a retried write is never applied twice. ``lost`` (opt-in, not in ``FAULTS``)
+forwards the request and then resets the connection: the server did it, the client never
+hears so (a lossy network; a retried create then creates twice). ``max_streak`` bounds how many
 times in a row the same request (method, path, body) is faulted, so a client with more
 retries than that always gets through: the injected faults are bounded, not a lottery.
 
@@ -15,6 +17,7 @@ response body per path (tests use it to see what a process read when it verified
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import random
 import socket
@@ -124,6 +127,10 @@ class FaultProxy:
                     return self._reply(503, b'{"error_code": "TEMPORARILY_UNAVAILABLE"}')
                 if fault == "slow":
                     time.sleep(proxy.slow_seconds)
+                if fault == "lost":
+                    with contextlib.suppress(OSError):
+                        self._forward(body)
+                    return self._reset()
                 if proxy.deny is not None and proxy.deny(self.command, path, body):
                     return self._reply(403, b"Permission denied", "text/plain")
                 if proxy.hook is not None:

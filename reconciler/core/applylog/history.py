@@ -1,10 +1,11 @@
-"""Which apply carried out each alias move from git (SPEC §12, ``history``), on plain data.
+"""Which apply carried out each alias move from git (SPEC §12, §17 ``history``), on plain data.
 
 A move is the commit that set the alias; the next move of the same alias supersedes
-it. The move was applied by the first verified apply (``FINISHED`` run of the apply
-log) whose commit lies on the branch at or after the move and before the next one, and
-that changed this model. None found: a superseded move was never applied, the latest
-one is not applied yet.
+it. The move was applied by the first verified apply (a believable ``FINISHED`` run of
+this repository, ``baseline.trusted``) whose commit lies on the branch at or after the
+move and before the next one, and whose scope covered this model: with changes or none
+(a converged apply verified the state live too). None found: a superseded move was
+never applied, the latest one is not applied yet.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.core.lock import FINISHED, ApplyRecord
+from reconciler.core.applylog.record import FINISHED, ApplyRecord
 from reconciler.state.history import Move
 
 Applied = dict[int, dict[str, Any]]
@@ -40,7 +41,7 @@ def applied_moves(
         (position[commit], run)
         for run in runs
         if run.status == FINISHED
-        and run.touched(model)
+        and run.covers(model)
         and (commit := run.commit.removesuffix("-dirty")) in position
     ]
     out: list[MoveApplied] = []

@@ -345,6 +345,8 @@ def test_a_heal_never_undoes_an_apply_that_finished_after_it_read_the_log(
                 wait_until(lambda: served.state_of(repo.name) == "synced", 20)
                 assert live(url, repo.name) == version
             assert served.metric("reconciler_heals_total", model=repo.name, result="healed") == 0
+            deferred = served.metric("reconciler_heals_total", model=repo.name, result="deferred")
+            assert deferred >= 1  # the race was seen, and the heal stood back
             assert served.terminate() == 0
 
 

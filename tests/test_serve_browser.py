@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import uuid
 from html.parser import HTMLParser
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IN_CI, Cli, write_state
+from tests.support.apt import apt_install
 from tests.support.gitrepo import git, init_repo
 from tests.support.mlflow_server import MlflowServer
 from tests.support.seed import client, seed_model
@@ -29,13 +29,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "controller-status.png"
 
 
 def _install_chromium() -> str | None:
-    found = shutil.which("chromium")
-    if found or not shutil.which("apt-get"):
-        return found
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for step in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "chromium"]):
-        subprocess.run(step, env=env, capture_output=True, timeout=900, check=False)
-    return shutil.which("chromium")
+    return apt_install("chromium", "chromium")[0]
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ th{background:#f6f8fa} code{font-size:.85rem;word-break:break-all}
 .state{font-weight:600;padding:.05rem .45rem;border-radius:.6rem;white-space:nowrap}
 .synced{background:#dafbe1;color:#116329} .drift{background:#ffebe9;color:#a40e26}
 .pending{background:#fff8c5;color:#7d4e00} .unknown{background:#eaeef2;color:#57606a}
+.unverified{background:#fbefff;color:#6e40c9}
 .meta{color:#57606a;font-size:.9rem} .errors li{color:#a40e26}
 .model td{background:#f6f8fa;font-weight:600}
 """

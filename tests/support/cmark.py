@@ -7,12 +7,13 @@ The test setup installs ``cmark-gfm`` with apt-get when it is missing (as root);
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 import pytest
+
+from tests.support.apt import apt_install
 
 EXTENSIONS = ("table", "autolink", "strikethrough", "tagfilter", "tasklist")
 """GitHub's extensions of CommonMark."""
@@ -21,23 +22,9 @@ EXTENSIONS = ("table", "autolink", "strikethrough", "tagfilter", "tasklist")
 def cmark_binary() -> str:
     """The path of cmark-gfm, installing the Debian package when missing (as root, or
     through passwordless sudo as on GitHub's runners)."""
-    found = shutil.which("cmark-gfm")
+    found, reason = apt_install("cmark-gfm", "cmark-gfm")
     if found:
         return found
-    reason = "cmark-gfm is not installed and cannot be installed (not root or no apt-get)"
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for args in (
-            ["apt-get", "update", "-qq"],
-            ["apt-get", "install", "-y", "-qq", "cmark-gfm"],
-        ):
-            done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
-            if done.returncode:
-                reason = f"{' '.join(args)} failed: {done.stderr.strip()[-300:]}"
-                break
-        found = shutil.which("cmark-gfm")
-        if found:
-            return found
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(reason)
     pytest.skip(reason)

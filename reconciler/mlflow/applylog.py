@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from reconciler.core.applylog.leader import HOLDER, KIND, LEADER, RENEWED, LeaderLease
 from reconciler.core.applylog.record import (
     APPLY_ID,
     FINISHED,
@@ -53,6 +54,11 @@ T = TypeVar("T")
 
 def experiment_name() -> str:
     return os.environ.get(EXPERIMENT_ENV) or EXPERIMENT
+
+
+def _applies(runs: Any) -> list[ApplyRecord]:
+    """Apply runs only: the replicas' lease record is no apply."""
+    return [to_record(r) for r in runs if r.data.tags.get(KIND) != LEADER]
 
 
 def to_record(run: Any) -> ApplyRecord:
@@ -169,7 +175,7 @@ class MlflowApplyLog:
                 [experiment], where, max_results=limit, order_by=["attributes.start_time DESC"]
             )
         )
-        return [to_record(r) for r in runs]
+        return _applies(runs)
 
     def start(self, draft: ApplyRecord) -> ApplyRecord:
         """A new ``RUNNING`` run carrying ``draft`` (one request, two on first use); a lost
@@ -224,7 +230,7 @@ class MlflowApplyLog:
                     page_token=token,
                 )
             )
-            out += [to_record(r) for r in page]
+            out += _applies(page)
             token = page.token
             if not token:
                 return sorted(out, key=ApplyRecord.key)
@@ -280,6 +286,47 @@ class MlflowApplyLog:
             batch = [RunTag(k, v) for k, v in tags.items()]
             self._call(lambda: store.log_batch(run_id, metrics=[], params=[], tags=batch))
         self._call(lambda: store.update_run_info(run_id, RunStatus.from_string(status), when, None))
+
+    def leader_lease(self, repo: str) -> LeaderLease | None:
+        """The replicas' lease record of ``repo`` (the oldest, if two were created at once)."""
+        experiment = self.experiment_id(create=False)
+        if experiment is None:
+            return None
+        where = f"tags.`{KIND}` = '{LEADER}' and tags.`{REPO}` = {quote(repo)}"
+        runs = self._call(
+            lambda: self._client.search_runs(
+                [experiment], where, max_results=10, order_by=["attributes.start_time ASC"]
+            )
+        )
+        if not runs:
+            return None
+        tags = runs[0].data.tags
+        try:
+            renewed = int(tags.get(RENEWED, "0"))
+        except ValueError:
+            renewed = 0
+        return LeaderLease(runs[0].info.run_id, tags.get(HOLDER, ""), renewed)
+
+    def create_leader_lease(self, repo: str, holder: str) -> None:
+        """A new lease record naming ``holder`` (ended ``KILLED`` at once: no lock, no
+        baseline, for this version and older ones alike)."""
+        experiment = self.experiment_id(create=True)
+        assert experiment is not None
+        now = str(int(time.time() * 1000))
+        tags = {KIND: LEADER, REPO: repo, HOLDER: holder, RENEWED: now}
+        run = self._call(
+            lambda: self._client.create_run(experiment, tags=tags, run_name=f"leader {repo}")
+        )
+        self.end(run.info.run_id, KILLED)
+
+    def renew_leader_lease(self, run_id: str, holder: str) -> None:
+        """Name ``holder`` as the leader, renewed now (one request)."""
+        from mlflow.entities import RunTag
+
+        store = self._client._tracking_client.store
+        now = str(int(time.time() * 1000))
+        batch = [RunTag(HOLDER, holder), RunTag(RENEWED, now)]
+        self._plain_call(lambda: store.log_batch(run_id, metrics=[], params=[], tags=batch))
 
     def kill(self, run_id: str) -> None:
         """End a run ``KILLED`` (a dead apply, a duplicate, ``reconciler unlock``)."""

@@ -74,6 +74,9 @@ class Controller:
         self._connect = connect
         self._registry: Registry | None = None
         self._log_reader = log_reader
+        self.leading: Callable[[], bool] = lambda: True
+        """Whether this replica leads (``serve/leader.py``); only the leader writes and
+        notifies."""
         self._suspected: set[str] = set()
         self._publish = publish
         self.snapshot = Snapshot(registry=registry_uri)
@@ -235,6 +238,8 @@ class Controller:
         """Restore drifted self_heal models to their baseline (and, with --auto-sync,
         apply pending and unverified ones from HEAD)."""
         assert self._registry is not None
+        if not self.leading():
+            return statuses  # a standby replica only watches
         jobs = [(n, *targets[n]) for n in to_heal(statuses) if n in targets]
         head_commit = self.git.head()
         if self.settings.auto_sync and head_commit is not None:
@@ -313,10 +318,13 @@ class Controller:
             last_success=started if full and ok else old.last_success,
             last_attempt=started,
             errors=tuple(errors),
+            leader=self.leading(),
             events=(*reversed(events), *old.events)[:RECENT],
         )
 
     def _publish_text(self, notice: Notice) -> str:
-        """Send one notification; its one-line text is kept for the status page."""
-        self._publish(body(notice, self.snapshot.registry))
+        """Send one notification (the leader only); its one-line text is kept for the
+        status page."""
+        if self.leading():
+            self._publish(body(notice, self.snapshot.registry))
         return summary(notice, self.snapshot.registry)

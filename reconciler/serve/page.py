@@ -86,6 +86,7 @@ def render(snapshot: Snapshot) -> str:
         for e in snapshot.events
     )
     health = "healthy" if snapshot.healthy else "last resync failed"
+    role = "leader" if snapshot.leader else "standby (read-only: another replica leads)"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="{REFRESH}">
@@ -94,7 +95,8 @@ def render(snapshot: Snapshot) -> str:
 <style>{STYLE}</style></head><body>
 <h1>registry-reconciler</h1>
 <p class="meta" id="summary">Registry <code>{esc(snapshot.registry)}</code>: <span
- id="health">{esc(health)}</span>; {summary or "no models declared"}.
+ id="health">{esc(health)}</span>; <span id="leader">{role}</span>;
+ {summary or "no models declared"}.
 Last resync {esc(iso(snapshot.last_success) or "never")}.</p>
 <p class="meta">HEAD <code id="head">{_short(snapshot.head)}</code>, last applied commit
 <code id="applied">{_short(snapshot.applied_commit)}</code>.

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -23,6 +24,7 @@ from reconciler.logged_apply import LogView
 from reconciler.mlflow.connection import default_local_uri, redact, resolve_uri
 from reconciler.serve.app import create_app
 from reconciler.serve.controller import Controller, Settings
+from reconciler.serve.leader import Elector
 from reconciler.serve.notify import Notifier
 
 RECENT = 20
@@ -86,6 +88,15 @@ def serve(
         settings, connect, log_reader(), notifier.publish, registry_uri=redact(uri)
     )
     notifier.on_result = lambda result: controller.metrics.notifications.labels(result).inc()
+    lease_logs: list[ApplyLog] = []
+
+    def lease_log() -> Any:
+        if not lease_logs:
+            lease_logs.append(logged_apply.open_log(connect()))
+        return lease_logs[0]
+
+    elector = Elector(lease_log, controller.git.repo).start()
+    controller.leading = lambda: elector.leading
     if register_url:
         from reconciler.mlflow.webhooks import register_webhook
 
@@ -107,6 +118,7 @@ def serve(
         _Server(config, controller.stop).run()
     finally:
         controller.stop()
+        elector.stop()
         worker.join()
         notifier.close()
     say("reconciler serve: stopped")

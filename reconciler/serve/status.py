@@ -57,6 +57,8 @@ class Snapshot:
     last_attempt: float | None = None
     errors: tuple[str, ...] = ()
     """What went wrong in the last round (registry, git, state), one line each."""
+    leader: bool = True
+    """This replica leads (heals, applies, notifies); False: a read-only standby."""
     events: tuple[Event, ...] = field(default_factory=tuple)
     """Most recent first."""
 
@@ -82,6 +84,7 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
     return {
         "registry": snapshot.registry,
         "healthy": snapshot.healthy,
+        "leader": snapshot.leader,
         "head": snapshot.head,
         "applied_commit": snapshot.applied_commit,
         "last_apply": None

@@ -308,7 +308,7 @@ def run_logged(log: ApplyLog, lease: Lease, apply: Callable[[], T], planned: int
         raise
     lease.heartbeat.close()
     end_ms = int(time.time() * 1000)
-    tags = _result(planned, planned)
+    tags: dict[str, str] = {}  # FINISHED: everything applied (reconciler.changes says how much)
     if (key := log_key()) is not None:
         tags[SEAL] = seal(lease.run, key, end_ms)
     try:

@@ -103,7 +103,7 @@ def test_alone_it_takes_the_lock_attaches_the_plan_and_finishes() -> None:
     assert lease.run.repo == "github.com/acme/s" and lease.run.changes == 1
     assert run_logged(log, lease, lambda: "done", 1) == "done"
     assert log.runs[lease.run.run_id].status == FINISHED
-    assert log.tags[lease.run.run_id]["reconciler.result"] == '{"applied":1,"not_applied":0}'
+    assert "reconciler.result" not in log.tags[lease.run.run_id]  # FINISHED says it all
 
 
 def test_a_live_holder_makes_it_stand_back_killed() -> None:

@@ -222,6 +222,7 @@ def test_forged_runs_steer_nothing_and_are_reported(
             wait_until(lambda: live(url, repo.name) == 1, 20)  # healed to the signed baseline
             errors = served.status()["errors"]
             assert any("not signed with RECONCILER_LOG_KEY" in e for e in errors), errors
+            assert any("dated in the future" in e for e in errors), errors
             wait_until(lambda: "forged" in json.dumps(receiver.bodies), 10)
             assert served.terminate() == 0
     finally:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from reconciler import logged_apply
 from reconciler.core.plan import Change
 from reconciler.core.ports import Registry
 from reconciler.core.resolve import copy_sources
@@ -197,6 +198,7 @@ class Controller:
                 running=view.holder is not None,
             )
             errors += [s.line() for s in view.baselines.suspects]
+            errors += [logged_apply.future_warning(r) for r in view.future]
             applied, targets, unverified = self._applied(head, view)
             head, applied = _only(head, only), _only(applied, only)
             if only is not None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from reconciler import api
-from reconciler.cli.console import Options, common_options, fail, out
+from reconciler.cli.console import Options, common_options, fail
 
 SECRET_ENV = "RECONCILER_WEBHOOK_SECRET"
 _LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[^:\s]+):(?P<port>\d{1,5})$")
@@ -59,6 +59,13 @@ def parse_listen(value: str) -> tuple[str, int]:
 )
 @click.option("--git-pull", is_flag=True, help="git pull --ff-only before each resync.")
 @click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="One line per event on stderr: readable text or JSON lines.",
+)
+@click.option(
     "--auto-sync",
     is_flag=True,
     help="Also apply merged commits that were never applied (bypasses any "
@@ -72,6 +79,7 @@ def command(
     register_url: str | None,
     git_pull: bool,
     auto_sync: bool,
+    log_format: str,
 ) -> None:
     """Watch the registry, heal drift of self_heal models, report the rest (until SIGTERM)."""
     host, port = parse_listen(listen)
@@ -87,9 +95,12 @@ def command(
         fail("reconciler serve governs one workspace: run one per workspace (--state state/<ws>)")
     try:
         from reconciler.serve.controller import Settings
+        from reconciler.serve.gitsource import GitSource
         from reconciler.serve.run import serve
     except ModuleNotFoundError as exc:
         fail(f"reconciler serve needs {exc.name}: pip install 'registry-reconciler[serve]'")
+    if GitSource(Path(opts.state)).root is None:
+        fail(f"{opts.state} is not in a git repository: serve reads the desired state from git")
     settings = Settings(
         state=Path(opts.state),
         workspace=desired.parts[0].workspace,
@@ -97,13 +108,4 @@ def command(
         auto_sync=auto_sync,
         git_pull=git_pull,
     )
-    serve(
-        settings,
-        opts.tracking_uri,
-        host,
-        port,
-        notify,
-        secret,
-        register_url,
-        say=lambda line: out(line, err=True),
-    )
+    serve(settings, opts.tracking_uri, host, port, notify, secret, register_url, log_format)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from logging import WARNING
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -16,8 +17,9 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from reconciler.serve.controller import Controller
+from reconciler.serve.logs import event
 from reconciler.serve.page import render
-from reconciler.serve.status import to_json
+from reconciler.serve.status import alive, to_json
 from reconciler.serve.webhook import MAX_BODY, Replays, verify
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -27,12 +29,17 @@ def create_app(controller: Controller, secret: str | None) -> Starlette:
     """The ASGI app; ``secret`` None answers every delivery 404 (webhooks not configured)."""
     replays = Replays()
 
+    def refused(reason: str, model: str | None = None) -> None:
+        """One line per refused delivery: the reason, never the secret or the signature."""
+        event("delivery_refused", f"webhook delivery refused: {reason}", model=model, level=WARNING)
+
     async def index(request: Request) -> Response:
         return HTMLResponse(render(controller.snapshot))
 
     async def healthz(request: Request) -> Response:
-        ok = controller.snapshot.healthy
-        return PlainTextResponse("ok\n" if ok else "last resync failed\n", 200 if ok else 503)
+        ok = alive(controller.snapshot, time.time(), controller.settings.interval)
+        said = "ok\n" if ok else "no resync succeeded lately\n"
+        return PlainTextResponse(said, 200 if ok else 503)
 
     async def status(request: Request) -> Response:
         return JSONResponse(to_json(controller.snapshot))
@@ -49,6 +56,7 @@ def create_app(controller: Controller, secret: str | None) -> Starlette:
             body += chunk
             if len(body) > MAX_BODY:
                 controller.metrics.deliveries.labels("body too large").inc()
+                refused("body too large")
                 return JSONResponse({"error": "body too large"}, 413)
         headers = {k.lower(): v for k, v in request.headers.items()}
         verdict = verify(headers, body, secret, time.time(), replays)
@@ -56,6 +64,8 @@ def create_app(controller: Controller, secret: str | None) -> Starlette:
         if verdict.model is not None and not controller.ask(verdict.model):
             result = "model not declared"
         controller.metrics.deliveries.labels(result).inc()
+        if verdict.status >= 400:
+            refused(result, verdict.model)
         return Response(
             json.dumps({"result": result}), verdict.status, media_type="application/json"
         )

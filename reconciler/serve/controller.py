@@ -8,6 +8,7 @@ lets the write in progress finish, then starts nothing new.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -19,16 +20,18 @@ from reconciler.core.plan import Change
 from reconciler.core.ports import Registry
 from reconciler.core.resolve import copy_sources
 from reconciler.errors import ReconcilerError
-from reconciler.serve import heal
+from reconciler.serve import heal, logs
 from reconciler.serve.decide import ModelStatus, classify, to_heal, to_sync, unknown
 from reconciler.serve.events import Notice, body, new_events, remember, summary
-from reconciler.serve.gitsource import GitSource
+from reconciler.serve.gitsource import GitSource, one_workspace
 from reconciler.serve.metrics import Metrics
 from reconciler.serve.status import RECENT, Event, LastApply, Snapshot
 from reconciler.state.load import DesiredState
 
 MAX_BACKOFF = 8
 """After failures the next resync waits up to this many intervals."""
+LOUD = frozenset({"drift", "heal_failed", "unverified"})
+"""Events logged as warnings (someone should look); the rest are info."""
 COALESCE = 0.05
 """Seconds to gather more webhook deliveries into one round (a move sends several)."""
 
@@ -110,14 +113,32 @@ class Controller:
             if time.monotonic() >= due:
                 with self._lock:
                     self._asked.clear()  # this round covers them
-                failures = 0 if self.reconcile(None) else failures + 1
+                failures = 0 if self._round(None) else failures + 1
                 due = time.monotonic() + self.settings.interval * min(2**failures, MAX_BACKOFF)
                 continue
             time.sleep(COALESCE)
             with self._lock:
                 names, self._asked = frozenset(self._asked), set()
             if names:
-                self.reconcile(names)
+                self._round(names)
+
+    def _round(self, only: frozenset[str] | None) -> bool:
+        """One round that cannot kill the loop: an unexpected exception is logged, counted
+        and fails the round (models unknown, nothing more healed); the next round runs."""
+        started = time.time()
+        try:
+            return self.reconcile(only)
+        except Exception as exc:  # the loop must outlive any bug or odd input
+            what = f"unexpected {type(exc).__name__} in a round: {exc}"
+            logs.log.debug("round traceback", exc_info=True)
+            self.metrics.round_errors.inc()
+            statuses = unknown(tuple(only or sorted(self._known)), self.snapshot.models)
+            try:
+                applied = self.snapshot.applied_commit
+                self._finish(statuses, only, [what], started, None, applied, {}, ok=False)
+            except Exception:  # even the snapshot could not be built: say it, keep going
+                logs.event("round_failed", what, level=logging.ERROR)
+            return False
 
     def _read_git(self, errors: list[str]) -> DesiredState | None:
         if self.settings.git_pull:
@@ -126,7 +147,7 @@ class Controller:
             except ReconcilerError as exc:
                 errors.append(f"{exc} (serving the last good state)")
         try:
-            self._head = self.git.load_head()
+            self._head = one_workspace(self.git.load_head())
         except ReconcilerError as exc:
             errors.append(f"the state at HEAD is invalid: {exc} (serving the last good state)")
         return self._head
@@ -152,7 +173,7 @@ class Controller:
             applied = (
                 head
                 if applied_commit in (None, head_commit)
-                else self.git.load_at(applied_commit.removesuffix("-dirty"))
+                else one_workspace(self.git.load_at(applied_commit.removesuffix("-dirty")))
             )
             head, applied = _only(head, only), _only(applied, only)
             wanted = set(head.models) | set(applied.models)
@@ -241,7 +262,14 @@ class Controller:
             detail, changes = self._details.pop(model, ("", ()))
             drift = status.drift if status is not None and event != "healed" else changes
             notice = Notice(event, model, tuple(drift), detail or (applied_commit or "")[:12])
-            events.append(Event(time.time(), model, event, self._publish_text(notice)))
+            text = self._publish_text(notice)
+            events.append(Event(time.time(), model, event, text))
+            level = logging.WARNING if event in LOUD else logging.INFO
+            logs.event(event, text, model=model, workspace=self.settings.workspace, level=level)
+        if not ok:
+            logs.event("round_failed", "; ".join(errors) or "round failed", level=logging.ERROR)
+        elif errors:
+            logs.event("round_warning", "; ".join(errors), level=logging.WARNING)
         full = only is None
         kind = "resync" if full else "webhook"
         self.metrics.resyncs.labels(kind, "ok" if ok else "failed").inc()

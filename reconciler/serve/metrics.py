@@ -83,6 +83,11 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
             registry=self.registry,
         )
+        self.round_errors = Counter(
+            "reconciler_round_exceptions",
+            "Rounds ended by an unexpected exception (logged; the loop goes on)",
+            registry=self.registry,
+        )
         self.notifications = Counter(
             "reconciler_notifications",
             "Notifications by result",

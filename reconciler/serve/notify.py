@@ -13,9 +13,11 @@ import threading
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
+from logging import WARNING
 from typing import Any
 
 from reconciler.mlflow.connection import redact
+from reconciler.serve.logs import event
 
 TIMEOUT = 5.0
 QUEUE = 1000
@@ -73,5 +75,7 @@ class Notifier:
                 reason = f"{type(exc).__name__}"
             else:
                 reason = "HTTP status"
-        self.errors = [*self.errors[-4:], f"notification to {redact(url)} failed ({reason})"]
+        line = f"notification to {redact(url)} failed ({reason})"
+        self.errors = [*self.errors[-4:], line]
+        event("notify_failed", line, level=WARNING)
         return False

@@ -9,10 +9,12 @@ signal after shutdown, so it is replaced).
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
+from logging import WARNING
 from types import FrameType
 
 import uvicorn
@@ -20,10 +22,11 @@ import uvicorn
 from reconciler import api, logged_apply
 from reconciler.core.lock import FINISHED, RUNNING, last_finished
 from reconciler.core.ports import ApplyLog, Registry
-from reconciler.errors import RegistryError
+from reconciler.errors import ReconcilerError, RegistryError
 from reconciler.mlflow.connection import default_local_uri, redact, resolve_uri
 from reconciler.serve.app import create_app
 from reconciler.serve.controller import Controller, Settings
+from reconciler.serve.logs import configure, event
 from reconciler.serve.notify import Notifier
 from reconciler.serve.status import LastApply
 
@@ -74,6 +77,26 @@ def last_apply_reader() -> Callable[[Registry], LastApply | None]:
     return read
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """The bound listening socket, made before anything starts: a bad host or a port in
+    use is a start error (exit 1), not a thread that runs on without its HTTP face."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ReconcilerError(f"--listen {host}:{port}: cannot resolve {host!r} ({exc})") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        why = exc.strerror or str(exc)
+        raise ReconcilerError(f"--listen {host}:{port}: cannot listen there ({why})") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(
     settings: Settings,
     tracking_uri: str | None,
@@ -82,10 +105,13 @@ def serve(
     notify: tuple[str, ...] = (),
     secret: str | None = None,
     register_url: str | None = None,
-    say: Callable[[str], None] = print,
+    log_format: str = "text",
 ) -> None:
-    """Run until SIGTERM; returns once the worker has finished its last write."""
+    """Run until SIGTERM; returns once the worker has finished its last write. Raises
+    ``ReconcilerError`` when it cannot start (nothing is running then)."""
     uri = resolve_uri(tracking_uri) or default_local_uri()
+    sock = listen_socket(host, port)
+    configure(log_format, redact(uri))
     notifier = Notifier(notify)
 
     def connect() -> Registry:
@@ -95,27 +121,32 @@ def serve(
         settings, connect, last_apply_reader(), notifier.publish, registry_uri=redact(uri)
     )
     notifier.on_result = lambda result: controller.metrics.notifications.labels(result).inc()
+    webhook = "not registered"
     if register_url:
         from reconciler.mlflow.webhooks import register_webhook
 
         assert secret is not None
         try:
             done = register_webhook(uri, register_url, secret)
-            say(f"webhook registry-reconciler {done}: {register_url}")
+            webhook = f"registry-reconciler {done} for {register_url}"
         except RegistryError as exc:  # MLflow 2.x, a file store: resync still works
-            say(f"warning: {exc.message}")
+            webhook = "not registered"
+            event("webhook_failed", exc.message, level=WARNING)
     worker = threading.Thread(target=controller.run, name="reconcile", daemon=True)
     worker.start()
     app = create_app(controller, secret)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-    say(
-        f"reconciler serve: http://{host}:{port}/ watching {redact(uri)} every "
-        f"{settings.interval:g} s"
+    config = uvicorn.Config(app, log_level="error", access_log=False)
+    event(
+        "start",
+        f"reconciler serve: http://{host}:{port}/ state {settings.state} watching "
+        f"{redact(uri)} every {settings.interval:g} s; webhook {webhook}; "
+        f"{len(notify)} notification receiver(s)",
     )
     try:
-        _Server(config, controller.stop).run()
+        _Server(config, controller.stop).run(sockets=[sock])
     finally:
         controller.stop()
         worker.join()
         notifier.close()
-    say("reconciler serve: stopped")
+        sock.close()
+    event("stop", "reconciler serve: stopped")

@@ -61,6 +61,19 @@ class Snapshot:
     """Most recent first."""
 
 
+STALE_ROUNDS = 3
+"""/healthz fails when no full round succeeded within this many intervals."""
+
+
+def alive(snapshot: Snapshot, now: float, interval: float) -> bool:
+    """``/healthz``: the last full round succeeded, and one did within three intervals
+    (a loop that stopped running, for whatever reason, is not healthy)."""
+    fresh = snapshot.last_success is not None and now - snapshot.last_success <= (
+        STALE_ROUNDS * interval
+    )
+    return snapshot.healthy and fresh
+
+
 def iso(at: float | None) -> str | None:
     """Epoch seconds as UTC ISO-8601 (None stays None)."""
     if at is None:

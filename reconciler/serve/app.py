@@ -7,12 +7,13 @@ its body is parsed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from logging import WARNING
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -23,6 +24,24 @@ from reconciler.serve.status import alive, to_json
 from reconciler.serve.webhook import MAX_BODY, Replays, verify
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+BODY_TIMEOUT = 10.0
+"""Seconds a webhook delivery may take to send its body."""
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read(request: Request) -> bytes:
+    """The body, refused past ``MAX_BODY`` (never more than that plus one chunk held)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise _TooLarge
+    return body
 
 
 def create_app(controller: Controller, secret: str | None) -> Starlette:
@@ -51,13 +70,20 @@ def create_app(controller: Controller, secret: str | None) -> Starlette:
         if secret is None:
             controller.metrics.deliveries.labels("not configured").inc()
             return JSONResponse({"error": "webhooks are not configured"}, 404)
-        body = b""
-        async for chunk in request.stream():  # never more than MAX_BODY (+ one chunk) held
-            body += chunk
-            if len(body) > MAX_BODY:
-                controller.metrics.deliveries.labels("body too large").inc()
-                refused("body too large")
-                return JSONResponse({"error": "body too large"}, 413)
+        try:
+            body = await asyncio.wait_for(_read(request), BODY_TIMEOUT)
+        except _TooLarge:
+            controller.metrics.deliveries.labels("body too large").inc()
+            refused("body too large")
+            return JSONResponse({"error": "body too large"}, 413)
+        except asyncio.TimeoutError:
+            controller.metrics.deliveries.labels("body timeout").inc()
+            refused(f"body not sent within {BODY_TIMEOUT:g} s")
+            return JSONResponse({"error": "body timeout"}, 408)
+        except ClientDisconnect:
+            controller.metrics.deliveries.labels("client hung up").inc()
+            refused("the client hung up mid-body")
+            return JSONResponse({"error": "incomplete body"}, 400)
         headers = {k.lower(): v for k, v in request.headers.items()}
         verdict = verify(headers, body, secret, time.time(), replays)
         result = verdict.reason

@@ -24,8 +24,10 @@ from reconciler.core.lock import FINISHED, RUNNING, last_finished
 from reconciler.core.ports import ApplyLog, Registry
 from reconciler.errors import ReconcilerError, RegistryError
 from reconciler.mlflow.connection import default_local_uri, redact, resolve_uri
+from reconciler.serve import guard
 from reconciler.serve.app import create_app
 from reconciler.serve.controller import Controller, Settings
+from reconciler.serve.guard import GuardedH11
 from reconciler.serve.logs import configure, event
 from reconciler.serve.notify import Notifier
 from reconciler.serve.status import LastApply
@@ -135,7 +137,15 @@ def serve(
     worker = threading.Thread(target=controller.run, name="reconcile", daemon=True)
     worker.start()
     app = create_app(controller, secret)
-    config = uvicorn.Config(app, log_level="error", access_log=False)
+    config = uvicorn.Config(
+        app,
+        log_level="error",
+        access_log=False,
+        http=GuardedH11,
+        limit_concurrency=guard.MAX_CONNECTIONS + 1,  # the guard keeps below it
+        timeout_keep_alive=guard.KEEP_ALIVE,
+        timeout_graceful_shutdown=5,
+    )
     event(
         "start",
         f"reconciler serve: http://{host}:{port}/ state {settings.state} watching "

@@ -1,0 +1,119 @@
+"""``reconciler serve`` as an operator runs it (SPEC §21), as a real process against a
+real mlflow server: JSON log lines, malformed deliveries, slow connections, SIGTERM.
+
+One controller process per test, a 1 s interval; each test makes its own model and
+apply-log experiment on the session's webhook server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+from tests.support.mlflow_server import MlflowServer
+from tests.support.serve import SECRET, Served, http_get, http_post, wait_until
+from tests.test_serve import make_story
+
+
+def _lines(served: Served) -> list[dict[str, object]]:
+    found = []
+    for line in served.output().splitlines():
+        if line.startswith("{"):
+            found.append(json.loads(line))
+    return found
+
+
+def _raw(port: int, data: bytes) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(data)
+    return sock
+
+
+def test_a_hand_move_is_one_json_line_and_bad_deliveries_are_4xx(
+    webhook_server: MlflowServer, tmp_path: Path
+) -> None:
+    """--log-format json: start, a hand move (drift), refused deliveries (reason, never the
+    secret) and stop are JSON lines; a non-ASCII signature, a nan timestamp and a client
+    hanging up mid-body are 4xx with no traceback; SIGTERM exits 0."""
+    story = make_story(webhook_server.url, tmp_path, heal=False)
+    with Served(
+        story.url,
+        story.repo,
+        "--state",
+        "state",
+        "--interval",
+        "1",
+        "--log-format",
+        "json",
+        env=story.env,
+    ).wait_ready() as served:
+        wait_until(lambda: served.state_of(story.name) == "synced", 10)
+        story.move("champion", 3)
+        wait_until(lambda: any(e["event"] == "drift" for e in _lines(served)), 10)
+        url = f"{served.url}/webhook"
+        stamp = str(int(time.time()))
+        from reconciler.serve.webhook import sign
+
+        headers = {"X-MLflow-Delivery-Id": "d1", "X-MLflow-Timestamp": "nan"}
+        headers["X-MLflow-Signature"] = sign(SECRET, "d1", "nan", b"{}")
+        assert http_post(url, b"{}", headers) == 400
+        hostile = (
+            f"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+            f"X-MLflow-Delivery-Id: d2\r\nX-MLflow-Timestamp: {stamp}\r\n"
+            "X-MLflow-Signature: v1,\xe9\xe9\r\n\r\n{}"
+        ).encode("latin-1")
+        with _raw(served.port, hostile) as sock:
+            assert sock.recv(100).startswith(b"HTTP/1.1 400")
+        hang_up = b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"
+        _raw(served.port, hang_up).close()
+        wait_until(
+            lambda: (
+                served.metric("reconciler_webhook_deliveries_total", result="client hung up") == 1
+            ),
+            10,
+        )
+        assert served.terminate() == 0
+    lines = _lines(served)
+    events = [line["event"] for line in lines]
+    assert events[0] == "start" and events[-1] == "stop", events
+    assert {"ts", "level", "event", "model", "workspace", "registry", "msg"} <= set(lines[0])
+    drift = next(line for line in lines if line["event"] == "drift")
+    assert drift["model"] == story.name and "champion" in str(drift["msg"])
+    assert drift["level"] == "warning" and drift["registry"] == story.url
+    refused = [str(line["msg"]) for line in lines if line["event"] == "delivery_refused"]
+    assert len(refused) == 3 and any("hung up" in r for r in refused), refused
+    assert any("not finite" in r for r in refused) and any("ASCII" in r for r in refused)
+    output = served.output()
+    assert SECRET not in output and "Traceback" not in output
+    assert all(line.startswith("{") for line in output.splitlines() if line.strip()), output
+
+
+def test_1000_slow_connections_are_bounded_and_healthz_answers(
+    webhook_server: MlflowServer, tmp_path: Path
+) -> None:
+    """1000 clients that open a connection and never finish their headers, under a 1024
+    file limit: the controller keeps its open files bounded and /healthz answers 200."""
+    story = make_story(webhook_server.url, tmp_path, heal=True)
+    served = Served(
+        story.url, story.repo, "--state", "state", "--interval", "1", env=story.env, max_files=1024
+    )
+    slow: list[socket.socket] = []
+    with served.wait_ready():
+        wait_until(lambda: http_get(f"{served.url}/healthz")[0] == 200, 10)
+        try:
+            for _ in range(1000):
+                slow.append(_raw(served.port, b"GET / HTTP/1.1\r\nHost: x\r\n"))
+            for _ in range(5):
+                assert http_get(f"{served.url}/healthz")[0] == 200
+            files = len(os.listdir(f"/proc/{served.proc.pid}/fd"))
+            assert files < 400, files  # ~200 kept connections, the rest closed
+            story.move("champion", 3)  # and the loop still heals (git, registry sockets)
+            wait_until(lambda: story.live() == {"champion": 2}, 20)
+        finally:
+            for sock in slow:
+                sock.close()
+        assert served.terminate() == 0
+    assert "Too many open files" not in served.output()

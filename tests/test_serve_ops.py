@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from tests.support.mlflow_server import MlflowServer
-from tests.support.serve import SECRET, Served, http_get, http_post, wait_until
+from tests.support.serve import SECRET, Receiver, Served, http_get, http_post, wait_until
 from tests.test_serve import make_story
 
 
@@ -37,8 +37,11 @@ def test_a_hand_move_is_one_json_line_and_bad_deliveries_are_4xx(
 ) -> None:
     """--log-format json: start, a hand move (drift), refused deliveries (reason, never the
     secret) and stop are JSON lines; a non-ASCII signature, a nan timestamp and a client
-    hanging up mid-body are 4xx with no traceback; SIGTERM exits 0."""
+    hanging up mid-body are 4xx with no traceback; the drift reaches a plain JSON receiver
+    and an apprise service URL (json://) although a third receiver is dead; SIGTERM exits 0."""
     story = make_story(webhook_server.url, tmp_path, heal=False)
+    receiver = Receiver()
+    service = receiver.url.replace("http://", "json://")
     with Served(
         story.url,
         story.repo,
@@ -48,6 +51,12 @@ def test_a_hand_move_is_one_json_line_and_bad_deliveries_are_4xx(
         "1",
         "--log-format",
         "json",
+        "--notify",
+        "http://127.0.0.1:1/dead",
+        "--notify",
+        receiver.url,
+        "--notify",
+        service,
         env=story.env,
     ).wait_ready() as served:
         wait_until(lambda: served.state_of(story.name) == "synced", 10)
@@ -75,7 +84,14 @@ def test_a_hand_move_is_one_json_line_and_bad_deliveries_are_4xx(
             ),
             10,
         )
+        wait_until(lambda: len(receiver.bodies) >= 2, 20)
         assert served.terminate() == 0
+    receiver.close()
+    plain_body = next(b for b in receiver.bodies if "event" in b)
+    apprised = next(b for b in receiver.bodies if "message" in b)
+    assert plain_body["event"] == "drift" and plain_body["model"] == story.name
+    assert apprised["message"] == plain_body["text"]
+    assert "champion: live 3, applied 2" in plain_body["text"]
     lines = _lines(served)
     events = [line["event"] for line in lines]
     assert events[0] == "start" and events[-1] == "stop", events
@@ -85,6 +101,8 @@ def test_a_hand_move_is_one_json_line_and_bad_deliveries_are_4xx(
     assert drift["level"] == "warning" and drift["registry"] == story.url
     refused = [str(line["msg"]) for line in lines if line["event"] == "delivery_refused"]
     assert len(refused) == 3 and any("hung up" in r for r in refused), refused
+    failed = [str(line["msg"]) for line in lines if line["event"] == "notify_failed"]
+    assert failed and all("127.0.0.1/..." in f for f in failed), failed
     assert any("not finite" in r for r in refused) and any("ASCII" in r for r in refused)
     output = served.output()
     assert SECRET not in output and "Traceback" not in output

@@ -140,7 +140,7 @@ def test_notification_text_is_one_line_without_chat_markup() -> None:
     hostile = "<!channel> <https://evil|click> @here\nsecond line & more"
     text = chat_text(hostile)
     assert "\n" not in text and "<" not in text and ">" not in text
-    assert "@here" not in text and "&amp;" in text
+    assert "@here" not in text and "&" not in text and "&amp;" not in text
     assert len(chat_text("x" * 1000)) == 300
 
 
@@ -151,7 +151,7 @@ def test_notification_body_has_the_fields_of_the_spec() -> None:
     assert set(found) == {"event", "model", "workspace", "changes", "registry", "text"}
     assert found["changes"][0]["after"] == 2
     assert found["text"] == (
-        "reconciler: m drifted from the last applied commit abc: alias champion: 3 -&gt; 2 "
+        "reconciler: m drifted from the last applied commit abc: champion: live 3, applied 2 "
         "on http://r"
     )
 

@@ -48,7 +48,8 @@ def parse_listen(value: str) -> tuple[str, int]:
     "--notify",
     multiple=True,
     metavar="URL",
-    help="POST a JSON notification to URL on each new condition (repeatable).",
+    help="Notify URL on each new condition (repeatable): http(s) URLs get a JSON POST, "
+    "service URLs (slack://, msteams://, mailto://, ntfy://, ... see apprise) a text line.",
 )
 @click.option(
     "--register-webhook",
@@ -86,9 +87,8 @@ def command(
     secret = os.environ.get(SECRET_ENV) or None
     if register_url and not secret:
         fail(f"--register-webhook needs a shared secret in {SECRET_ENV}")
-    for url in (*notify, *([register_url] if register_url else [])):
-        if not url.startswith(("http://", "https://")):
-            fail(f"{url!r} is not an http(s) URL")
+    if register_url and not register_url.startswith(("http://", "https://")):
+        fail(f"{register_url!r} is not an http(s) URL")
     # a bad state at start is an error; later, the last good one serves
     desired = api.validate(opts.state, (), opts.workspace)
     if len(desired.parts) > 1:
@@ -96,9 +96,11 @@ def command(
     try:
         from reconciler.serve.controller import Settings
         from reconciler.serve.gitsource import GitSource
+        from reconciler.serve.notify import check_urls
         from reconciler.serve.run import serve
     except ModuleNotFoundError as exc:
         fail(f"reconciler serve needs {exc.name}: pip install 'registry-reconciler[serve]'")
+    check_urls(notify)
     if GitSource(Path(opts.state)).root is None:
         fail(f"{opts.state} is not in a git repository: serve reads the desired state from git")
     settings = Settings(

@@ -11,10 +11,24 @@ import json
 import os
 import socket
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import Cli
+from tests.support.gitrepo import git, init_repo
 from tests.support.mlflow_server import MlflowServer
+from tests.support.seed import client
 from tests.support.serve import SECRET, Receiver, Served, http_get, http_post, wait_until
+from tests.support.workspaces import (
+    aliases_in,
+    create_workspaces,
+    in_workspace,
+    seed_in,
+    workspaces_server,
+)
 from tests.test_serve import make_story
 
 
@@ -135,3 +149,60 @@ def test_1000_slow_connections_are_bounded_and_healthz_answers(
                 sock.close()
         assert served.terminate() == 0
     assert "Too many open files" not in served.output()
+
+
+@pytest.fixture(scope="module")
+def ws_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A workspaces-enabled sqlite server with ``team-a`` and ``team-b``."""
+    work = tmp_path_factory.mktemp("serve-ws")
+    server = workspaces_server(f"sqlite:///{work / 'mlflow.db'}", work).start()
+    create_workspaces(server.url, "team-a", "team-b")
+    yield server.url
+    server.stop()
+
+
+def test_one_process_serves_two_workspaces(ws_url: str, tmp_path: Path) -> None:
+    """One controller for every workspace the state names: the same model name in team-a
+    and team-b, each healed in its own workspace; --workspace limits it to one."""
+    name = f"m-{uuid.uuid4().hex[:8]}"
+    env = {"RECONCILER_APPLY_EXPERIMENT": f"applies-{name}"}
+    init_repo(tmp_path)
+    for ws, champion in (("team-a", 1), ("team-b", 2)):
+        seed_in(ws_url, ws, name, [{}, {}, {}], {"champion": champion})
+        folder = tmp_path / "state" / ws
+        folder.mkdir(parents=True)
+        (folder / "models.yaml").write_text(
+            f"workspace: {ws}\nmodels:\n  {name}:\n    aliases:\n      champion: {champion}\n"
+            "    self_heal: true\n",
+            encoding="utf-8",
+        )
+    git(tmp_path, "add", "state")
+    git(tmp_path, "commit", "-qm", "declare")
+    for ws in ("team-a", "team-b"):  # each team's apply is logged in its workspace
+        done = Cli(ws_url, tmp_path)("apply", "--yes", "--state", f"state/{ws}", env=env)
+        assert done.exit_code == 0, done.output
+    served = Served(ws_url, tmp_path, "--state", "state", "--interval", "1", env=env)
+    with served.wait_ready():
+
+        def states() -> list[tuple[str, str, str]]:
+            return [(m["workspace"], m["name"], m["state"]) for m in served.status()["models"]]
+
+        wait_until(lambda: states() == [("team-a", name, "synced"), ("team-b", name, "synced")], 20)
+        with in_workspace("team-b"):
+            client(ws_url).set_registered_model_alias(name, "champion", "3")
+        wait_until(lambda: aliases_in(ws_url, "team-b", name) == {"champion": 2}, 20)
+        assert aliases_in(ws_url, "team-a", name) == {"champion": 1}
+        status = served.status()
+        assert [w["workspace"] for w in status["workspaces"]] == ["team-a", "team-b"]
+        wait_until(lambda: served.metric("reconciler_heals_total", result="healed") == 1, 10)
+        page = http_get(served.url)[1].decode()
+        assert f"team-a/{name}" in page and f"team-b/{name}" in page
+        assert served.terminate() == 0
+    assert "workspaces: team-a, team-b" in served.output()
+    only = Served(
+        ws_url, tmp_path, "--state", "state", "--interval", "1", "--workspace", "team-a", env=env
+    )
+    with only.wait_ready():
+        wait_until(lambda: len(only.status()["models"]) == 1, 20)
+        assert only.status()["models"][0]["workspace"] == "team-a"
+        assert only.terminate() == 0

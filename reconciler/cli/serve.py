@@ -91,8 +91,11 @@ def command(
         fail(f"{register_url!r} is not an http(s) URL")
     # a bad state at start is an error; later, the last good one serves
     desired = api.validate(opts.state, (), opts.workspace)
-    if len(desired.parts) > 1:
-        fail("reconciler serve governs one workspace: run one per workspace (--state state/<ws>)")
+    workspaces = [p.workspace for p in desired.parts]
+    if opts.workspace is not None:  # --workspace limits it to one
+        if opts.workspace not in workspaces:
+            fail(f"--workspace {opts.workspace}: the state declares no model in it")
+        workspaces = [opts.workspace]
     try:
         from reconciler.serve.controller import Settings
         from reconciler.serve.gitsource import GitSource
@@ -105,9 +108,19 @@ def command(
         fail(f"{opts.state} is not in a git repository: serve reads the desired state from git")
     settings = Settings(
         state=Path(opts.state),
-        workspace=desired.parts[0].workspace,
+        default=opts.workspace,
         interval=interval,
         auto_sync=auto_sync,
         git_pull=git_pull,
     )
-    serve(settings, opts.tracking_uri, host, port, notify, secret, register_url, log_format)
+    serve(
+        settings,
+        workspaces,
+        opts.tracking_uri,
+        host,
+        port,
+        notify,
+        secret,
+        register_url,
+        log_format,
+    )

@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from reconciler.serve.controller import Controller
+from reconciler.serve.fleet import Fleet
 from reconciler.serve.logs import event
 from reconciler.serve.page import render
 from reconciler.serve.status import alive, to_json
@@ -44,7 +44,7 @@ async def _read(request: Request) -> bytes:
     return body
 
 
-def create_app(controller: Controller, secret: str | None) -> Starlette:
+def create_app(controller: Fleet, secret: str | None) -> Starlette:
     """The ASGI app; ``secret`` None answers every delivery 404 (webhooks not configured)."""
     replays = Replays()
 

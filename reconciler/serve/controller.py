@@ -23,10 +23,10 @@ from reconciler.errors import ReconcilerError
 from reconciler.serve import heal, logs
 from reconciler.serve.decide import ModelStatus, classify, to_heal, to_sync, unknown
 from reconciler.serve.events import Notice, body, new_events, remember, summary
-from reconciler.serve.gitsource import GitSource, one_workspace
+from reconciler.serve.gitsource import GitSource
 from reconciler.serve.metrics import Metrics
 from reconciler.serve.status import RECENT, Event, LastApply, Snapshot
-from reconciler.state.load import DesiredState
+from reconciler.state.load import DesiredState, StateSet
 
 MAX_BACKOFF = 8
 """After failures the next resync waits up to this many intervals."""
@@ -42,7 +42,10 @@ class Settings:
 
     state: Path
     workspace: str | None = None
-    """The one workspace this controller governs (None: the server's default)."""
+    """The workspace this controller governs (None: the server's default); a process
+    serving several runs one controller per workspace (``serve/fleet.py``)."""
+    default: str | None = None
+    """The workspace of state files without a ``workspace:`` key (--workspace)."""
     interval: float = 60.0
     auto_sync: bool = False
     git_pull: bool = False
@@ -70,14 +73,18 @@ class Controller:
         last_apply: Callable[[Registry], LastApply | None],
         publish: Callable[[dict[str, Any]], None] = lambda body: None,
         registry_uri: str = "",
+        metrics: Metrics | None = None,
+        gate: threading.Lock | None = None,
     ) -> None:
         self.settings = settings
-        self.git = GitSource(settings.state)
+        self.git = GitSource(settings.state, settings.default)
+        self._gate = gate or threading.Lock()
+        """Held for a round: controllers of one process never reconcile at the same time."""
         self._connect = connect
         self._registry: Registry | None = None
         self._last_apply = last_apply
         self._publish = publish
-        self.snapshot = Snapshot(registry=registry_uri)
+        self.snapshot = Snapshot(registry=registry_uri, workspace=settings.workspace)
         self.stopping = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
@@ -85,7 +92,7 @@ class Controller:
         self._known: frozenset[str] = frozenset()
         self._head: DesiredState | None = None
         self._notified: dict[str, str] = {}
-        self.metrics = Metrics(lambda: self.snapshot)
+        self.metrics = metrics or Metrics(lambda: [self.snapshot])
         self._details: dict[str, tuple[str, tuple[Change, ...]]] = {}
         """model -> (detail, changes) of this round's heal, for its notification."""
 
@@ -127,7 +134,8 @@ class Controller:
         and fails the round (models unknown, nothing more healed); the next round runs."""
         started = time.time()
         try:
-            return self.reconcile(only)
+            with self._gate:
+                return self.reconcile(only)
         except Exception as exc:  # the loop must outlive any bug or odd input
             what = f"unexpected {type(exc).__name__} in a round: {exc}"
             logs.log.debug("round traceback", exc_info=True)
@@ -140,6 +148,12 @@ class Controller:
                 logs.event("round_failed", what, level=logging.ERROR)
             return False
 
+    def _part(self, state: StateSet) -> DesiredState:
+        """This controller's workspace of the state (empty when the commit has none)."""
+        ws = self.settings.workspace
+        found = [p for p in state.parts if p.workspace == ws]
+        return found[0] if found else DesiredState({}, {}, state.files, ws)
+
     def _read_git(self, errors: list[str]) -> DesiredState | None:
         if self.settings.git_pull:
             try:
@@ -147,7 +161,7 @@ class Controller:
             except ReconcilerError as exc:
                 errors.append(f"{exc} (serving the last good state)")
         try:
-            self._head = one_workspace(self.git.load_head())
+            self._head = self._part(self.git.load_head())
         except ReconcilerError as exc:
             errors.append(f"the state at HEAD is invalid: {exc} (serving the last good state)")
         return self._head
@@ -173,7 +187,7 @@ class Controller:
             applied = (
                 head
                 if applied_commit in (None, head_commit)
-                else one_workspace(self.git.load_at(applied_commit.removesuffix("-dirty")))
+                else self._part(self.git.load_at(applied_commit.removesuffix("-dirty")))
             )
             head, applied = _only(head, only), _only(applied, only)
             wanted = set(head.models) | set(applied.models)
@@ -290,5 +304,5 @@ class Controller:
 
     def _publish_text(self, notice: Notice) -> str:
         """Send one notification; its one-line text is kept for the status page."""
-        self._publish(body(notice, self.snapshot.registry))
+        self._publish(body(notice, self.snapshot.registry, self.settings.workspace))
         return summary(notice, self.snapshot.registry)

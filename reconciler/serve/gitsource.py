@@ -137,15 +137,3 @@ class GitSource:
             self._cache.pop(next(iter(self._cache)))
         self._cache[commit] = desired
         return desired
-
-
-def one_workspace(state: StateSet) -> DesiredState:
-    """The controller governs one workspace per process (its registry connection is
-    scoped to it): a state spanning several is refused."""
-    if len(state.parts) > 1:
-        named = ", ".join(str(p.workspace or "default") for p in state.parts)
-        raise GitError(
-            f"the state spans several workspaces ({named}); run one reconciler serve per "
-            "workspace with --state state/<workspace>"
-        )
-    return state.parts[0]

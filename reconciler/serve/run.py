@@ -12,8 +12,9 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from logging import WARNING
 from types import FrameType
 
@@ -27,8 +28,10 @@ from reconciler.mlflow.connection import default_local_uri, redact, resolve_uri
 from reconciler.serve import guard
 from reconciler.serve.app import create_app
 from reconciler.serve.controller import Controller, Settings
+from reconciler.serve.fleet import Fleet
 from reconciler.serve.guard import GuardedH11
 from reconciler.serve.logs import configure, event
+from reconciler.serve.metrics import Metrics
 from reconciler.serve.notify import Notifier
 from reconciler.serve.status import LastApply
 
@@ -99,8 +102,16 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _connector(uri: str, workspace: str | None) -> Callable[[], Registry]:
+    def connect() -> Registry:
+        return api.in_workspace(api.connect(uri), workspace)
+
+    return connect
+
+
 def serve(
     settings: Settings,
+    workspaces: Sequence[str | None],
     tracking_uri: str | None,
     host: str,
     port: int,
@@ -116,13 +127,22 @@ def serve(
     configure(log_format, redact(uri))
     notifier = Notifier(notify)
 
-    def connect() -> Registry:
-        return api.in_workspace(api.connect(uri), settings.workspace)
-
-    controller = Controller(
-        settings, connect, last_apply_reader(), notifier.publish, registry_uri=redact(uri)
-    )
-    notifier.on_result = lambda result: controller.metrics.notifications.labels(result).inc()
+    metrics = Metrics(lambda: [c.snapshot for c in controllers])
+    gate = threading.Lock()
+    controllers = [
+        Controller(
+            replace(settings, workspace=ws),
+            _connector(uri, ws),
+            last_apply_reader(),
+            notifier.publish,
+            registry_uri=redact(uri),
+            metrics=metrics,
+            gate=gate,
+        )
+        for ws in workspaces
+    ]
+    fleet = Fleet(controllers, metrics)
+    notifier.on_result = lambda result: metrics.notifications.labels(result).inc()
     webhook = "not registered"
     if register_url:
         from reconciler.mlflow.webhooks import register_webhook
@@ -134,9 +154,9 @@ def serve(
         except RegistryError as exc:  # MLflow 2.x, a file store: resync still works
             webhook = "not registered"
             event("webhook_failed", exc.message, level=WARNING)
-    worker = threading.Thread(target=controller.run, name="reconcile", daemon=True)
+    worker = threading.Thread(target=fleet.run, name="reconcile", daemon=True)
     worker.start()
-    app = create_app(controller, secret)
+    app = create_app(fleet, secret)
     config = uvicorn.Config(
         app,
         log_level="error",
@@ -148,14 +168,15 @@ def serve(
     )
     event(
         "start",
-        f"reconciler serve: http://{host}:{port}/ state {settings.state} watching "
+        f"reconciler serve: http://{host}:{port}/ state {settings.state} "
+        f"(workspaces: {', '.join(w or 'default' for w in workspaces)}) watching "
         f"{redact(uri)} every {settings.interval:g} s; webhook {webhook}; "
         f"{len(notify)} notification receiver(s)",
     )
     try:
-        _Server(config, controller.stop).run(sockets=[sock])
+        _Server(config, fleet.stop).run(sockets=[sock])
     finally:
-        controller.stop()
+        fleet.stop()
         worker.join()
         notifier.close()
         sock.close()

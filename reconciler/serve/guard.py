@@ -24,6 +24,10 @@ HEADER_TIMEOUT = 10.0
 MAX_CONNECTIONS = 200
 HARD_LIMIT = 2 * MAX_CONNECTIONS
 """Connections kept while every one of them is busy with a request (slow bodies)."""
+BACKLOG = 64
+"""The listen queue, and how many connections asyncio accepts in one go: with uvicorn's
+2048, a burst is accepted whole before any eviction runs, and the open files spike past
+the limit (git and registry calls then fail with "Too many open files")."""
 KEEP_ALIVE = 5
 """Seconds an idle keep-alive connection stays open after a response."""
 

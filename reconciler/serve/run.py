@@ -164,6 +164,7 @@ def serve(
         http=GuardedH11,
         limit_concurrency=guard.MAX_CONNECTIONS + 1,  # the guard keeps below it
         timeout_keep_alive=guard.KEEP_ALIVE,
+        backlog=guard.BACKLOG,
         timeout_graceful_shutdown=5,
     )
     event(

@@ -150,3 +150,30 @@ def test_health_needs_a_successful_round_within_three_intervals() -> None:
     assert not alive(snap, 1000.0 + 3.1, 1.0)
     assert not alive(Snapshot(registry="x", healthy=False, last_success=1000.0), 1000.5, 1.0)
     assert not alive(Snapshot(registry="x"), 0.0, 1.0)
+
+
+def test_two_workspaces_merge_into_one_view_and_share_one_gate(tmp_path: Path) -> None:
+    """The fleet's snapshot holds both workspaces' models with their workspace; healthy
+    only when both are; a webhook ask reaches every workspace declaring the model."""
+    from reconciler.serve.fleet import Fleet, merged
+    from reconciler.serve.metrics import Metrics
+    from reconciler.serve.status import Snapshot, to_json
+
+    commit = _repo(tmp_path)
+    gate = threading.Lock()
+    controllers: list[Controller] = []
+    metrics = Metrics(lambda: [c.snapshot for c in controllers])
+    for ws in ("team-a", "team-b"):
+        controller = _controller(tmp_path, lambda registry: LastApply(commit), workspace=ws)
+        controller._gate = gate
+        controllers.append(controller)
+    fleet = Fleet(controllers, metrics)
+    good = Snapshot(registry="r", workspace="team-a", healthy=True, last_success=5.0)
+    bad = Snapshot(registry="r", workspace="team-b", healthy=False, last_success=3.0)
+    view = merged([good, bad])
+    assert not view.healthy and view.last_success == 3.0
+    assert [w["workspace"] for w in to_json(view)["workspaces"]] == ["team-a", "team-b"]
+    controllers[0]._known = frozenset({"m"})
+    controllers[1]._known = frozenset({"m"})
+    assert fleet.ask("m") and all("m" in c._asked for c in controllers)
+    assert not fleet.ask("other")

@@ -140,7 +140,7 @@ def test_notification_text_is_one_line_without_chat_markup() -> None:
     hostile = "<!channel> <https://evil|click> @here\nsecond line & more"
     text = chat_text(hostile)
     assert "\n" not in text and "<" not in text and ">" not in text
-    assert "@here" not in text and "&amp;" in text
+    assert "@here" not in text and "&" not in text and "&amp;" not in text
     assert len(chat_text("x" * 1000)) == 300
 
 
@@ -151,7 +151,7 @@ def test_notification_body_has_the_fields_of_the_spec() -> None:
     assert set(found) == {"event", "model", "workspace", "changes", "registry", "text"}
     assert found["changes"][0]["after"] == 2
     assert found["text"] == (
-        "reconciler: m drifted from the last applied commit abc: alias champion: 3 -&gt; 2 "
+        "reconciler: m drifted from the last applied commit abc: champion: live 3, applied 2 "
         "on http://r"
     )
 
@@ -201,13 +201,39 @@ def test_a_replayed_delivery_is_ignored() -> None:
     assert again.status == 200 and again.model is None and "repeated" in again.reason
 
 
-def test_the_replay_memory_is_bounded() -> None:
-    """Ids past the limit or older than MAX_AGE are forgotten (they are refused as stale)."""
+def test_the_replay_memory_is_bounded_and_refuses_rather_than_forgets() -> None:
+    """Ids go once their timestamp is stale; a memory full of fresh ids refuses new
+    deliveries (429) instead of forgetting one that could still be replayed."""
     replays = Replays(limit=3)
-    for i in range(10):
-        assert not replays.seen(f"d{i}", 1000.0)
-    assert len(replays._seen) == 3
-    assert not replays.seen("d9-new", 1000.0 + MAX_AGE + 1) and len(replays._seen) == 1
+    for i in range(3):
+        assert not replays.seen(f"d{i}", 1000.0, 1000.0)
+    headers = _headers("s", "d-new", "1000", RAW)
+    assert verify(headers, RAW, "s", 1000.0, replays).status == 429
+    assert not replays.seen("d9-new", 1000.0 + MAX_AGE + 1, 1000.0 + MAX_AGE + 1)
+    assert len(replays._seen) == 1
+
+
+def test_an_id_is_remembered_as_long_as_its_timestamp_is_fresh() -> None:
+    """A delivery stamped in the future (clock skew) is replayed after MAX_AGE seconds of
+    wall time: its timestamp still passes, so its id must still be known."""
+    replays = Replays()
+    stamp = str(1000 + MAX_AGE - 10)
+    headers = _headers("s", "d1", stamp, RAW)
+    assert verify(headers, RAW, "s", 1000.0, replays).model == "m"
+    again = verify(headers, RAW, "s", 1000.0 + MAX_AGE + 5, replays)
+    assert again.model is None and "repeated" in again.reason
+
+
+def test_non_finite_timestamps_and_non_ascii_headers_are_4xx() -> None:
+    """``nan``/``inf`` timestamps were never stale; non-ASCII signature bytes raised a
+    TypeError (500). Both are refused with a 4xx now, even when correctly signed."""
+    for stamp in ("nan", "inf", "-inf", "1e999"):
+        verdict = verify(_headers("s", "d1", stamp, RAW), RAW, "s", 1000.0, Replays())
+        assert verdict.status == 400 and "timestamp" in verdict.reason, stamp
+    headers = _headers("s", "d1", "1000", RAW)
+    headers["x-mlflow-signature"] = "v1,\u00e9\u00e9"
+    verdict = verify(headers, RAW, "s", 1000.0, Replays())
+    assert verdict.status == 400 and "ASCII" in verdict.reason
 
 
 HOSTILE = [

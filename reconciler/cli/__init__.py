@@ -14,6 +14,7 @@ import click
 from reconciler import __version__
 from reconciler.cli import (
     apply,
+    check,
     demo,
     history,
     import_state,
@@ -80,6 +81,7 @@ for _module in (
     demo,
     predict,
     serve,
+    check,
     unlock,
 ):
     main.add_command(_module.command)

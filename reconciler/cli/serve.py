@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from reconciler import api
-from reconciler.cli.console import Options, common_options, fail, out
+from reconciler.cli.console import Options, common_options, fail
 
 SECRET_ENV = "RECONCILER_WEBHOOK_SECRET"
 _LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[^:\s]+):(?P<port>\d{1,5})$")
@@ -48,7 +48,8 @@ def parse_listen(value: str) -> tuple[str, int]:
     "--notify",
     multiple=True,
     metavar="URL",
-    help="POST a JSON notification to URL on each new condition (repeatable).",
+    help="Notify URL on each new condition (repeatable): http(s) URLs get a JSON POST, "
+    "service URLs (slack://, msteams://, mailto://, ntfy://, ... see apprise) a text line.",
 )
 @click.option(
     "--register-webhook",
@@ -58,6 +59,13 @@ def parse_listen(value: str) -> tuple[str, int]:
     f"(this controller's /webhook); needs {SECRET_ENV}.",
 )
 @click.option("--git-pull", is_flag=True, help="git pull --ff-only before each resync.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="One line per event on stderr: readable text or JSON lines.",
+)
 @click.option(
     "--auto-sync",
     is_flag=True,
@@ -72,38 +80,47 @@ def command(
     register_url: str | None,
     git_pull: bool,
     auto_sync: bool,
+    log_format: str,
 ) -> None:
     """Watch the registry, heal drift of self_heal models, report the rest (until SIGTERM)."""
     host, port = parse_listen(listen)
     secret = os.environ.get(SECRET_ENV) or None
     if register_url and not secret:
         fail(f"--register-webhook needs a shared secret in {SECRET_ENV}")
-    for url in (*notify, *([register_url] if register_url else [])):
-        if not url.startswith(("http://", "https://")):
-            fail(f"{url!r} is not an http(s) URL")
+    if register_url and not register_url.startswith(("http://", "https://")):
+        fail(f"{register_url!r} is not an http(s) URL")
     # a bad state at start is an error; later, the last good one serves
     desired = api.validate(opts.state, (), opts.workspace)
-    if len(desired.parts) > 1:
-        fail("reconciler serve governs one workspace: run one per workspace (--state state/<ws>)")
+    workspaces = [p.workspace for p in desired.parts]
+    if opts.workspace is not None:  # --workspace limits it to one
+        if opts.workspace not in workspaces:
+            fail(f"--workspace {opts.workspace}: the state declares no model in it")
+        workspaces = [opts.workspace]
     try:
         from reconciler.serve.controller import Settings
+        from reconciler.serve.gitsource import GitSource
+        from reconciler.serve.notify import check_urls
         from reconciler.serve.run import serve
     except ModuleNotFoundError as exc:
         fail(f"reconciler serve needs {exc.name}: pip install 'registry-reconciler[serve]'")
+    check_urls(notify)
+    if GitSource(Path(opts.state)).root is None:
+        fail(f"{opts.state} is not in a git repository: serve reads the desired state from git")
     settings = Settings(
         state=Path(opts.state),
-        workspace=desired.parts[0].workspace,
+        default=opts.workspace,
         interval=interval,
         auto_sync=auto_sync,
         git_pull=git_pull,
     )
     serve(
         settings,
+        workspaces,
         opts.tracking_uri,
         host,
         port,
         notify,
         secret,
         register_url,
-        say=lambda line: out(line, err=True),
+        log_format,
     )

@@ -8,6 +8,7 @@ lets the write in progress finish, then starts nothing new.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -21,16 +22,18 @@ from reconciler.core.ports import Registry
 from reconciler.core.resolve import copy_sources
 from reconciler.errors import ReconcilerError
 from reconciler.logged_apply import LogView
-from reconciler.serve import heal
+from reconciler.serve import heal, logs
 from reconciler.serve.decide import ModelStatus, classify, to_heal, to_sync, unknown
 from reconciler.serve.events import Notice, body, new_events, remember, summary
 from reconciler.serve.gitsource import GitSource
 from reconciler.serve.metrics import Metrics
 from reconciler.serve.status import RECENT, Event, LastApply, Snapshot
-from reconciler.state.load import DesiredState
+from reconciler.state.load import DesiredState, StateSet
 
 MAX_BACKOFF = 8
 """After failures the next resync waits up to this many intervals."""
+LOUD = frozenset({"drift", "heal_failed", "unverified"})
+"""Events logged as warnings (someone should look); the rest are info."""
 COALESCE = 0.05
 """Seconds to gather more webhook deliveries into one round (a move sends several)."""
 
@@ -41,7 +44,10 @@ class Settings:
 
     state: Path
     workspace: str | None = None
-    """The one workspace this controller governs (None: the server's default)."""
+    """The workspace this controller governs (None: the server's default); a process
+    serving several runs one controller per workspace (``serve/fleet.py``)."""
+    default: str | None = None
+    """The workspace of state files without a ``workspace:`` key (--workspace)."""
     interval: float = 60.0
     auto_sync: bool = False
     git_pull: bool = False
@@ -69,9 +75,13 @@ class Controller:
         log_reader: Callable[[Registry, list[str], str, Callable[[str], bool]], LogView],
         publish: Callable[[dict[str, Any]], None] = lambda body: None,
         registry_uri: str = "",
+        metrics: Metrics | None = None,
+        gate: threading.Lock | None = None,
     ) -> None:
         self.settings = settings
-        self.git = GitSource(settings.state)
+        self.git = GitSource(settings.state, settings.default)
+        self._gate = gate or threading.Lock()
+        """Held for a round: controllers of one process never reconcile at the same time."""
         self._connect = connect
         self._registry: Registry | None = None
         self._log_reader = log_reader
@@ -80,7 +90,7 @@ class Controller:
         notifies."""
         self._suspected: set[str] = set()
         self._publish = publish
-        self.snapshot = Snapshot(registry=registry_uri)
+        self.snapshot = Snapshot(registry=registry_uri, workspace=settings.workspace)
         self.stopping = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
@@ -88,7 +98,7 @@ class Controller:
         self._known: frozenset[str] = frozenset()
         self._head: DesiredState | None = None
         self._notified: dict[str, str] = {}
-        self.metrics = Metrics(lambda: self.snapshot)
+        self.metrics = metrics or Metrics(lambda: [self.snapshot])
         self._details: dict[str, tuple[str, tuple[Change, ...]]] = {}
         """model -> (detail, changes) of this round's heal, for its notification."""
 
@@ -116,14 +126,39 @@ class Controller:
             if time.monotonic() >= due:
                 with self._lock:
                     self._asked.clear()  # this round covers them
-                failures = 0 if self.reconcile(None) else failures + 1
+                failures = 0 if self._round(None) else failures + 1
                 due = time.monotonic() + self.settings.interval * min(2**failures, MAX_BACKOFF)
                 continue
             time.sleep(COALESCE)
             with self._lock:
                 names, self._asked = frozenset(self._asked), set()
             if names:
-                self.reconcile(names)
+                self._round(names)
+
+    def _round(self, only: frozenset[str] | None) -> bool:
+        """One round that cannot kill the loop: an unexpected exception is logged, counted
+        and fails the round (models unknown, nothing more healed); the next round runs."""
+        started = time.time()
+        try:
+            with self._gate:
+                return self.reconcile(only)
+        except Exception as exc:  # the loop must outlive any bug or odd input
+            what = f"unexpected {type(exc).__name__} in a round: {exc}"
+            logs.log.debug("round traceback", exc_info=True)
+            self.metrics.round_errors.inc()
+            statuses = unknown(tuple(only or sorted(self._known)), self.snapshot.models)
+            try:
+                applied = self.snapshot.applied_commit
+                self._finish(statuses, only, [what], started, None, applied, {}, ok=False)
+            except Exception:  # even the snapshot could not be built: say it, keep going
+                logs.event("round_failed", what, level=logging.ERROR)
+            return False
+
+    def _part(self, state: StateSet) -> DesiredState:
+        """This controller's workspace of the state (empty when the commit has none)."""
+        ws = self.settings.workspace
+        found = [p for p in state.parts if p.workspace == ws]
+        return found[0] if found else DesiredState({}, {}, state.files, ws)
 
     def _read_git(self, errors: list[str]) -> DesiredState | None:
         if self.settings.git_pull:
@@ -132,7 +167,7 @@ class Controller:
             except ReconcilerError as exc:
                 errors.append(f"{exc} (serving the last good state)")
         try:
-            self._head = self.git.load_head()
+            self._head = self._part(self.git.load_head())
         except ReconcilerError as exc:
             errors.append(f"the state at HEAD is invalid: {exc} (serving the last good state)")
         return self._head
@@ -162,7 +197,7 @@ class Controller:
             if run is None:
                 unverified.add(name)
                 continue
-            state = self.git.load_at(run.commit)
+            state = self._part(self.git.load_at(run.commit))
             targets[name] = (state, run.commit)
             if name in state.models:
                 models[name] = state.models[name]
@@ -304,7 +339,14 @@ class Controller:
             detail, changes = self._details.pop(model, ("", ()))
             drift = status.drift if status is not None and event != "healed" else changes
             notice = Notice(event, model, tuple(drift), detail or (applied_commit or "")[:12])
-            events.append(Event(time.time(), model, event, self._publish_text(notice)))
+            text = self._publish_text(notice)
+            events.append(Event(time.time(), model, event, text))
+            level = logging.WARNING if event in LOUD else logging.INFO
+            logs.event(event, text, model=model, workspace=self.settings.workspace, level=level)
+        if not ok:
+            logs.event("round_failed", "; ".join(errors) or "round failed", level=logging.ERROR)
+        elif errors:
+            logs.event("round_warning", "; ".join(errors), level=logging.WARNING)
         full = only is None
         kind = "resync" if full else "webhook"
         self.metrics.resyncs.labels(kind, "ok" if ok else "failed").inc()
@@ -328,5 +370,5 @@ class Controller:
         """Send one notification (the leader only); its one-line text is kept for the
         status page."""
         if self.leading():
-            self._publish(body(notice, self.snapshot.registry))
+            self._publish(body(notice, self.snapshot.registry, self.settings.workspace))
         return summary(notice, self.snapshot.registry)

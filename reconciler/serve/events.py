@@ -9,11 +9,11 @@ failed read) is never notified per model and never resets what was notified.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.core.plan import Change
+from reconciler.core.plan import Change, Kind
 from reconciler.render.planfile import change_to_dict
 from reconciler.render.text import describe
 
@@ -49,12 +49,28 @@ def remember(notified: Mapping[str, str], current: Mapping[str, str]) -> dict[st
     }
 
 
-def chat_text(text: str) -> str:
-    """One line safe for Slack, Mattermost and Teams: no control characters, no markup
-    entities (``<!channel>``, ``<url|label>``), no mentions; cut at ``TEXT_LIMIT``."""
-    line = _CONTROL.sub(" ", text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    line = line.replace("@", "@\u200b")
+_NEUTRAL = str.maketrans({"<": "\u2039", ">": "\u203a", "`": "'", "&": "+"})
+"""Characters that start HTML, Slack's ``<!channel>`` / ``<url|label>`` sequences, code
+spans and entities, replaced by look-alikes (plain text, no entities to decode)."""
+_LINKS = re.compile(r"(\]|!|:)(?=\(|\[|//)")
+
+
+def plain(text: str) -> str:
+    """Registry text as one plain-text line safe for Slack, Mattermost, Teams and apprise's
+    services: no control characters, no HTML or Slack markup, no markdown links, images or
+    autolinks (``](``, ``![``, ``://`` broken by a zero-width space), no @-mentions.
+    Emphasis characters (``*_~``) stay: they can style, not forge."""
+    line = _CONTROL.sub(" ", text).translate(_NEUTRAL)
+    return _LINKS.sub("\\1\u200b", line).replace("@", "@\u200b")
+
+
+def _cut(line: str) -> str:
     return line if len(line) <= TEXT_LIMIT else line[: TEXT_LIMIT - 3] + "..."
+
+
+def chat_text(text: str) -> str:
+    """``plain`` text cut at ``TEXT_LIMIT`` (chat messages are read at a glance)."""
+    return _cut(plain(text))
 
 
 @dataclass(frozen=True)
@@ -79,15 +95,42 @@ _SAYS = {
 }
 
 
-def summary(notice: Notice, registry: str) -> str:
-    """The one line a person reads (not yet escaped for any output)."""
-    what = "; ".join(describe(c) for c in notice.changes[:3])
+_WHAT = {
+    Kind.ALIAS: "{key}",
+    Kind.TAG: "tag {key}",
+    Kind.DESCRIPTION: "description",
+    Kind.STAGE: "stage of version {version}",
+    Kind.VERSION_TAG: "version {version} tag {key}",
+    Kind.VERSION_DESCRIPTION: "version {version} description",
+}
+
+
+def drift_line(change: Change) -> str:
+    """What is live and what was applied: ``champion: live 3, applied 2`` (a heal's change
+    goes from live to applied)."""
+    if change.kind not in _WHAT:
+        return describe(change)
+    what = _WHAT[change.kind].format(key=change.key, version=change.version)
+
+    def value(v: object) -> str:
+        if isinstance(v, dict) and "from" in v:
+            return f"the copy of {v['from']} v{v.get('version')}"
+        return "none" if v is None else str(v)
+
+    return f"{what}: live {value(change.before)}, applied {value(change.after)}"
+
+
+def summary(notice: Notice, registry: str, clean: Callable[[str], str] = str) -> str:
+    """The one line a person reads; ``clean`` is applied to everything but the registry
+    (the one part this controller, not the registry, wrote)."""
+    said = drift_line if notice.event == "drift" else describe
+    what = "; ".join(said(c) for c in notice.changes[:3])
     if len(notice.changes) > 3:
         what += f" (and {len(notice.changes) - 3} more)"
     line = f"reconciler: {notice.model} {_SAYS[notice.event]}"
     if notice.detail and notice.event != "synced":
         line += f" {notice.detail}"
-    return line + (f": {what}" if what else "") + f" on {registry}"
+    return clean(line + (f": {what}" if what else "")) + f" on {registry}"
 
 
 def body(notice: Notice, registry: str, workspace: str | None = None) -> dict[str, Any]:
@@ -98,5 +141,5 @@ def body(notice: Notice, registry: str, workspace: str | None = None) -> dict[st
         "workspace": workspace,
         "changes": [change_to_dict(c) for c in notice.changes],
         "registry": registry,
-        "text": chat_text(summary(notice, registry)),
+        "text": _cut(summary(notice, registry, plain)),
     }

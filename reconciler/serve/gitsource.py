@@ -1,8 +1,11 @@
-"""Desired state from git: HEAD, ``git pull --ff-only``, and the state at any commit.
+"""Desired state from git objects: the served commit, a fetch, and the state at any commit.
 
-The state of the last applied commit is read from git itself (``git archive`` into a
-temporary directory, then the normal loader), never from the working tree, so a merged
-but unapplied commit cannot leak into what the controller heals toward.
+Every state the controller uses, HEAD's included, is read from git itself (``git
+archive`` of a commit into a temporary directory, then the normal loader), never from
+the working tree: a merged but unapplied commit cannot leak into what the controller
+heals toward, and a pull that fails half-way (a full disk) cannot serve a half-checked-out
+tree. ``--git-pull`` fetches and serves the upstream commit when it fast-forwards the one
+served; the working tree is never touched.
 """
 
 from __future__ import annotations
@@ -51,11 +54,14 @@ def _first_line(out: bytes) -> str:
 class GitSource:
     """The state path's git repository (or none: then HEAD is the working tree)."""
 
-    def __init__(self, state: Path) -> None:
+    def __init__(self, state: Path, workspace: str | None = None) -> None:
         self.state = state
+        self.workspace = workspace
+        """The workspace of state files without a ``workspace:`` key."""
         top = _git(_folder(state), "rev-parse", "--show-toplevel")
         self.root: Path | None = Path(top.stdout.decode().strip()) if top.returncode == 0 else None
-        self._cache: dict[str, DesiredState] = {}
+        self._cache: dict[str, StateSet] = {}
+        self._fetched: str | None = None
         self._ancestors: dict[tuple[str, str], bool] = {}
         self.repo = repo_identity(self.root) if self.root is not None else ""
         """This state repository's identity: only its own apply-log runs are baselines."""
@@ -73,26 +79,50 @@ class GitSource:
             self._ancestors[key] = done.returncode == 0
         return self._ancestors[key]
 
-    def head(self) -> str | None:
-        """The commit checked out, or None outside git (or before the first commit)."""
-        if self.root is None:
-            return None
-        done = _git(self.root, "rev-parse", "--verify", "-q", "HEAD")
+    def _rev(self, name: str) -> str | None:
+        assert self.root is not None
+        done = _git(self.root, "rev-parse", "--verify", "-q", f"{name}^{{commit}}")
         return done.stdout.decode().strip() or None if done.returncode == 0 else None
 
+    def _ancestor(self, older: str, newer: str) -> bool:
+        assert self.root is not None
+        return _git(self.root, "merge-base", "--is-ancestor", older, newer).returncode == 0
+
+    def head(self) -> str | None:
+        """The commit served: the last fetched upstream commit after ``pull``, else the one
+        checked out; None outside git (or before the first commit)."""
+        if self.root is None:
+            return None
+        return self._fetched or self._rev("HEAD")
+
     def pull(self) -> None:
-        """``git pull --ff-only``; a failure leaves the working tree as it was."""
+        """``git fetch``, then serve the upstream commit if it fast-forwards the one served.
+        A failed fetch changes nothing (git writes a ref only once its objects are whole)."""
         if self.root is None:
             raise GitError(f"{self.state} is not in a git repository: --git-pull needs one")
-        done = _git(self.root, "pull", "--ff-only", "-q")
+        done = _git(self.root, "fetch", "-q")
         if done.returncode != 0:
-            raise GitError(f"git pull --ff-only failed: {_first_line(done.stderr)}")
+            raise GitError(f"git pull (fetch) failed: {_first_line(done.stderr)}")
+        upstream = self._rev("@{upstream}")
+        if upstream is None:
+            raise GitError("git pull: the checked-out branch has no upstream branch")
+        current = self.head()
+        if current is None or self._ancestor(current, upstream):
+            self._fetched = upstream
+        elif not self._ancestor(upstream, current):
+            raise GitError(
+                f"git pull: upstream {upstream[:12]} does not fast-forward {current[:12]} "
+                f"(serving {current[:12]})"
+            )
 
-    def load_head(self) -> DesiredState:
-        """The state as checked out (HEAD after a pull)."""
-        return one_workspace(load_state(self.state))
+    def load_head(self) -> StateSet:
+        """The state at the served commit, read from git objects."""
+        commit = self.head()
+        if commit is None:
+            raise GitError(f"{self.state}: no commit to read the state from")
+        return self.load_at(commit)
 
-    def load_at(self, commit: str) -> DesiredState:
+    def load_at(self, commit: str) -> StateSet:
         """The state files as they were at ``commit`` (cached: commits do not change)."""
         if commit in self._cache:
             return self._cache[commit]
@@ -101,32 +131,26 @@ class GitSource:
         rel = self.state.resolve().relative_to(self.root.resolve())
         found = _git(self.root, "cat-file", "-e", f"{commit}^{{commit}}")
         if found.returncode != 0:
-            raise GitError(
-                f"the last applied commit {commit[:12]} is not in {self.root} (fetch it)"
-            )
+            raise GitError(f"commit {commit[:12]} is not in {self.root} (fetch it)")
         done = _git(self.root, "archive", "--format=tar", commit, "--", str(rel))
-        with tempfile.TemporaryDirectory(prefix="reconciler-applied-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="reconciler-state-") as tmp:
             if done.returncode == 0:
-                with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
-                    tar.extractall(tmp, filter="data")
+                try:
+                    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
+                        tar.extractall(tmp, filter="data")
+                except (tarfile.TarError, OSError) as exc:  # an absolute symlink, a full disk
+                    raise GitError(f"cannot read the state at {commit[:12]}: {exc}") from None
             target = Path(tmp, rel)
             if not target.exists():  # the state path did not exist at that commit
-                desired = DesiredState(models={}, sources={}, files=())
+                empty = DesiredState(models={}, sources={}, files=(), workspace=self.workspace)
+                desired = StateSet.of([empty], (), self.workspace)
             else:
-                desired = one_workspace(load_state(target))
+                try:
+                    desired = load_state(target, self.workspace)
+                except ReconcilerError as exc:  # name the commit, not the temporary folder
+                    said = str(exc).replace(f"{Path(tmp).resolve()}/", "").replace(f"{tmp}/", "")
+                    raise GitError(f"{commit[:12]}: {said}") from None
         if len(self._cache) >= 4:
             self._cache.pop(next(iter(self._cache)))
         self._cache[commit] = desired
         return desired
-
-
-def one_workspace(state: StateSet) -> DesiredState:
-    """The controller governs one workspace per process (its registry connection is
-    scoped to it): a state spanning several is refused."""
-    if len(state.parts) > 1:
-        named = ", ".join(str(p.workspace or "default") for p in state.parts)
-        raise GitError(
-            f"the state spans several workspaces ({named}); run one reconciler serve per "
-            "workspace with --state state/<workspace>"
-        )
-    return state.parts[0]

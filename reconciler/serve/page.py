@@ -9,6 +9,7 @@ come from the registry or a pull request, and must show as text, never as markup
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 
 from reconciler.render.text import describe
 from reconciler.serve.decide import ModelStatus
@@ -78,7 +79,11 @@ def render(snapshot: Snapshot) -> str:
         f"at {esc(last.at or '?')}, run <code>{esc(last.run_id or '-')}</code>"
         + (" <strong>(an apply is running)</strong>" if last.running else "")
     )
-    rows = [r for m in snapshot.models for r in _model_rows(m)]
+    shown = [
+        replace(m, name=f"{ws}/{m.name}") if ws and snapshot.parts else m
+        for m, ws in zip(snapshot.models, snapshot.workspaces(), strict=True)
+    ]
+    rows = [r for m in shown for r in _model_rows(m)]
     errors = "".join(f"<li>{esc(e)}</li>" for e in snapshot.errors)
     events = "".join(
         f'<tr class="event"><td>{esc(iso(e.at))}</td><td>{esc(e.model)}</td>'

@@ -9,9 +9,12 @@ signal after shutdown, so it is replaced).
 from __future__ import annotations
 
 import signal
+import socket
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
+from logging import WARNING
 from types import FrameType
 from typing import Any
 
@@ -19,12 +22,17 @@ import uvicorn
 
 from reconciler import api, logged_apply
 from reconciler.core.ports import ApplyLog, Registry
-from reconciler.errors import RegistryError
+from reconciler.errors import ReconcilerError, RegistryError
 from reconciler.logged_apply import LogView
 from reconciler.mlflow.connection import default_local_uri, redact, resolve_uri
+from reconciler.serve import guard
 from reconciler.serve.app import create_app
 from reconciler.serve.controller import Controller, Settings
+from reconciler.serve.fleet import Fleet
+from reconciler.serve.guard import GuardedH11
 from reconciler.serve.leader import Elector
+from reconciler.serve.logs import configure, event
+from reconciler.serve.metrics import Metrics
 from reconciler.serve.notify import Notifier
 
 RECENT = 20
@@ -67,58 +75,115 @@ def log_reader() -> Callable[[Registry, list[str], str, Callable[[str], bool]], 
     return read
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """The bound listening socket, made before anything starts: a bad host or a port in
+    use is a start error (exit 1), not a thread that runs on without its HTTP face."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ReconcilerError(f"--listen {host}:{port}: cannot resolve {host!r} ({exc})") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        why = exc.strerror or str(exc)
+        raise ReconcilerError(f"--listen {host}:{port}: cannot listen there ({why})") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _connector(uri: str, workspace: str | None) -> Callable[[], Registry]:
+    def connect() -> Registry:
+        return api.in_workspace(api.connect(uri), workspace)
+
+    return connect
+
+
 def serve(
     settings: Settings,
+    workspaces: Sequence[str | None],
     tracking_uri: str | None,
     host: str,
     port: int,
     notify: tuple[str, ...] = (),
     secret: str | None = None,
     register_url: str | None = None,
-    say: Callable[[str], None] = print,
+    log_format: str = "text",
 ) -> None:
-    """Run until SIGTERM; returns once the worker has finished its last write."""
+    """Run until SIGTERM; returns once the worker has finished its last write. Raises
+    ``ReconcilerError`` when it cannot start (nothing is running then)."""
     uri = resolve_uri(tracking_uri) or default_local_uri()
+    sock = listen_socket(host, port)
+    configure(log_format, redact(uri))
     notifier = Notifier(notify)
 
-    def connect() -> Registry:
-        return api.in_workspace(api.connect(uri), settings.workspace)
-
-    controller = Controller(
-        settings, connect, log_reader(), notifier.publish, registry_uri=redact(uri)
-    )
-    notifier.on_result = lambda result: controller.metrics.notifications.labels(result).inc()
+    metrics = Metrics(lambda: [c.snapshot for c in controllers])
+    gate = threading.Lock()
+    controllers = [
+        Controller(
+            replace(settings, workspace=ws),
+            _connector(uri, ws),
+            log_reader(),
+            notifier.publish,
+            registry_uri=redact(uri),
+            metrics=metrics,
+            gate=gate,
+        )
+        for ws in workspaces
+    ]
+    fleet = Fleet(controllers, metrics)
+    notifier.on_result = lambda result: metrics.notifications.labels(result).inc()
     lease_logs: list[ApplyLog] = []
 
     def lease_log() -> Any:
+        """The default workspace's apply log holds the replicas' lease (one per process)."""
         if not lease_logs:
-            lease_logs.append(logged_apply.open_log(connect()))
+            lease_logs.append(logged_apply.open_log(_connector(uri, workspaces[0])()))
         return lease_logs[0]
 
-    elector = Elector(lease_log, controller.git.repo).start()
-    controller.leading = lambda: elector.leading
+    elector = Elector(lease_log, controllers[0].git.repo).start()
+    for controller in controllers:
+        controller.leading = lambda: elector.leading
+    webhook = "not registered"
     if register_url:
         from reconciler.mlflow.webhooks import register_webhook
 
         assert secret is not None
         try:
             done = register_webhook(uri, register_url, secret)
-            say(f"webhook registry-reconciler {done}: {register_url}")
+            webhook = f"registry-reconciler {done} for {register_url}"
         except RegistryError as exc:  # MLflow 2.x, a file store: resync still works
-            say(f"warning: {exc.message}")
-    worker = threading.Thread(target=controller.run, name="reconcile", daemon=True)
+            webhook = "not registered"
+            event("webhook_failed", exc.message, level=WARNING)
+    worker = threading.Thread(target=fleet.run, name="reconcile", daemon=True)
     worker.start()
-    app = create_app(controller, secret)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-    say(
-        f"reconciler serve: http://{host}:{port}/ watching {redact(uri)} every "
-        f"{settings.interval:g} s"
+    app = create_app(fleet, secret)
+    config = uvicorn.Config(
+        app,
+        log_level="error",
+        access_log=False,
+        http=GuardedH11,
+        limit_concurrency=guard.MAX_CONNECTIONS + 1,  # the guard keeps below it
+        timeout_keep_alive=guard.KEEP_ALIVE,
+        backlog=guard.BACKLOG,
+        timeout_graceful_shutdown=5,
+    )
+    event(
+        "start",
+        f"reconciler serve: http://{host}:{port}/ state {settings.state} "
+        f"(workspaces: {', '.join(w or 'default' for w in workspaces)}) watching "
+        f"{redact(uri)} every {settings.interval:g} s; webhook {webhook}; "
+        f"{len(notify)} notification receiver(s)",
     )
     try:
-        _Server(config, controller.stop).run()
+        _Server(config, fleet.stop).run(sockets=[sock])
     finally:
-        controller.stop()
+        fleet.stop()
         elector.stop()
         worker.join()
         notifier.close()
-    say("reconciler serve: stopped")
+        sock.close()
+    event("stop", "reconciler serve: stopped")

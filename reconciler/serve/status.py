@@ -46,6 +46,8 @@ class Snapshot:
 
     registry: str
     models: tuple[ModelStatus, ...] = ()
+    workspace: str | None = None
+    """The workspace these models are in (None: the server's default)."""
     head: str | None = None
     """The commit checked out (None outside git)."""
     applied_commit: str | None = None
@@ -61,6 +63,27 @@ class Snapshot:
     """This replica leads (heals, applies, notifies); False: a read-only standby."""
     events: tuple[Event, ...] = field(default_factory=tuple)
     """Most recent first."""
+    parts: tuple[Snapshot, ...] = ()
+    """One per workspace when a process serves several (``models`` are theirs, in order)."""
+
+    def workspaces(self) -> tuple[str | None, ...]:
+        """The workspace of each model, in the order of ``models``."""
+        if not self.parts:
+            return tuple(self.workspace for _ in self.models)
+        return tuple(p.workspace for p in self.parts for _ in p.models)
+
+
+STALE_ROUNDS = 3
+"""/healthz fails when no full round succeeded within this many intervals."""
+
+
+def alive(snapshot: Snapshot, now: float, interval: float) -> bool:
+    """``/healthz``: the last full round succeeded, and one did within three intervals
+    (a loop that stopped running, for whatever reason, is not healthy)."""
+    fresh = snapshot.last_success is not None and now - snapshot.last_success <= (
+        STALE_ROUNDS * interval
+    )
+    return snapshot.healthy and fresh
 
 
 def iso(at: float | None) -> str | None:
@@ -100,9 +123,20 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
         "last_attempt": iso(snapshot.last_attempt),
         "errors": list(snapshot.errors),
         "counts": counts(snapshot),
+        "workspaces": [
+            {
+                "workspace": p.workspace,
+                "healthy": p.healthy,
+                "applied_commit": p.applied_commit,
+                "last_success": iso(p.last_success),
+                "errors": list(p.errors),
+            }
+            for p in (snapshot.parts or (snapshot,))
+        ],
         "models": [
             {
                 "name": m.name,
+                "workspace": ws,
                 "state": m.state.value,
                 "self_heal": m.self_heal,
                 "problem": m.problem or None,
@@ -118,7 +152,7 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
                 ],
                 "drift": [change_to_dict(c) for c in m.drift],
             }
-            for m in snapshot.models
+            for m, ws in zip(snapshot.models, snapshot.workspaces(), strict=True)
         ],
         "events": [
             {"at": iso(e.at), "model": e.model, "event": e.event, "text": e.text}

@@ -5,15 +5,18 @@ A delivery is trusted only when its ``X-MLflow-Signature`` is the HMAC-SHA256 of
 five minutes of now, and its delivery id was not seen before. The body is parsed only
 after the signature holds; all a delivery can do is ask for one declared model to be
 reconciled now, so the worst a flood can cause is bounded by the number of models.
+Malformed deliveries (non-ASCII header bytes, a non-finite timestamp) get a 4xx, never an
+exception.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import hmac
 import json
-from collections import OrderedDict
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -48,25 +51,37 @@ def sign(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:
 
 
 class Replays:
-    """Delivery ids seen in the last ``MAX_AGE`` seconds, at most ``limit`` of them.
+    """Delivery ids remembered for as long as their timestamps are fresh, at most ``limit``.
 
-    Older ids need no memory: their deliveries are refused as stale anyway.
+    An id is kept until its own timestamp is older than ``MAX_AGE`` (then any repeat is
+    refused as stale anyway), so no replay is accepted while it could still pass the age
+    check. When ``limit`` fresh ids are held, new deliveries are refused (``full``) rather
+    than forgetting one: only holders of the secret can fill it.
     """
 
     def __init__(self, limit: int = 100_000) -> None:
         self.limit = limit
-        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._seen: dict[str, float] = {}
+        self._expiry: list[tuple[float, str]] = []
 
-    def seen(self, delivery_id: str, now: float) -> bool:
-        """True when ``delivery_id`` was seen already; records it otherwise."""
-        while self._seen and (
-            len(self._seen) >= self.limit or next(iter(self._seen.values())) < now - MAX_AGE
-        ):
-            self._seen.popitem(last=False)
+    def full(self, now: float) -> bool:
+        self._forget(now)
+        return len(self._seen) >= self.limit
+
+    def seen(self, delivery_id: str, stamp: float, now: float) -> bool:
+        """True when ``delivery_id`` was seen already; records it (until ``stamp`` goes
+        stale) otherwise."""
+        self._forget(now)
         if delivery_id in self._seen:
             return True
-        self._seen[delivery_id] = now
+        self._seen[delivery_id] = stamp
+        heapq.heappush(self._expiry, (stamp, delivery_id))
         return False
+
+    def _forget(self, now: float) -> None:
+        while self._expiry and self._expiry[0][0] < now - MAX_AGE:
+            _, old = heapq.heappop(self._expiry)
+            self._seen.pop(old, None)
 
 
 def model_named(body: bytes) -> str | None:
@@ -91,15 +106,21 @@ def verify(
     stamp = headers.get(TIMESTAMP, "")
     if not signature or not delivery_id or not stamp:
         return Verdict(401, "unsigned delivery")
+    if not (signature.isascii() and delivery_id.isascii() and stamp.isascii()):
+        return Verdict(400, "malformed header (not ASCII)")
     if not hmac.compare_digest(sign(secret, delivery_id, stamp, body), signature):
         return Verdict(401, "bad signature")
     try:
-        age = now - float(stamp)
+        when = float(stamp)
     except ValueError:
         return Verdict(400, "bad timestamp")
-    if abs(age) > MAX_AGE:
+    if not math.isfinite(when):
+        return Verdict(400, "bad timestamp (not finite)")
+    if abs(now - when) > MAX_AGE:
         return Verdict(400, "stale delivery")
-    if replays.seen(delivery_id, now):
+    if replays.full(now):
+        return Verdict(429, "too many deliveries to remember")
+    if replays.seen(delivery_id, when, now):
         return Verdict(200, "repeated delivery ignored")
     model = model_named(body)
     return Verdict(200, "accepted" if model else "no model named", model)

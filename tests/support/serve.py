@@ -69,7 +69,12 @@ class Served:
     """``reconciler serve`` in a subprocess (stop it with ``terminate``)."""
 
     def __init__(
-        self, registry: str, cwd: Path, *args: str, env: dict[str, str] | None = None
+        self,
+        registry: str,
+        cwd: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        max_files: int | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -89,9 +94,21 @@ class Served:
             "RECONCILER_WEBHOOK_SECRET": SECRET,
             **(env or {}),
         }
+
+        def limit() -> None:  # systemd's default soft limit, say
+            if max_files is not None:
+                import resource
+
+                resource.setrlimit(resource.RLIMIT_NOFILE, (max_files, max_files))
+
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
-                command, cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT
+                command,
+                cwd=cwd,
+                env=full_env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=limit if max_files is not None else None,
             )
 
     def output(self) -> str:

@@ -115,12 +115,17 @@ class Lease:
     """Dead applies' runs this apply ended ``KILLED`` (reported once)."""
 
 
-def open_log(registry: Registry, workspace: str | None = None) -> ApplyLog:
+def open_log(
+    registry: Registry, workspace: str | None = None, retry_seconds: float | None = None
+) -> ApplyLog:
     """The apply log on the registry's own tracking server, in the apply's default
-    workspace (``--workspace`` / MLFLOW_WORKSPACE): that team's lock and history."""
-    from reconciler.mlflow.applylog import MlflowApplyLog
+    workspace (``--workspace`` / MLFLOW_WORKSPACE): that team's lock and history.
+    ``retry_seconds``: how long a call retries transient failures (a controller's reads
+    fail fast: the next round is the retry)."""
+    from reconciler.mlflow.applylog import RETRY_SECONDS, MlflowApplyLog
 
-    return MlflowApplyLog.of(registry.in_workspace(workspace) if workspace else registry)
+    target = registry.in_workspace(workspace) if workspace else registry
+    return MlflowApplyLog.of(target, RETRY_SECONDS if retry_seconds is None else retry_seconds)
 
 
 def log_workspace(plan: Plan, default: str | None) -> str | None:

@@ -115,9 +115,9 @@ class MlflowApplyLog:
         """Transient failures retried so far (for tests and logs)."""
 
     @classmethod
-    def of(cls, registry: Any) -> MlflowApplyLog:
+    def of(cls, registry: Any, retry_seconds: float = RETRY_SECONDS) -> MlflowApplyLog:
         """The log on the same server as an ``MlflowRegistry``."""
-        return cls(registry._client, registry._call, registry.uri)
+        return cls(registry._client, registry._call, registry.uri, retry_seconds)
 
     def _call(self, fn: Callable[[], T], find: Callable[[], T | None] | None = None) -> T:
         """``fn`` through the registry's translation, retried while failures are transient;

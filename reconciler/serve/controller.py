@@ -329,7 +329,9 @@ class Controller:
             statuses = tuple(fresh.get(s.name, s) for s in old.models)
         by_name = {s.name: s for s in statuses}
         news = list(new_events(self._notified, conditions))
-        if only is None:
+        if not self.leading():
+            pass  # a standby sends nothing, so nothing counts as notified: it tells on taking over
+        elif only is None:
             self._notified = remember(self._notified, conditions)
         else:
             self._notified.update(remember(self._notified, conditions))

@@ -46,6 +46,9 @@ class Elector:
         return self._leading.is_set()
 
     def start(self) -> Elector:
+        """The first round runs before this returns: a lone replica leads from its first
+        reconcile on (no notification lost to the election)."""
+        self.round()
         self._thread.start()
         return self
 
@@ -53,10 +56,8 @@ class Elector:
         self._done.set()
 
     def _run(self) -> None:
-        while True:
+        while not self._done.wait(HEARTBEAT):
             self.round()
-            if self._done.wait(HEARTBEAT):
-                return
 
     def round(self) -> bool:
         """Read, decide, write, read again; whether this replica leads now."""

@@ -69,7 +69,7 @@ def log_reader() -> Callable[[Registry, list[str], str, Callable[[str], bool]], 
     def read(
         registry: Registry, models: list[str], repo: str, on_branch: Callable[[str], bool]
     ) -> LogView:
-        log = logs.setdefault(id(registry), logged_apply.open_log(registry))
+        log = logs.setdefault(id(registry), logged_apply.open_log(registry, retry_seconds=0))
         return logged_apply.read_log(log, models, repo, on_branch)
 
     return read
@@ -141,7 +141,8 @@ def serve(
     def lease_log() -> Any:
         """The default workspace's apply log holds the replicas' lease (one per process)."""
         if not lease_logs:
-            lease_logs.append(logged_apply.open_log(_connector(uri, workspaces[0])()))
+            registry = _connector(uri, workspaces[0])()
+            lease_logs.append(logged_apply.open_log(registry, retry_seconds=0))
         return lease_logs[0]
 
     elector = Elector(lease_log, controllers[0].git.repo).start()

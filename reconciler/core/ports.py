@@ -38,6 +38,10 @@ class Registry(Protocol):
         """Every registered model's name (for ``import`` of a whole registry)."""
         ...
 
+    def prompt_names(self) -> list[str]:
+        """Every prompt's name (``import`` of a whole registry, SPEC v4 §20)."""
+        ...
+
     def run_metrics(self, run_ids: Iterable[str]) -> Mapping[str, Mapping[str, float]]:
         """Latest metrics of each run, read in batches."""
         ...

@@ -2,24 +2,35 @@
 
 The read strategies (``compat.Read``) differ in requests, threads and filters, never in
 their answer: each feeds every registered model and version it gets to one ``Found``,
-which keeps exact name matches only and drops MLflow 3 prompts. No mlflow import.
+which keeps exact name matches only. MLflow 3 prompts come back from the same searches
+(the store does not filter them, only ``MlflowClient`` does): they are kept, marked
+``prompt``, with each version's template taken out of its tags (SPEC v4 §20), so a state
+that declares them reads them in the same requests. No mlflow import.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from reconciler.core.observed import ObservedModel, ObservedState, ObservedVersion
-from reconciler.mlflow.compat import PROMPT_TAG
+from reconciler.core.prompts import TEXT_TAG, version_tags
+from reconciler.core.prompts import is_prompt as prompt_tags
 
 
 def is_prompt(rm: Any) -> bool:
-    return str((rm.tags or {}).get(PROMPT_TAG, "")).lower() == "true"
+    return prompt_tags(rm.tags or {})
+
+
+def _as_prompt(version: ObservedVersion) -> ObservedVersion:
+    """A prompt version: its template out of its tags."""
+    text = version.tags.get(TEXT_TAG)
+    return replace(version, tags=version_tags(version.tags), template=text or "")
 
 
 class Found:
-    """What the searches returned for the wanted names (exact matches only, prompts
-    dropped), however many requests and threads it took."""
+    """What the searches returned for the wanted names (exact matches only), however many
+    requests and threads it took."""
 
     def __init__(self, wanted: list[str]) -> None:
         self.wanted = wanted
@@ -27,7 +38,7 @@ class Found:
         self.versions: dict[str, dict[int, ObservedVersion]] = {n: {} for n in wanted}
 
     def add_model(self, rm: Any) -> None:
-        if rm.name in self.versions and not is_prompt(rm):
+        if rm.name in self.versions:
             self.models[rm.name] = rm
 
     def add_version(self, mv: Any) -> None:
@@ -51,8 +62,13 @@ class Found:
                     aliases={a: int(v) for a, v in (rm.aliases or {}).items()},
                     tags=dict(rm.tags or {}),
                     description=rm.description or "",
-                    versions=self.versions[name],
+                    versions=self._versions(name, is_prompt(rm)),
+                    prompt=is_prompt(rm),
                 )
                 for name, rm in sorted(self.models.items())
             }
         )
+
+    def _versions(self, name: str, prompt: bool) -> dict[int, ObservedVersion]:
+        found = self.versions[name]
+        return {n: _as_prompt(v) for n, v in found.items()} if prompt else found

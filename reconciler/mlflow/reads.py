@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from reconciler.core.observed import ObservedState
+from reconciler.core.prompts import IS_PROMPT_TAG
 from reconciler.errors import RegistryError
 from reconciler.mlflow.compat import (
     Read,
@@ -162,3 +163,11 @@ class Reads(Session):
         """Every registered model's name (``import`` without ``--model``), paged."""
         found = self._paged(self._store.search_registered_models, max_results=1000)
         return sorted(rm.name for rm in found if not is_prompt(rm))
+
+    def prompt_names(self) -> list[str]:
+        """Every prompt's name (SPEC v4 §20), paged; one search filtered on the prompt tag."""
+        where = f"tags.`{IS_PROMPT_TAG}` = 'true'"
+        found = self._paged(
+            self._store.search_registered_models, filter_string=where, max_results=1000
+        )
+        return sorted(rm.name for rm in found if is_prompt(rm))

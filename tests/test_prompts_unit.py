@@ -3,18 +3,28 @@ as models, exact revert, kinds never mixed, and the template diff."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import re
 from pathlib import Path
 
 import pytest
 
 from reconciler.core.apply import execute
+from reconciler.core.evidence import Evidence, Side
 from reconciler.core.observed import ObservedModel, ObservedState, ObservedVersion
-from reconciler.core.plan import Action, Kind, compute_plan
+from reconciler.core.plan import Action, Change, Kind, Plan, compute_plan
 from reconciler.core.prompts import template_diff
 from reconciler.errors import StateErrors
+from reconciler.render.escape import BIDI, command_safe, visible
+from reconciler.render.markdown import render_markdown
+from reconciler.render.planfile import to_json
+from reconciler.render.text import render_text
 from reconciler.state.audit import AuditInfo
 from reconciler.state.load import DesiredState, load_state
+from tests.support.cmark import read, to_html
 from tests.support.memory_registry import MemoryRegistry
+from tests.test_markdown_hostile import ALLOWED_TAGS, HOSTILE, MENTION
 
 AUDIT = AuditInfo("2026-01-01T00:00:00+00:00", "tester", "abc123")
 V1 = "You are a support agent. Answer {{question}} politely."
@@ -151,3 +161,79 @@ def test_long_template_diffs_are_cut_and_counted() -> None:
     diff = template_diff((1, old, ""), (2, "", ""), limit=50)
     assert len(diff.lines) == 50 and diff.cut == 503 - 50
     assert template_diff((1, "same", ""), (2, "same", "")).same
+
+
+def hostile_prompt_plan(value: str) -> Plan:
+    """A prompt move whose templates and commit messages are ``value`` on every line."""
+    old = "\n".join(["Intro", *HOSTILE, "Outro"])
+    new = "\n".join(["Intro", value, *(h + " v2" for h in HOSTILE), "Outro"])
+    diff = template_diff((1, old, value), (2, new, value))
+    evidence = Evidence(
+        "support-reply",
+        "production",
+        Side(1, None, created="t0"),
+        Side(2, None, created="t1"),
+        version_tags={"reviewed": value},
+        template=diff,
+    )
+    change = Change("support-reply", Kind.ALIAS, "production", Action.UPDATE, 1, 2)
+    return Plan(
+        "http://127.0.0.1:5000",
+        "sha256:a",
+        "sha256:b",
+        ("support-reply",),
+        (change,),
+        sources={"support-reply": "state/p.yaml:2"},
+        evidence=(evidence,),
+        prompts=("support-reply",),
+    )
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=[f"v{i}" for i in range(len(HOSTILE))])
+def test_hostile_template_text_renders_literally(value: str, cmark: str) -> None:
+    """Template lines and commit messages add no HTML, link, mention or comment in the PR
+    comment; the diff is one fenced block holding every line as written."""
+    markdown = render_markdown(hostile_prompt_plan(value))
+    html = to_html(markdown, cmark)
+    page = read(html)
+    assert page.comments == 0 and "<!--" not in html
+    assert page.tags <= ALLOWED_TAGS, page.tags - ALLOWED_TAGS
+    assert page.links == [] and not any(c in html for c in BIDI)
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]", html)
+    prose = "".join(page.text).replace("\u200b", "\u0000")
+    assert not MENTION.search(prose), MENTION.findall(prose)[:5]
+    assert html.count("<pre>") == 1 and 'class="language-diff"' in html
+    code = "".join(page.code)
+    for line in value.splitlines() or [value]:
+        assert "+" + visible(line)[:40] in code, (line, code[:2000])
+    assert page.paragraphs[0] == "Plan: 0 to add, 1 to change, 0 to remove."
+
+
+def test_hostile_template_text_cannot_run_a_workflow_command() -> None:
+    """No printed line of the text or markdown plan starts a workflow command."""
+    for value in HOSTILE:
+        plan = hostile_prompt_plan(value)
+        for rendered in (render_text(plan), render_markdown(plan)):
+            for line in command_safe(rendered).split("\n"):
+                assert not line.lstrip().startswith("::"), line
+                assert "##[" not in line and "\r" not in line, line
+        assert "prompt support-reply" in render_text(plan)
+
+
+def test_json_plan_carries_the_template_diff() -> None:
+    """``template_diff`` holds both versions, both messages, the diff and the cut count."""
+    body = json.loads(to_json(hostile_prompt_plan("x")))
+    found = body["evidence"][0]["template_diff"]
+    assert (found["before_version"], found["after_version"]) == (1, 2)
+    assert found["before_message"] == "x" and found["diff"][:2] == ["--- v1", "+++ v2"]
+    assert found["cut_lines"] == 0 and body["prompts"] == ["support-reply"]
+
+
+def test_a_cut_diff_says_so_in_every_renderer() -> None:
+    """A diff past the limit ends with a line saying how many lines are left out."""
+    old = "\n".join(f"line {i}" for i in range(400))
+    plan = hostile_prompt_plan("x")
+    ev = dataclasses.replace(plan.evidence[0], template=template_diff((1, old, ""), (2, "new", "")))
+    plan = dataclasses.replace(plan, evidence=(ev,))
+    assert "diff cut\\: 204 more lines left out" in render_markdown(plan)
+    assert "diff cut: 364 more lines left out" in render_text(plan)

@@ -118,6 +118,7 @@ def compute_plan(
         state_digest=desired.digest(),
         observed_digest=observed.digest(desired.models),
         models=tuple(sorted(desired.models)),
+        prompts=tuple(n for n in sorted(desired.models) if desired.prompt(n)),
         changes=tuple(changes),
         gates=tuple(gates),
         problems=tuple(problems),

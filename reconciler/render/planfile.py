@@ -18,6 +18,7 @@ from reconciler.core.evidence import Evidence, Side
 from reconciler.core.gates import GateResult
 from reconciler.core.plantypes import Action, Change, Kind, Note, Plan, Problem, RecordWrite, Scope
 from reconciler.errors import PlanError
+from reconciler.render.template import to_dict as template_to_dict
 from reconciler.state.models import check_workspace
 
 FORMAT_VERSION = 1
@@ -101,6 +102,7 @@ def evidence_to_dict(ev: Evidence) -> dict[str, Any]:
             "old": ev.trend.old,
             "new": ev.trend.new,
         },
+        "template_diff": template_to_dict(ev.template),
     }
 
 
@@ -120,6 +122,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
             for s in plan.scopes
         ],
         "models": list(plan.models),
+        "prompts": list(plan.prompts),
         "changes": [change_to_dict(c) for c in plan.changes],
         "gates": [gate_to_dict(g) for g in plan.gates],
         "errors": [
@@ -240,6 +243,7 @@ def from_dict(data: Any) -> Plan:
             state_digest=str(data["state_digest"]),
             observed_digest=str(data["observed_digest"]),
             models=tuple(str(m) for m in data["models"]),
+            prompts=tuple(str(m) for m in data.get("prompts", [])),
             changes=changes,
             gates=gates,
             problems=problems,

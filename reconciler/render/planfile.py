@@ -102,8 +102,7 @@ def evidence_to_dict(ev: Evidence) -> dict[str, Any]:
             "old": ev.trend.old,
             "new": ev.trend.new,
         },
-        "template_diff": template_to_dict(ev.template),
-    }
+    } | ({} if ev.template is None else {"template_diff": template_to_dict(ev.template)})
 
 
 def to_dict(plan: Plan) -> dict[str, Any]:
@@ -122,7 +121,6 @@ def to_dict(plan: Plan) -> dict[str, Any]:
             for s in plan.scopes
         ],
         "models": list(plan.models),
-        "prompts": list(plan.prompts),
         "changes": [change_to_dict(c) for c in plan.changes],
         "gates": [gate_to_dict(g) for g in plan.gates],
         "errors": [
@@ -149,7 +147,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         ],
         "evidence": [evidence_to_dict(e) for e in plan.evidence],
         "summary": plan.summary(),
-    }
+    } | ({"prompts": list(plan.prompts)} if plan.prompts else {})
 
 
 def to_json(plan: Plan) -> str:

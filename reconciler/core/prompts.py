@@ -11,7 +11,7 @@ the unified diff of the two templates, cut at ``DIFF_LINES`` with a line saying 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 IS_PROMPT_TAG = "mlflow.prompt.is_prompt"
@@ -35,9 +35,21 @@ def is_prompt(tags: Mapping[str, str]) -> bool:
     return str(tags.get(IS_PROMPT_TAG, "")).lower() == "true"
 
 
-def version_tags(tags: Mapping[str, str]) -> dict[str, str]:
-    """A prompt version's own tags, without the template and MLflow's prompt markers."""
-    return {k: v for k, v in tags.items() if k not in RESERVED_VERSION_TAGS}
+def own_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """A prompt's (or prompt version's) own tags, without the template and MLflow's
+    markers (``mlflow.prompt.*``, and ``_mlflow_*``: its names where dots are not allowed)."""
+    return {
+        k: v
+        for k, v in tags.items()
+        if k not in RESERVED_VERSION_TAGS and not k.startswith("_mlflow")
+    }
+
+
+def by_kind(names: Iterable[str], prompts: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(models, prompts) among ``names``: the two reads the registry keeps apart."""
+    asked = set(prompts)
+    listed = list(names)
+    return [n for n in listed if n not in asked], [n for n in listed if n in asked]
 
 
 def kind_problem(name: str, declared_prompt: bool, observed_prompt: bool) -> str | None:

@@ -122,6 +122,9 @@ class MemoryRegistry:
     def prompt_names(self) -> list[str]:
         return sorted(n for n, m in self.models.items() if m.prompt)
 
+    def no_prompt_registry(self) -> str | None:
+        return None
+
     def run_metrics(self, run_ids: Iterable[str]) -> Mapping[str, Mapping[str, float]]:
         return {r: self.metrics[r] for r in run_ids if r in self.metrics}
 

@@ -97,17 +97,19 @@ def test_what_a_prompt_cannot_have_is_a_located_error(
 def test_prompt_alias_move_plans_applies_and_reverts_exactly(tmp_path: Path) -> None:
     """Promotion then revert of the state restores the registry, through the model path."""
     registry = prompt_registry({"production": 1, "candidate": 2})
-    before = registry.read(["support-reply"])
+    before = registry.read([], ["support-reply"])
     plan = compute_plan(load(tmp_path, STATE % 2), before)
     assert [(c.kind, c.action, c.before, c.after) for c in plan.changes] == [
         (Kind.ALIAS, Action.UPDATE, 1, 2)
     ]
     assert plan.applyable and [g.passed for g in plan.gates] == [True]
     assert execute(plan, registry, AUDIT).ok
-    assert compute_plan(load(tmp_path, STATE % 2), registry.read(["support-reply"])).changes == ()
-    revert = compute_plan(load(tmp_path, STATE % 1), registry.read(["support-reply"]))
+    assert (
+        compute_plan(load(tmp_path, STATE % 2), registry.read([], ["support-reply"])).changes == ()
+    )
+    revert = compute_plan(load(tmp_path, STATE % 1), registry.read([], ["support-reply"]))
     assert execute(revert, registry, AUDIT).ok
-    after = registry.read(["support-reply"]).models["support-reply"]
+    after = registry.read([], ["support-reply"]).models["support-reply"]
     assert after.aliases == before.models["support-reply"].aliases
     assert registry.writes[-1].after == 1
 
@@ -115,7 +117,7 @@ def test_prompt_alias_move_plans_applies_and_reverts_exactly(tmp_path: Path) -> 
 def test_prompt_gate_blocks_an_unreviewed_version(tmp_path: Path) -> None:
     """A {tag, equals} gate reads the prompt version's tags."""
     registry = prompt_registry({"production": 2})
-    plan = compute_plan(load(tmp_path, STATE % 1), registry.read(["support-reply"]))
+    plan = compute_plan(load(tmp_path, STATE % 1), registry.read([], ["support-reply"]))
     assert not plan.applyable and [g.passed for g in plan.gates] == [False]
 
 
@@ -123,7 +125,7 @@ def test_models_and_prompts_never_mix(tmp_path: Path) -> None:
     """A prompt declared under models: (and the reverse) is one problem, never a change."""
     registry = prompt_registry({"production": 1})
     text = "models:\n  support-reply:\n    aliases: {production: 2}\n"
-    plan = compute_plan(load(tmp_path, text), registry.read(["support-reply"]))
+    plan = compute_plan(load(tmp_path, text), registry.read([], ["support-reply"]))
     assert plan.changes == ()
     assert [p.message for p in plan.problems] == [
         "'support-reply' is a prompt, not a registered model: declare it under prompts:"
@@ -146,7 +148,9 @@ def test_missing_prompt_is_named_a_prompt(tmp_path: Path) -> None:
 def test_prompt_evidence_is_the_template_diff_with_both_messages(tmp_path: Path) -> None:
     """Each prompt alias move carries the unified diff of the two templates."""
     registry = prompt_registry({"production": 1})
-    plan = compute_plan(load(tmp_path, STATE % 2), registry.read(["support-reply"]), evidence=True)
+    plan = compute_plan(
+        load(tmp_path, STATE % 2), registry.read([], ["support-reply"]), evidence=True
+    )
     (ev,) = plan.evidence
     assert ev.template is not None
     assert (ev.template.before_message, ev.template.after_message) == ("first", "shorter")

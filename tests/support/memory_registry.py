@@ -91,12 +91,14 @@ class MemoryRegistry:
         self.records: list[tuple[str, str, str]] = []
         self.copies: list[tuple[str, str, int]] = []
 
-    def read(self, names: Iterable[str]) -> ObservedState:
-        """The current contents for ``names`` as the frozen observed types."""
+    def read(self, names: Iterable[str], prompts: Iterable[str] = ()) -> ObservedState:
+        """The current contents for models ``names`` and prompts ``prompts`` (each found
+        only as its own kind, as a server does) as the frozen observed types."""
         out = {}
-        for name in names:
+        asked = [(n, False) for n in names] + [(n, True) for n in prompts]
+        for name, prompt in asked:
             m = self.models.get(name)
-            if m is None:
+            if m is None or m.prompt != prompt:
                 continue
             versions = {
                 n: ObservedVersion(

@@ -70,7 +70,8 @@ def test_prompt_promotion_is_planned_applied_and_reverted_exactly(
     page = read(to_html(planned.stdout, cmark))
     code = "".join(page.code)
     assert f"+{HOSTILE_LINE}" in code and "-Answer {{question}} politely." in code
-    assert "script" not in page.tags and page.links == []
+    assert "script" not in page.tags and page.links  # the version pages, nothing else
+    assert all(link.startswith(f"{url}/#/prompts/{name}?promptVersion=") for link in page.links)
     assert "first draft" in code and "shorter" in code  # both commit messages
     text = cli_sqlite("plan", "--state", str(state))
     assert f"prompt {name}" in text.stdout and "~ alias production: 1 -> 2" in text.stdout

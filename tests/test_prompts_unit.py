@@ -167,6 +167,9 @@ def test_long_template_diffs_are_cut_and_counted() -> None:
     assert template_diff((1, "same", ""), (2, "same", "")).same
 
 
+PAGE = "http://127.0.0.1:5000/#/prompts/support-reply?promptVersion="
+
+
 def hostile_prompt_plan(value: str) -> Plan:
     """A prompt move whose templates and commit messages are ``value`` on every line."""
     old = "\n".join(["Intro", *HOSTILE, "Outro"])
@@ -175,8 +178,8 @@ def hostile_prompt_plan(value: str) -> Plan:
     evidence = Evidence(
         "support-reply",
         "production",
-        Side(1, None, created="t0"),
-        Side(2, None, created="t1"),
+        Side(1, None, created="t0", version_url=f"{PAGE}1"),
+        Side(2, None, created="t1", version_url=f"{PAGE}2"),
         version_tags={"reviewed": value},
         template=diff,
     )
@@ -202,7 +205,7 @@ def test_hostile_template_text_renders_literally(value: str, cmark: str) -> None
     page = read(html)
     assert page.comments == 0 and "<!--" not in html
     assert page.tags <= ALLOWED_TAGS, page.tags - ALLOWED_TAGS
-    assert page.links == [] and not any(c in html for c in BIDI)
+    assert page.links == [f"{PAGE}1", f"{PAGE}2"] and not any(c in html for c in BIDI)
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]", html)
     prose = "".join(page.text).replace("\u200b", "\u0000")
     assert not MENTION.search(prose), MENTION.findall(prose)[:5]

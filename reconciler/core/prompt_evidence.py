@@ -9,8 +9,10 @@ templates with both commit messages (``prompts.template_diff``).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from urllib.parse import quote
 
-from reconciler.core.evidence import Evidence, SignatureCheck, _side
+from reconciler.core.evidence import Evidence, Side, SignatureCheck, _side
 from reconciler.core.observed import ObservedModel, ObservedState, ObservedVersion
 from reconciler.core.prompts import template_diff
 from reconciler.core.resolve import Resolved
@@ -19,6 +21,15 @@ from reconciler.state.models import ModelSpec
 
 def _text(version: ObservedVersion) -> tuple[int, str, str]:
     return version.version, version.template or "", version.description
+
+
+def _page(side: Side, name: str) -> Side:
+    """The version's link: the MLflow UI shows a prompt's versions on its prompt page."""
+    if side.version_url is None:
+        return side
+    base = side.version_url.split("/#/", 1)[0]
+    url = f"{base}/#/prompts/{quote(name, safe='')}?promptVersion={side.version}"
+    return replace(side, version_url=url)
 
 
 def prompt_evidence(
@@ -39,8 +50,10 @@ def prompt_evidence(
         yield Evidence(
             model=obs.name,
             alias=alias,
-            before=_side(obs.name, old.version, old, observed, registry) if old else None,
-            after=_side(obs.name, new.version, new, observed, registry),
+            before=_page(_side(obs.name, old.version, old, observed, registry), obs.name)
+            if old
+            else None,
+            after=_page(_side(obs.name, new.version, new, observed, registry), obs.name),
             version_tags={
                 k: v for k, v in sorted(new.tags.items()) if not k.startswith("reconciler.")
             },

@@ -13,12 +13,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from reconciler.core.evidence import Evidence
+from reconciler.core.evidence import Evidence, Side
 from reconciler.core.prompts import TemplateDiff
 from reconciler.render.escape import (
     markdown_code,
     markdown_html,
     markdown_text,
+    markdown_url,
     shorten,
     terminal,
     visible,
@@ -54,6 +55,12 @@ def text_block(ev: Evidence, diff: TemplateDiff, indent: str) -> list[str]:
     return [indent + terminal(line, LINE) for line in lines]
 
 
+def _link(side: Side) -> str:
+    """``v2``, linked to the version's page in the MLflow UI when there is one."""
+    label = f"v{side.version}"
+    return f"[{label}]({markdown_url(side.version_url)})" if side.version_url else label
+
+
 def _fence(lines: list[str]) -> str:
     runs = [len(r) for line in lines for r in re.findall(r"`+", line)]
     return "`" * max(3, max(runs, default=0) + 1)
@@ -62,14 +69,14 @@ def _fence(lines: list[str]) -> str:
 def markdown_block(ev: Evidence, diff: TemplateDiff, open_: bool) -> str:
     """A ``<details>`` block: both versions, both commit messages, the fenced diff."""
     head = f"v{ev.before.version} → " if ev.before else ""
-    before = f"v{diff.before_version} (now)" if diff.before_version else "(none)"
+    before = f"{_link(ev.before)} (now)" if ev.before else "(none)"
     lines = [shorten(visible(line), LINE) for line in diff.lines]
     fence = _fence(lines)
     out = [
         f"<details{' open' if open_ else ''}><summary><b>{markdown_html(ev.model)}</b> · prompt "
         f"alias <code>{markdown_html(ev.alias)}</code>: {head}v{ev.after.version}</summary>",
         "",
-        f"| | {before} | v{diff.after_version} (candidate) |",
+        f"| | {before} | {_link(ev.after)} (candidate) |",
         "|---|---|---|",
         f"| created | {markdown_text(ev.before.created) if ev.before else '-'} | "
         f"{markdown_text(ev.after.created)} |",

@@ -42,9 +42,14 @@ def state_text(name: str, version: int) -> str:
     )
 
 
-def load_prompt(url: str, name: str) -> Any:
+def load_prompt(url: str, name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """What an LLM application loads; MLflow's registry URI (a global and the
+    ``MLFLOW_REGISTRY_URI`` variable it sets) is put back afterwards."""
     import mlflow
+    from mlflow.tracking._model_registry import utils
 
+    monkeypatch.setattr(utils, "_registry_uri", utils._registry_uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", url)
     mlflow.set_registry_uri(url)
     return mlflow.genai.load_prompt(f"prompts:/{name}@production", cache_ttl_seconds=0)
 
@@ -58,7 +63,7 @@ def live(url: str, name: str) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def test_prompt_promotion_is_planned_applied_and_reverted_exactly(
-    cli_sqlite: Cli, name: str, cmark: str
+    cli_sqlite: Cli, name: str, cmark: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The done-when story: plan (diff in markdown, literal), apply, load_prompt, revert."""
     url = cli_sqlite.url
@@ -78,14 +83,14 @@ def test_prompt_promotion_is_planned_applied_and_reverted_exactly(
 
     applied = cli_sqlite("apply", "--state", str(state), "--yes")
     assert applied.exit_code == 0, applied.output
-    assert load_prompt(url, name).version == 2
+    assert load_prompt(url, name, monkeypatch).version == 2
     again = cli_sqlite("plan", "--state", str(state), "--detailed-exitcode")
     assert again.exit_code == 0, again.output
 
     write_state(cli_sqlite.cwd, state_text(name, 1))
     reverted = cli_sqlite("apply", "--state", str(state), "--yes")
     assert reverted.exit_code == 0, reverted.output
-    assert load_prompt(url, name).version == 1
+    assert load_prompt(url, name, monkeypatch).version == 1
     assert live(url, name) == before
 
 

@@ -17,6 +17,7 @@ from reconciler.core.observed import ObservedState
 from reconciler.core.plan import Plan, compute_plan, differences, record_differences
 from reconciler.core.ports import Registry
 from reconciler.core.problems import did_you_mean
+from reconciler.core.prompts import by_kind, kind_problem
 from reconciler.core.resolve import Resolution, copy_sources, resolve
 from reconciler.core.scopes import check_workspace_of, combine, label, split
 from reconciler.core.scopes import check_workspaces as check_workspaces
@@ -77,7 +78,11 @@ def _observe(
 ) -> tuple[ObservedState, Resolution]:
     """``observe``, with the resolution the runs and signatures were chosen from."""
     copied = {s for spec in desired.models.values() for s in copy_sources(spec)}
-    observed = registry.read(sorted(set(desired.models) | copied))
+    prompts = {n for n in desired.models if desired.prompt(n)}
+    observed = registry.read(sorted((set(desired.models) - prompts) | copied), prompts)
+    lost = any(desired.prompt(n) and n not in observed.models for n in desired.models)
+    if lost and (why := registry.no_prompt_registry()):  # asked only when a prompt is missing
+        raise RegistryError(why)
     resolution = resolve(desired, observed)
     run_ids, sources = needs(desired, observed, resolution, with_evidence)
     runs = registry.runs(run_ids) if run_ids else {}
@@ -107,16 +112,22 @@ def make_plan(desired: StateSet, registry: Registry, with_evidence: bool = False
 def _suggest_names(
     plan: Plan, desired: DesiredState, observed: ObservedState, registry: Registry
 ) -> Plan:
-    """A model missing from the registry gets the nearest registered name (one extra
-    read, only when a model is missing): a typo is fixed in one round."""
+    """A model (or prompt) missing from the registry gets the nearest registered name, or
+    is said to be the other kind (two extra reads, only when one is missing): a typo or a
+    prompt under ``models:`` is fixed in one round."""
     missing = {n for n in desired.models if n not in observed.models}
     if not missing:
         return plan
-    names = registry.model_names()
+    models, prompts = registry.model_names(), registry.prompt_names()
     problems = []
     for problem in plan.problems:
         if problem.model in missing and problem.message.endswith("does not exist in the registry"):
-            problem = replace(problem, message=problem.message + did_you_mean(problem.model, names))
+            prompt = desired.prompt(problem.model)
+            other = problem.model in (models if prompt else prompts)
+            names = prompts if prompt else models
+            message = kind_problem(problem.model, prompt, not prompt) if other else None
+            message = message or problem.message + did_you_mean(problem.model, names)
+            problem = replace(problem, message=message)
         problems.append(problem)
     return replace(plan, problems=tuple(problems))
 
@@ -150,7 +161,7 @@ def check_saved_plan(plan: Plan, registry: Registry) -> None:
     if not plan.applyable:
         raise PlanError("the saved plan has errors or failed gates; it cannot be applied")
     for ws, part in split(plan):
-        observed = registry.in_workspace(ws).read(part.models)
+        observed = registry.in_workspace(ws).read(*by_kind(part.models, plan.prompts))
         if observed.digest(part.models) != part.observed_digest:
             where = f" (workspace {ws})" if ws else ""
             raise PlanError(
@@ -239,7 +250,7 @@ def _apply_one(
             details,
         )
     try:
-        after = registry.read(plan.models)
+        after = registry.read(*by_kind(plan.models, plan.prompts))
     except RegistryError as exc:
         raise ApplyError(
             f"all {len(report.applied)} changes were written, but the verification read "

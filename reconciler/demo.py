@@ -32,6 +32,16 @@ models:
         - {metric: val_rmse, max: 20.0}
         - {signature: compatible}
 """
+PROMPT = "support-reply"
+PROMPT_STATE = f"""prompts:                     # MLflow 3 prompt registry: the same loop
+  {PROMPT}:
+    aliases:
+      production: 1
+"""
+TEMPLATES = (
+    ("Answer the customer's question: {{question}}", "first draft"),
+    ("You support AcmeDB users.\nAnswer briefly and politely: {{question}}", "name the product"),
+)
 Say = Callable[[str], None]
 Run = Callable[[list[str]], int]
 
@@ -78,6 +88,16 @@ def train_versions(uri: str, folder: Path, say: Say) -> list[tuple[int, float]]:
         say(f"  registered {MODEL} version {version}: {trees} trees, val_rmse={rmse:.2f}")
         out.append((version, rmse))
     return out
+
+
+def _register_prompts(uri: str, say: Say) -> None:
+    """Two versions of a prompt template, as an LLM application's team registers them."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    for template, message in TEMPLATES:
+        found = client.register_prompt(PROMPT, template, commit_message=message)
+        say(f"  registered prompt {PROMPT} version {found.version}: {message!r}")
 
 
 def _pipeline_sets_candidate(uri: str, version: int) -> None:
@@ -209,6 +229,19 @@ def run_demo(workdir: Path, say: Say, run: Run) -> int:
         "Who moved champion, when, from which commit, and which apply run carried each move "
         "out (git joined with the apply log: experiment reconciler-applies)",
         ["history", MODEL],
+    )
+    say("\n== Prompts: two template versions in the prompt registry, governed the same way")
+    _register_prompts(uri, say)
+    with state.open("a", encoding="utf-8") as fh:
+        fh.write(PROMPT_STATE)
+    commit(f"Declare prompt {PROMPT}: production v1")
+    step("Apply: production -> v1", ["apply", "--yes"])
+    step("Propose version 2 for production", ["promote", PROMPT, "2", "--alias", "production"])
+    commit(f"Promote prompt {PROMPT} v2")
+    step("Plan: the evidence is the template diff, with both commit messages", ["plan"])
+    step(
+        "Apply: LLM applications loading prompts:/support-reply@production get v2",
+        ["apply", "--yes"],
     )
     say("\n== Load the champion and predict (reconciler.training.load)")
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 
 from reconciler.mlflow.compat import Read, choose_read, equals_literal, parse_version, too_old
 from reconciler.mlflow.registry import MlflowRegistry
@@ -141,7 +142,8 @@ def test_server_too_old_for_aliases_is_refused_in_one_line(
 
 
 def test_prompts_are_not_imported_as_models(cli_sqlite: Cli, name: str) -> None:
-    """MLflow 3 prompts live in the model registry; import and plan never list them."""
+    """MLflow 3 prompts live in the model registry; import writes them under prompts:
+    (SPEC v4 §20), never under models:, and plan never takes one for a model."""
     import mlflow
 
     mlflow.set_tracking_uri(cli_sqlite.url)
@@ -149,7 +151,9 @@ def test_prompts_are_not_imported_as_models(cli_sqlite: Cli, name: str) -> None:
     seed_model(cli_sqlite.url, name, [{}], {"champion": 1})
     result = cli_sqlite("import")
     assert result.exit_code == 0, result.output
-    assert f"  {name}:\n" in result.stdout and f"{name}-prompt" not in result.stdout
+    body = yaml.safe_load(result.stdout)
+    assert name in body["models"] and f"{name}-prompt" not in body["models"]
+    assert body["prompts"][f"{name}-prompt"] == {"aliases": {}}
     state = write_state(cli_sqlite.cwd, f"models:\n  {name}-prompt:\n    aliases: {{a: 1}}\n")
     plan = cli_sqlite("plan", "--state", str(state), "--format", "json")
-    assert plan.exit_code == 1 and "does not exist" in plan.stderr, plan.output
+    assert plan.exit_code == 1 and "declare it under prompts:" in plan.stderr, plan.output

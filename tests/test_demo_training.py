@@ -12,6 +12,7 @@ import numpy as np
 
 from reconciler import training
 from tests.support.gitrepo import git
+from tests.support.seed import client
 
 
 def _model(trees: int) -> object:
@@ -95,6 +96,9 @@ def test_demo_runs_green_from_an_empty_directory(tmp_path: Path) -> None:
     moves = [line for line in history if "champion ->" in line]
     assert len(moves) == 6 and all(", run " in line for line in moves), history
     assert not (tmp_path / "mlruns").exists()  # plan.json files stay in the demo folder
+    prompts = done.stdout.split("the evidence is the template diff")[1].split("\n== ")[0]
+    assert "prompt support-reply" in prompts and "+You support AcmeDB users." in prompts
+    assert client(uri).get_prompt_version_by_alias("support-reply", "production").version == 2
 
 
 def test_training_calls_do_not_redirect_the_callers_mlflow(url: str, name: str) -> None:

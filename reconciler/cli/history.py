@@ -46,7 +46,7 @@ def _records(opts: Options, model: str, workspace: str | None = None) -> Records
     try:
         registry = api.connect(opts.tracking_uri, read_only=True)
         registry = api.in_workspace(registry, workspace)
-        observed = registry.read([model])
+        observed = registry.read([model], [model])  # a model or a prompt (SPEC v4 §20)
     except ReconcilerError as exc:  # unreachable, or the workspace is closed to us
         out(f"warning: audit records not joined: {exc.message}", err=True)
         return Records({}, [], False)

@@ -27,7 +27,7 @@ from reconciler.state.models import IgnoreSpec
     "models",
     multiple=True,
     metavar="NAME",
-    help="Only this model (repeatable; default: every registered model).",
+    help="Only this model or prompt (repeatable; default: every model and prompt).",
 )
 @click.option(
     "--out",
@@ -71,12 +71,15 @@ def command(
     ws = opts.workspace
     connected = api.connect(opts.tracking_uri, debug=opts.debug, read_only=True)
     registry = api.in_workspace(connected, ws)
+    # --model NAME may be either kind; without it, every model and every prompt
     names = list(models) or registry.model_names()
-    observed = registry.read(names)
+    observed = registry.read(names, list(models) or registry.prompt_names())
     if missing := sorted(set(models) - set(observed.models)):
         where = f" (workspace {ws})" if ws else ""
-        hint = did_you_mean(missing[0], registry.model_names())
-        raise StateError(f"model {missing[0]!r} does not exist in the registry{where}{hint}")
+        hint = did_you_mean(missing[0], registry.model_names() + registry.prompt_names())
+        raise StateError(
+            f"model or prompt {missing[0]!r} does not exist in the registry{where}{hint}"
+        )
     if "" in exclude_aliases + exclude_tags:
         raise StateError("--exclude-alias and --exclude-tag need a non-empty pattern")
     exclude = IgnoreSpec(
@@ -105,7 +108,11 @@ def command(
         temp.replace(target)
     finally:
         temp.unlink(missing_ok=True)
-    out(f"wrote {len(observed.models)} model(s) to {display_path(target)}", err=True)
+    prompts = sum(1 for m in observed.models.values() if m.prompt)
+    counts = f"{len(observed.models) - prompts} model(s)" + (
+        f" and {prompts} prompt(s)" if prompts else ""
+    )
+    out(f"wrote {counts} to {display_path(target)}", err=True)
 
 
 def _inside(target: Path | None, state: Path) -> bool:

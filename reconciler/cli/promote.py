@@ -45,9 +45,9 @@ def _in(workspace: str | None) -> str:
 
 def check_version(uri: str | None, model: str, version: int, workspace: str | None = None) -> None:
     """Ask the registry whether ``model`` has ``version`` and it is READY (``--check``)."""
-    observed = _registry(uri, workspace).read([model]).models.get(model)
+    observed = _registry(uri, workspace).read([model], [model]).models.get(model)
     if observed is None:
-        raise StateError(f"model {model!r} does not exist in the registry{_in(workspace)}")
+        raise StateError(f"{model!r} does not exist in the registry{_in(workspace)}")
     found = observed.versions.get(version)
     if found is None:
         raise StateError(f"model {model!r} has no version {version} in the registry")
@@ -113,6 +113,8 @@ def command(
         raise StateError("give either VERSION or --from SRC@ALIAS|SRC/VERSION")
     check_alias_names(alias, archive_alias)
     path, spec, src, ws = locate(opts.state, model, opts.workspace)
+    if from_ and src.prompt:
+        raise StateError(f"{model!r} is a prompt: give a VERSION (--from copies models only)")
     want: AliasValue = resolve_from(opts.tracking_uri, from_, ws) if from_ else int(version or 0)
     current = spec.aliases.get(alias)
     if current == want:
@@ -126,7 +128,7 @@ def command(
     new: dict[str, AliasValue] = {alias: want}
     if current is not None:
         new[archive_alias] = current
-    rewrite_aliases(path, model, new)
+    rewrite_aliases(path, model, new, src.section)
     moves = ", ".join(
         f"{a}: {value_label(spec.aliases.get(a))} -> {value_label(v)}" for a, v in new.items()
     )

@@ -49,7 +49,7 @@ def command(opts: Options, model: str, alias: str, archive_alias: str) -> None:
             f"version {value_label(current)}; nothing to change"
         )
         return
-    rewrite_aliases(path, model, {alias: previous, archive_alias: current})
+    rewrite_aliases(path, model, {alias: previous, archive_alias: current}, src.section)
     now, before = value_label(current), value_label(previous)
     out(f"{path}: {model}: {alias}: {now} -> {before}, {archive_alias}: {before} -> {now}")
     out(

@@ -65,11 +65,15 @@ def command(opts: Options, model: str | None, metric_names: tuple[str, ...], fmt
         specs = part.models if part else {}
         mine = {name: key_metrics(specs.get(name), metric_names) for name in names}
         scoped = registry.in_workspace(ws)
-        observed = scoped.read(names)
+        # a name the state does not declare may be either kind (SPEC v4 §20)
+        prompts = [n for n in names if n not in specs or (part and part.prompt(n))]
+        observed = scoped.read([n for n in names if not (part and part.prompt(n))], prompts)
         if model and model not in observed.models:
             where = f" (workspace {ws})" if ws else ""
-            hint = did_you_mean(model, scoped.model_names())
-            raise StateError(f"model {model!r} does not exist in the registry{where}{hint}")
+            hint = did_you_mean(model, scoped.model_names() + scoped.prompt_names())
+            raise StateError(
+                f"model or prompt {model!r} does not exist in the registry{where}{hint}"
+            )
         data += view.rows(observed, scoped.run_metrics(run_ids(observed)), mine, part, ws)
         keys.update(mine)
     if fmt == "json":

@@ -21,6 +21,7 @@ from reconciler.core.observed import (
     ObservedState,
     ObservedVersion,
 )
+from reconciler.core.prompts import TemplateDiff
 from reconciler.core.resolve import Resolved
 from reconciler.core.signature import differences, summary
 from reconciler.state.models import MetricRule, ModelSpec
@@ -121,6 +122,8 @@ class Evidence:
     """The candidate version's tags without the reconciler's audit tags."""
     signature: SignatureCheck = SignatureCheck("unknown")
     trend: Trend | None = None
+    template: TemplateDiff | None = None
+    """A prompt's template text, holder against candidate (SPEC v4 §20; None: a model)."""
     workspace: str | None = None
     """The MLflow workspace of the model (None: the server's default, or none)."""
 

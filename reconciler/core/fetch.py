@@ -30,6 +30,8 @@ def needs(
         spec = desired.models[target.model]
         rules = spec.gates.get(target.alias, ())
         obs = observed.models.get(target.model)
+        if obs is not None and obs.prompt:
+            continue  # a prompt version has no run and no MLmodel: its evidence is its text
         shown = evidence and obs is not None  # evidence covers models that exist
         sides = [v for v in (target.candidate, target.holder) if v is not None]
         if shown or any(isinstance(r, MetricRule) for r in rules):

@@ -40,6 +40,8 @@ class ObservedVersion:
     """Creation time in epoch milliseconds (shown by ``status``, not diffed)."""
     source: str = ""
     """Where the version's files come from; ``models:/MODEL/N`` for a copy."""
+    template: str | None = None
+    """A prompt version's template text (None: a model version), SPEC v4 §20."""
 
     @property
     def copied_from(self) -> tuple[str, int] | None:
@@ -92,6 +94,8 @@ class ObservedModel:
     tags: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
     versions: Mapping[int, ObservedVersion] = field(default_factory=dict)
+    prompt: bool = False
+    """True for an MLflow 3 prompt (SPEC v4 §20); models and prompts never mix."""
 
     def holder(self, alias: str) -> ObservedVersion | None:
         """The version that holds ``alias`` now, if any."""

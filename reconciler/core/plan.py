@@ -25,6 +25,8 @@ from reconciler.core.plantypes import (
     RecordWrite,
 )
 from reconciler.core.problems import copy_problems, unmanaged_notes, version_problems
+from reconciler.core.prompt_evidence import prompt_evidence
+from reconciler.core.prompts import kind_problem
 from reconciler.core.resolve import Resolution, copy_sources, resolve
 from reconciler.core.verify import current_value, differences, record_differences
 from reconciler.state.load import DesiredState
@@ -73,8 +75,14 @@ def compute_plan(
         obs = observed.models.get(name)
         if obs is None and not copy_sources(spec):
             problems.append(
-                Problem(name, f"model {name!r} does not exist in the registry", src.file, src.line)
+                Problem(
+                    name, f"{src.noun} {name!r} does not exist in the registry", src.file, src.line
+                )
             )
+            continue
+        wrong_kind = kind_problem(name, src.prompt, obs.prompt) if obs else None
+        if wrong_kind:
+            problems.append(Problem(name, wrong_kind, src.file, src.line))
             continue
         obs = obs or ObservedModel(name)  # a copy creates it
         resolved, moving = resolution.of(name), resolution.moving(name)
@@ -88,7 +96,8 @@ def compute_plan(
         checkable = {a: r for a, r in moving.items() if r.candidate is not None}
         gates.extend(evaluate_gates(spec, checkable, observed.metrics, observed.signatures))
         if evidence:
-            found.extend(evidence_of.for_model(spec, obs, observed, moving, registry))
+            of = prompt_evidence if obs.prompt else evidence_of.for_model
+            found.extend(of(spec, obs, observed, moving, registry))
         notes.extend(unmanaged_notes(name, spec, obs, owned))
         notes.extend(Note(name, line) for line in released)
         if model_changes or released:
@@ -109,6 +118,7 @@ def compute_plan(
         state_digest=desired.digest(),
         observed_digest=observed.digest(desired.models),
         models=tuple(sorted(desired.models)),
+        prompts=tuple(n for n in sorted(desired.models) if desired.prompt(n)),
         changes=tuple(changes),
         gates=tuple(gates),
         problems=tuple(problems),

@@ -141,6 +141,8 @@ class Plan:
     workspace: str | None = None
     """The workspace of files without one when the plan was made (--workspace /
     MLFLOW_WORKSPACE); a saved plan is refused under another (``core.scopes``)."""
+    prompts: tuple[str, ...] = ()
+    """The names in ``models`` that are prompts (SPEC v4 §20), for words only."""
     scopes: tuple[Scope, ...] = ()
     """Per workspace: its models and observed digest (``core.scopes.split`` gives one
     plan per workspace for apply and the stale check); empty: one unnamed scope."""

@@ -30,12 +30,22 @@ class Registry(Protocol):
         ("does not exist"); a registry without workspaces raises RegistryError."""
         ...
 
-    def read(self, names: Iterable[str]) -> ObservedState:
-        """Models, aliases, tags and versions for ``names``; absent models are left out."""
+    def read(self, names: Iterable[str], prompts: Iterable[str] = ()) -> ObservedState:
+        """Aliases, tags and versions of the models ``names`` and of the prompts
+        ``prompts`` (SPEC v4 §20: two kinds the server keeps apart); absent ones are left
+        out."""
         ...
 
     def model_names(self) -> list[str]:
         """Every registered model's name (for ``import`` of a whole registry)."""
+        ...
+
+    def prompt_names(self) -> list[str]:
+        """Every prompt's name (``import`` of a whole registry, SPEC v4 §20)."""
+        ...
+
+    def no_prompt_registry(self) -> str | None:
+        """Why this registry cannot hold prompts (an MLflow 2.x server), or None."""
         ...
 
     def run_metrics(self, run_ids: Iterable[str]) -> Mapping[str, Mapping[str, float]]:

@@ -67,7 +67,7 @@ def version_problems(
         version = obs.versions.get(number)
         line = src.locate(name, *path)
         if version is None:
-            yield Problem(name, f"model {name!r} has no version {number}", src.file, line)
+            yield Problem(name, f"{src.noun} {name!r} has no version {number}", src.file, line)
         elif version.status != "READY":
             yield Problem(
                 name, f"version {number} of {name!r} is {version.status}, not READY", src.file, line

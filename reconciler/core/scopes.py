@@ -64,6 +64,7 @@ def combine(parts: Sequence[tuple[str | None, Plan]], default: str | None) -> Pl
         state_digest=combined_digest([(ws, p.state_digest) for ws, p in parts]),
         observed_digest=combined_digest([(ws, p.observed_digest) for ws, p in parts]),
         models=tuple(sorted({m for _, p in parts for m in p.models})),
+        prompts=tuple(sorted({m for _, p in parts for m in p.prompts})),
         changes=sum((_stamp(p.changes, ws) for ws, p in parts), ()),
         gates=sum((_stamp(p.gates, ws) for ws, p in parts), ()),
         problems=sum((_stamp(p.problems, ws) for ws, p in parts), ()),
@@ -134,6 +135,9 @@ def for_display(plan: Plan) -> Plan:
     return dataclasses.replace(
         plan,
         models=tuple(label(m, s.workspace, True) for s in plan.scopes for m in s.models),
+        prompts=tuple(
+            label(m, s.workspace, True) for s in plan.scopes for m in s.models if m in plan.prompts
+        ),
         changes=named(plan.changes),
         gates=named(plan.gates),
         problems=named(plan.problems),

@@ -25,7 +25,7 @@ from reconciler.mlflow.compat import (
     refuses_in_lists,
     too_old,
 )
-from reconciler.mlflow.found import Found, is_prompt
+from reconciler.mlflow.found import PROMPTS, Found, is_prompt
 from reconciler.mlflow.modelread import ModelReader, Warn
 from reconciler.mlflow.session import Session, quote
 
@@ -58,20 +58,29 @@ class Reads(Session):
             Read.EVERYTHING: self._read_everything,
         }
 
-    def read(self, names: Iterable[str]) -> ObservedState:
-        wanted = sorted(set(names))
+    def read(self, names: Iterable[str], prompts: Iterable[str] = ()) -> ObservedState:
+        """``names`` read as registered models and ``prompts`` as prompts (SPEC v4 §20):
+        the server keeps the two apart, so each kind is its own batched read."""
+        wanted, asked = sorted(set(names)), sorted(set(prompts))
+        models = self._read_kind(wanted, False) if wanted or not asked else None
+        found = self._read_kind(asked, True) if asked else None
+        if models is None or found is None:
+            return models or found or ObservedState({})
+        return ObservedState({**models.models, **found.models})
+
+    def _read_kind(self, wanted: list[str], prompts: bool) -> ObservedState:
         strategy = choose_read(wanted, self.in_lists)
         try:
-            return self.read_by(strategy, wanted)
+            return self.read_by(strategy, wanted, prompts)
         except RegistryError as exc:
             if strategy is not Read.IN_LISTS or not refuses_in_lists(str(exc.__cause__)):
                 raise
         self._learn_no_in_lists()
-        return self.read_by(choose_read(wanted, self.in_lists), wanted)
+        return self.read_by(choose_read(wanted, self.in_lists), wanted, prompts)
 
-    def read_by(self, strategy: Read, names: Iterable[str]) -> ObservedState:
-        """The named models read one particular way (``read`` chooses the way)."""
-        found = Found(sorted(set(names)))
+    def read_by(self, strategy: Read, names: Iterable[str], prompts: bool = False) -> ObservedState:
+        """The named models (or prompts) read one particular way (``read`` chooses it)."""
+        found = Found(sorted(set(names)), prompts)
         self._readers[strategy](found)
         return found.observed()
 
@@ -98,11 +107,12 @@ class Reads(Session):
     def _read_in_lists(self, found: Found) -> None:
         """Two searches filtered with ``name IN (...)``: 3.x servers and local stores."""
         if found.wanted:
-            self._read_fastest(found, f"name IN ({', '.join(quote(n) for n in found.wanted)})")
+            names = ", ".join(quote(n) for n in found.wanted)
+            self._read_fastest(found, found.where(f"name IN ({names})"))
 
     def _read_everything(self, found: Found) -> None:
         """Two unfiltered, paged searches (1000 models, 10000 versions a page)."""
-        self._read_fastest(found, None)
+        self._read_fastest(found, found.where(None))
 
     def _read_fastest(self, found: Found, where: str | None) -> None:
         """Versions and models at once, models by search unless it failed or
@@ -144,7 +154,7 @@ class Reads(Session):
 
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             for future in [
-                pool.submit(self._read_where, found, f"name = {equals_literal(n)}")
+                pool.submit(self._read_where, found, found.where(f"name = {equals_literal(n)}"))
                 for n in found.wanted
             ]:
                 future.result()
@@ -162,3 +172,22 @@ class Reads(Session):
         """Every registered model's name (``import`` without ``--model``), paged."""
         found = self._paged(self._store.search_registered_models, max_results=1000)
         return sorted(rm.name for rm in found if not is_prompt(rm))
+
+    def no_prompt_registry(self) -> str | None:
+        """Why this registry has no prompt registry (an MLflow 2.x server), or None: the
+        server's version as the last read learnt it, else ``GET /version`` (one request)."""
+        version = self.server_version or self._call(self._get_server_version)
+        parsed = parse_version(version) if version else None
+        if parsed is None or parsed >= (3, 0):
+            return None
+        return (
+            f"the registry at {self.display_uri} runs MLflow {version}, which has no prompt "
+            "registry: the state's prompts: need an MLflow server >= 3.0"
+        )
+
+    def prompt_names(self) -> list[str]:
+        """Every prompt's name (SPEC v4 §20), paged; one search filtered on the prompt tag."""
+        found = self._paged(
+            self._store.search_registered_models, filter_string=PROMPTS, max_results=1000
+        )
+        return sorted(rm.name for rm in found)  # the server hides the tag it filtered on

@@ -19,8 +19,15 @@ EVENTS = (
     "model_version_tag.deleted",
     "model_version_alias.created",
     "model_version_alias.deleted",
+    "prompt_tag.set",
+    "prompt_tag.deleted",
+    "prompt_version_tag.set",
+    "prompt_version_tag.deleted",
+    "prompt_alias.created",
+    "prompt_alias.deleted",
 )
-"""Every registry event MLflow sends; descriptions, model tags and stages send none."""
+"""Every registry event MLflow sends; descriptions, model tags and stages send none.
+Prompts (SPEC v4 §20) send their own: a payload's ``name`` is the prompt's either way."""
 
 
 def register_webhook(uri: str, url: str, secret: str) -> str:

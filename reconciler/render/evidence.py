@@ -7,6 +7,7 @@ plan carries everything).
 from __future__ import annotations
 
 from reconciler.core.evidence import Evidence, MetricRow, Side, Trend
+from reconciler.render import template
 from reconciler.render.escape import (
     markdown_code,
     markdown_html,
@@ -72,6 +73,8 @@ def _side_text(side: Side | None) -> str:
 
 def text_block(ev: Evidence, indent: str = "      ") -> list[str]:
     """The lines shown under ``~ alias champion: 7 -> 8`` in the text plan."""
+    if ev.template is not None:  # a prompt (SPEC v4 §20)
+        return template.text_block(ev, ev.template, indent)
     lines = [f"runs       {_side_text(ev.before)} -> {_side_text(ev.after)}"]
     created = f"{ev.before.created or '-'} -> " if ev.before else ""
     lines.append(f"created    {created}{ev.after.created or '-'}")
@@ -175,6 +178,8 @@ def roles(evidence: tuple[Evidence, ...]) -> dict[tuple[str, str], str]:
 def markdown_block(ev: Evidence, open_: bool, role: str = "candidate") -> str:
     """A table for one moved alias, in a ``<details>`` block; ``role`` names the version
     the alias moves to (``candidate``, or ``previous champion`` for a demotion)."""
+    if ev.template is not None:  # a prompt (SPEC v4 §20)
+        return template.markdown_block(ev, ev.template, open_)
     before_run, before_version = _md_side(ev.before, "(now)")
     after_run, after_version = _md_side(ev.after, f"({markdown_text(role)})")
     head = f"v{ev.before.version} → " if ev.before else ""
@@ -240,6 +245,8 @@ def markdown_block(ev: Evidence, open_: bool, role: str = "candidate") -> str:
 
 def compact_line(ev: Evidence) -> str:
     """One line for a move whose full table does not fit: the first metric and signature."""
+    if ev.template is not None:  # a prompt (SPEC v4 §20)
+        return template.compact_line(ev, ev.template)
     head = f"v{ev.before.version} → " if ev.before else ""
     parts = [
         f"- **{markdown_text(ev.model)}** {markdown_code(ev.alias, table=False)}: "

@@ -18,6 +18,7 @@ from reconciler.core.evidence import Evidence, Side
 from reconciler.core.gates import GateResult
 from reconciler.core.plantypes import Action, Change, Kind, Note, Plan, Problem, RecordWrite, Scope
 from reconciler.errors import PlanError
+from reconciler.render.template import to_dict as template_to_dict
 from reconciler.state.models import check_workspace
 
 FORMAT_VERSION = 1
@@ -101,7 +102,7 @@ def evidence_to_dict(ev: Evidence) -> dict[str, Any]:
             "old": ev.trend.old,
             "new": ev.trend.new,
         },
-    }
+    } | ({} if ev.template is None else {"template_diff": template_to_dict(ev.template)})
 
 
 def to_dict(plan: Plan) -> dict[str, Any]:
@@ -146,7 +147,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         ],
         "evidence": [evidence_to_dict(e) for e in plan.evidence],
         "summary": plan.summary(),
-    }
+    } | ({"prompts": list(plan.prompts)} if plan.prompts else {})
 
 
 def to_json(plan: Plan) -> str:
@@ -240,6 +241,7 @@ def from_dict(data: Any) -> Plan:
             state_digest=str(data["state_digest"]),
             observed_digest=str(data["observed_digest"]),
             models=tuple(str(m) for m in data["models"]),
+            prompts=tuple(str(m) for m in data.get("prompts", [])),
             changes=changes,
             gates=gates,
             problems=problems,

@@ -4,7 +4,8 @@ The output is exactly what the registry holds, so ``plan`` right after shows no
 changes: aliases, description, tags and per-version metadata (without the
 ``reconciler.`` audit tags and MLflow's own ``mlflow.`` tags), stages only where a
 single version is in Staging or Production. An alias on a copy is declared as the copy
-(``{from, version}``) when it is the version a plan would find for that copy.
+(``{from, version}``) when it is the version a plan would find for that copy. Prompts
+(SPEC v4 §20) go under ``prompts:``, with their aliases and tags only.
 """
 
 from __future__ import annotations
@@ -41,6 +42,18 @@ def _alias_value(model: ObservedModel, number: int) -> Any:
         return number
     ref = CopyFrom.model_validate({"from": origin[0], "version": origin[1]})
     return {"from": origin[0], "version": origin[1]} if find_copy(model, ref) is version else number
+
+
+def prompt_state(prompt: ObservedModel, exclude: IgnoreSpec | None = None) -> dict[str, Any]:
+    """The ``prompts:`` entry that declares ``prompt`` as the registry holds it (SPEC v4
+    §20): aliases and tags; its versions' templates are the registry's, not the state's."""
+    skip = exclude or IgnoreSpec()
+    spec: dict[str, Any] = {
+        "aliases": {a: n for a, n in sorted(prompt.aliases.items()) if not skip.alias(a)}
+    }
+    if tags := _tags(prompt.tags, skip.tag):
+        spec["tags"] = tags
+    return spec
 
 
 def model_state(
@@ -124,16 +137,19 @@ def render(
     Keys ``exclude`` matches are left out, and its patterns become the file's
     ``defaults: {ignore: ...}``, so they stay out of every later plan too."""
     warnings: list[str] = []
-    models = {
-        name: model_state(m, warnings, exclude) for name, m in sorted(observed.models.items())
-    }
+    found = sorted(observed.models.items())
+    models = {name: model_state(m, warnings, exclude) for name, m in found if not m.prompt}
+    prompts = {name: prompt_state(m, exclude) for name, m in found if m.prompt}
     document: dict[str, Any] = {"version": 1}
     if workspace is not None:
         document["workspace"] = workspace
     if exclude:
         ignore = exclude.model_dump(exclude_defaults=True)
         document["defaults"] = {"ignore": ignore}
-    document["models"] = models
+    if models or not prompts:
+        document["models"] = models
+    if prompts:
+        document["prompts"] = prompts
     body = yaml.dump(
         document,
         Dumper=_Dumper,

@@ -154,7 +154,8 @@ def render_text(plan: Plan, color: bool = False) -> str:
         if model not in by_model and model not in gates and model not in notes:
             continue
         where = plan.sources.get(model)
-        head = style(f"model {terminal(model)}", bold=True)
+        noun = "prompt" if model in plan.prompts else "model"
+        head = style(f"{noun} {terminal(model)}", bold=True)
         lines.append(head + (f"  ({terminal(where)})" if where else ""))
         for change in by_model.get(model, []):
             mark = SYMBOL[change.action]

@@ -19,6 +19,7 @@ from typing import Any
 from reconciler import logged_apply
 from reconciler.core.plan import Change
 from reconciler.core.ports import Registry
+from reconciler.core.prompts import by_kind
 from reconciler.core.resolve import copy_sources
 from reconciler.errors import ReconcilerError
 from reconciler.logged_apply import LogView
@@ -241,7 +242,8 @@ class Controller:
             wanted = set(head.models) | set(applied.models)
             for spec in (*head.models.values(), *applied.models.values()):
                 wanted |= set(copy_sources(spec))
-            observed = self._registry.read(sorted(wanted))
+            prompts = {n for n in wanted if head.prompt(n) or applied.prompt(n)}
+            observed = self._registry.read(sorted(wanted - prompts), prompts)
         except ReconcilerError as exc:
             errors.append(str(exc))
             names = tuple(only) if only is not None else tuple(sorted(self._known))
@@ -303,7 +305,7 @@ class Controller:
             again = classify(
                 _only(head, frozenset(touched)),
                 applied_now,
-                self._registry.read(touched),
+                self._registry.read(*by_kind(touched, filter(head.prompt, touched))),
                 unverified_now,
             )
         except ReconcilerError:

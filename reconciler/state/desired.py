@@ -23,12 +23,23 @@ class Source:
     line: int | None
     doc: Document | None = None
     """The parsed file, to locate keys inside the model's block."""
+    section: str = "models"
+    """``models`` or ``prompts`` (SPEC v4 §20): which kind of registry object it is."""
+
+    @property
+    def prompt(self) -> bool:
+        return self.section == "prompts"
+
+    @property
+    def noun(self) -> str:
+        """``model`` or ``prompt``, for messages."""
+        return "prompt" if self.prompt else "model"
 
     def locate(self, *path: object) -> int | None:
         """Line of a key inside this model's block (falls back to the model's line)."""
         if self.doc is None:
             return self.line
-        return self.doc.line_of(("models", *path)) or self.line
+        return self.doc.line_of((self.section, *path)) or self.line
 
 
 @dataclass(frozen=True)
@@ -47,7 +58,7 @@ class DesiredState:
         """A stable hash of the declared content (not of formatting or comments); the
         workspace is part of it, so a plan for one workspace never passes for another."""
         body: dict[str, object] = {
-            name: spec.model_dump(mode="json", by_alias=True)
+            name: spec.model_dump(mode="json", by_alias=True) | self._kind(name)
             for name, spec in sorted(self.models.items())
         }
         if self.workspace is not None:
@@ -55,13 +66,22 @@ class DesiredState:
         blob = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         return "sha256:" + hashlib.sha256(blob).hexdigest()
 
+    def _kind(self, name: str) -> dict[str, object]:
+        source = self.sources.get(name)
+        return {"prompt": True} if source is not None and source.prompt else {}
+
+    def prompt(self, name: str) -> bool:
+        """Whether ``name`` is declared under ``prompts:`` (SPEC v4 §20)."""
+        source = self.sources.get(name)
+        return source is not None and source.prompt
+
     def only(self, names: tuple[str, ...]) -> DesiredState:
         """The state restricted to ``names`` (``--model``); unknown names are an error."""
         if not names:
             return self
         missing = [n for n in names if n not in self.models]
         if missing:
-            raise StateError(f"model {missing[0]!r} is not declared in the state files")
+            raise StateError(f"model or prompt {missing[0]!r} is not declared in the state files")
         keep = set(names)
         return DesiredState(
             models={n: s for n, s in self.models.items() if n in keep},

@@ -107,10 +107,13 @@ def yaml_value(value: AliasValue) -> str:
     return str(value)
 
 
-def alias_splices(text: str, model: str, aliases: Mapping[str, AliasValue]) -> list[Splice]:
-    """Splices that set each alias of ``model`` to the given version (others untouched)."""
+def alias_splices(
+    text: str, model: str, aliases: Mapping[str, AliasValue], section: str = "models"
+) -> list[Splice]:
+    """Splices that set each alias of ``model`` (under ``section``: ``models`` or
+    ``prompts``) to the given version (others untouched)."""
     root = yaml.compose(text, Loader=yaml.SafeLoader)
-    models = _get(root, "models") if root is not None else None
+    models = _get(root, section) if root is not None else None
     entry = _get(models[1], model) if models else None
     if entry is None:
         raise StateError(f"model {model!r} is not declared in this file")
@@ -156,12 +159,16 @@ def apply_splices(text: str, splices: list[Splice]) -> str:
     return text
 
 
-def set_aliases(text: str, model: str, aliases: Mapping[str, AliasValue]) -> str:
+def set_aliases(
+    text: str, model: str, aliases: Mapping[str, AliasValue], section: str = "models"
+) -> str:
     """The file text with ``model``'s aliases set as given; everything else byte-identical."""
-    return apply_splices(text, alias_splices(text, model, aliases))
+    return apply_splices(text, alias_splices(text, model, aliases, section))
 
 
-def rewrite_aliases(path: Path, model: str, aliases: Mapping[str, AliasValue]) -> str:
+def rewrite_aliases(
+    path: Path, model: str, aliases: Mapping[str, AliasValue], section: str = "models"
+) -> str:
     """Edit ``model``'s aliases in the file at ``path`` in place; return the new text.
 
     The new text goes to a temporary file beside the original, is loaded with the normal
@@ -173,7 +180,7 @@ def rewrite_aliases(path: Path, model: str, aliases: Mapping[str, AliasValue]) -
     display = display_path(path)
     before, _ = load_file(path)
     text = raw.decode("utf-8-sig")
-    new_text = set_aliases(text, model, aliases)
+    new_text = set_aliases(text, model, aliases, section)
     temp = path.with_name(f".{path.name}.reconciler-edit")
     try:
         temp.write_bytes((b"\xef\xbb\xbf" if bom else b"") + new_text.encode("utf-8"))
@@ -186,14 +193,13 @@ def rewrite_aliases(path: Path, model: str, aliases: Mapping[str, AliasValue]) -
                 file=display,
                 line=exc.line,
             ) from None
-        want = {**before.models[model].aliases, **aliases}
-        others_same = {n: m for n, m in after.models.items() if n != model} == {
-            n: m for n, m in before.models.items() if n != model
-        }
-        if (
-            after.models.get(model) != before.models[model].model_copy(update={"aliases": want})
-            or not others_same
-        ):
+        old, new = getattr(before, section), getattr(after, section)
+        other = "prompts" if section == "models" else "models"
+        want = {**old[model].aliases, **aliases}
+        others_same = {n: m for n, m in new.items() if n != model} == {
+            n: m for n, m in old.items() if n != model
+        } and getattr(before, other) == getattr(after, other)
+        if new.get(model) != old[model].model_copy(update={"aliases": want}) or not others_same:
             raise StateError(
                 "could not edit the file without changing other values; "
                 "edit it by hand (nothing was written)",

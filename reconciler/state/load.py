@@ -18,7 +18,13 @@ from pydantic import ValidationError
 from reconciler.errors import StateError, StateErrors
 from reconciler.state.desired import DesiredState, Source
 from reconciler.state.explain import schema_errors
-from reconciler.state.models import ModelSpec, StateFile, check_workspace, ignore_conflicts
+from reconciler.state.models import (
+    ModelSpec,
+    StateFile,
+    check_workspace,
+    from_prompt,
+    ignore_conflicts,
+)
 from reconciler.state.scope import StateSet
 from reconciler.state.yamlsafe import Document, parse, read_text
 
@@ -140,10 +146,32 @@ def check_document(doc: Document) -> tuple[StateFile | None, list[StateError]]:
     return (None if errors else parsed), errors
 
 
-def _declared(doc: Document) -> list[str]:
-    """Model names a document declares, even when its schema is invalid."""
-    models = doc.data.get("models") if isinstance(doc.data, dict) else None
-    return list(models) if isinstance(models, dict) else []
+def _declared(doc: Document) -> list[tuple[str, str]]:
+    """(section, name) of each model and prompt a document declares, even when its schema
+    is invalid."""
+    found: list[tuple[str, str]] = []
+    for section in ("models", "prompts"):
+        names = doc.data.get(section) if isinstance(doc.data, dict) else None
+        found.extend((section, n) for n in (names if isinstance(names, dict) else ()))
+    return found
+
+
+def _spec(parsed: StateFile, section: str, name: str) -> ModelSpec:
+    """The declaration as the plan reads it: a prompt's as a model spec (SPEC v4 §20)."""
+    if section == "prompts":
+        return from_prompt(parsed.prompts[name])
+    return parsed.models[name]
+
+
+def _twice(name: str, first: Source, section: str, file: str, line: int | None) -> str:
+    """Why a second declaration of ``name`` is refused."""
+    if first.section != section:
+        return (
+            f"{name!r} is declared under both models: and prompts: "
+            f"({first.file}:{first.line} and {file}:{line}); a name is one or the other"
+        )
+    where = f"{first.file}:{first.line} and {file}:{line}"
+    return f"{first.noun} {name!r} is declared in two files: {where}"
 
 
 def load_state(state: Path, workspace: str | None = None) -> StateSet:
@@ -169,8 +197,8 @@ def load_state(state: Path, workspace: str | None = None) -> StateSet:
         part = parts.setdefault(named or workspace, _Part())
         if named and part.named_at is None:
             part.named_at = Source(doc.file, doc.line_of(("workspace",)) or 1)
-        for name in _declared(doc):
-            line = doc.line_of(("models", name))
+        for section, name in _declared(doc):
+            line = doc.line_of((section, name))
             first = next(
                 (p.sources[name] for p in _same(parts, named or workspace) if name in p.sources),
                 None,
@@ -178,16 +206,15 @@ def load_state(state: Path, workspace: str | None = None) -> StateSet:
             if first is not None:
                 errors.append(
                     StateError(
-                        f"model {name!r} is declared in two files: {first.file}:{first.line} "
-                        f"and {doc.file}:{line}" + _in(named or workspace),
+                        _twice(name, first, section, doc.file, line) + _in(named or workspace),
                         file=doc.file,
                         line=line,
                     )
                 )
                 continue
-            part.sources[name] = Source(doc.file, line, doc)
+            part.sources[name] = Source(doc.file, line, doc, section)
             if parsed is not None:
-                spec = parsed.models[name]
+                spec = _spec(parsed, section, name)
                 if parsed.defaults.ignore:
                     ignore = parsed.defaults.ignore.merged(spec.ignore)
                     spec = spec.model_copy(update={"ignore": ignore})

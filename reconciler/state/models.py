@@ -7,7 +7,6 @@ The JSON Schema printed by ``reconciler schema`` is generated from these classes
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -27,6 +26,8 @@ from reconciler.state.gaterules import MetricRule as MetricRule
 from reconciler.state.gaterules import SignatureRule as SignatureRule
 from reconciler.state.gaterules import TagRule as TagRule
 from reconciler.state.gaterules import untagged
+from reconciler.state.ignore import IgnoreSpec as IgnoreSpec
+from reconciler.state.ignore import Pattern as Pattern
 from reconciler.state.names import STAGES as STAGES
 from reconciler.state.names import (
     AliasName,
@@ -38,6 +39,7 @@ from reconciler.state.names import (
 )
 from reconciler.state.names import _check_alias as _check_alias
 from reconciler.state.names import check_workspace as check_workspace
+from reconciler.state.prompts import PromptSpec
 
 
 class _Frozen(BaseModel):
@@ -97,43 +99,6 @@ class VersionSpec(_Frozen):
     description: StrictStr | None = None
 
 
-Pattern = Annotated[StrictStr, Field(min_length=1, max_length=255)]
-"""An fnmatch pattern (``candidate``, ``shadow-*``, ``pipeline.*``), case-sensitive."""
-
-
-class IgnoreSpec(_Frozen):
-    """Keys the state hands back to pipelines and people: never a change or a note; a key
-    the state managed before is released, its live value left as it is."""
-
-    aliases: list[Pattern] = []
-    """Alias names."""
-    tags: list[Pattern] = []
-    """Registered-model tag keys."""
-    version_tags: list[Pattern] = []
-    """Model-version tag keys."""
-
-    def merged(self, other: IgnoreSpec) -> IgnoreSpec:
-        """Both sets of patterns (a file's ``defaults`` and a model's own)."""
-        return IgnoreSpec(
-            aliases=list(dict.fromkeys([*self.aliases, *other.aliases])),
-            tags=list(dict.fromkeys([*self.tags, *other.tags])),
-            version_tags=list(dict.fromkeys([*self.version_tags, *other.version_tags])),
-        )
-
-    def __bool__(self) -> bool:
-        return bool(self.aliases or self.tags or self.version_tags)
-
-    def alias(self, name: str) -> str | None:
-        """The pattern that ignores alias ``name``, or None."""
-        return next((p for p in self.aliases if fnmatchcase(name, p)), None)
-
-    def tag(self, key: str) -> str | None:
-        return next((p for p in self.tags if fnmatchcase(key, p)), None)
-
-    def version_tag(self, key: str) -> str | None:
-        return next((p for p in self.version_tags if fnmatchcase(key, p)), None)
-
-
 class Defaults(_Frozen):
     """What applies to every model of one state file."""
 
@@ -185,6 +150,8 @@ class StateFile(_Frozen):
     defaults: Defaults = Defaults()
     """For every model in this file (``ignore``)."""
     models: dict[ModelName, ModelSpec] = {}
+    prompts: dict[ModelName, PromptSpec] = {}
+    """MLflow 3 prompts (SPEC v4 §20): a name is either a model or a prompt."""
 
     @model_validator(mode="after")
     def _no_copy_from_itself(self) -> StateFile:
@@ -221,6 +188,29 @@ def ignore_conflicts(spec: ModelSpec) -> list[tuple[tuple[object, ...], str]]:
             where = ("versions", number, "tags", key)
             conflict(where, f"version {number} tag {key!r}", spec.ignore.version_tag(key))
     return found
+
+
+def from_prompt(prompt: PromptSpec) -> ModelSpec:
+    """A prompt's declaration as the model spec the plan/apply path reads (SPEC v4 §20)."""
+    return ModelSpec(
+        aliases=dict(prompt.aliases),
+        prune=prompt.prune,
+        tags=dict(prompt.tags),
+        gates={alias: list(rules) for alias, rules in prompt.gates.items()},
+        self_heal=prompt.self_heal,
+        ignore=prompt.ignore,
+    )
+
+
+def to_prompt(spec: ModelSpec) -> PromptSpec:
+    """The prompt declaration a model spec of a prompt stands for (``import``)."""
+    return PromptSpec(
+        aliases={a: v for a, v in spec.aliases.items() if isinstance(v, int)},
+        prune=spec.prune,
+        tags=dict(spec.tags),
+        self_heal=spec.self_heal,
+        ignore=spec.ignore,
+    )
 
 
 def state_schema() -> dict[str, object]:

@@ -70,6 +70,11 @@ class StateSet:
         """Where each model is declared (same rule as ``models``)."""
         return self._flat("sources")
 
+    def prompt(self, name: str) -> bool:
+        """Whether ``name`` is declared under ``prompts:`` (SPEC v4 §20)."""
+        source = self.sources.get(name)
+        return source is not None and source.prompt
+
     def _flat(self, field: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for part in self.parts:

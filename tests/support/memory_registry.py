@@ -29,6 +29,7 @@ class _Version:
     tags: dict[str, str] = field(default_factory=dict)
     description: str = ""
     source: str = ""
+    template: str | None = None
 
 
 @dataclass
@@ -37,6 +38,7 @@ class _Model:
     tags: dict[str, str] = field(default_factory=dict)
     description: str = ""
     versions: dict[int, _Version] = field(default_factory=dict)
+    prompt: bool = False
 
 
 class MemoryRegistry:
@@ -65,9 +67,18 @@ class MemoryRegistry:
                 dict(m.tags),
                 m.description,
                 {
-                    n: _Version(v.stage, v.status, v.run_id, dict(v.tags), v.description, v.source)
+                    n: _Version(
+                        v.stage,
+                        v.status,
+                        v.run_id,
+                        dict(v.tags),
+                        v.description,
+                        v.source,
+                        v.template,
+                    )
                     for n, v in m.versions.items()
                 },
+                m.prompt,
             )
             for name, m in observed.models.items()
         }
@@ -80,24 +91,41 @@ class MemoryRegistry:
         self.records: list[tuple[str, str, str]] = []
         self.copies: list[tuple[str, str, int]] = []
 
-    def read(self, names: Iterable[str]) -> ObservedState:
-        """The current contents for ``names`` as the frozen observed types."""
+    def read(self, names: Iterable[str], prompts: Iterable[str] = ()) -> ObservedState:
+        """The current contents for models ``names`` and prompts ``prompts`` (each found
+        only as its own kind, as a server does) as the frozen observed types."""
         out = {}
-        for name in names:
+        asked = [(n, False) for n in names] + [(n, True) for n in prompts]
+        for name, prompt in asked:
             m = self.models.get(name)
-            if m is None:
+            if m is None or m.prompt != prompt:
                 continue
             versions = {
                 n: ObservedVersion(
-                    n, v.status, v.stage, v.run_id, dict(v.tags), v.description, source=v.source
+                    n,
+                    v.status,
+                    v.stage,
+                    v.run_id,
+                    dict(v.tags),
+                    v.description,
+                    source=v.source,
+                    template=v.template,
                 )
                 for n, v in m.versions.items()
             }
-            out[name] = ObservedModel(name, dict(m.aliases), dict(m.tags), m.description, versions)
+            out[name] = ObservedModel(
+                name, dict(m.aliases), dict(m.tags), m.description, versions, m.prompt
+            )
         return ObservedState(out, self.metrics)
 
     def model_names(self) -> list[str]:
-        return sorted(self.models)
+        return sorted(n for n, m in self.models.items() if not m.prompt)
+
+    def prompt_names(self) -> list[str]:
+        return sorted(n for n, m in self.models.items() if m.prompt)
+
+    def no_prompt_registry(self) -> str | None:
+        return None
 
     def run_metrics(self, run_ids: Iterable[str]) -> Mapping[str, Mapping[str, float]]:
         return {r: self.metrics[r] for r in run_ids if r in self.metrics}

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 from reconciler.core.apply import ApplyReport, Progress, execute
-from reconciler.core.fetch import needs
+from reconciler.core.fetch import needs, soak_models, soak_moves
 from reconciler.core.lock import ApplyRecord
-from reconciler.core.observed import ObservedState
+from reconciler.core.observed import AliasSet, ObservedState
 from reconciler.core.plan import Plan, compute_plan, differences, record_differences
 from reconciler.core.ports import Registry
 from reconciler.core.problems import did_you_mean
@@ -75,9 +76,11 @@ def observe(
 def _observe(
     desired: DesiredState, registry: Registry, with_evidence: bool
 ) -> tuple[ObservedState, Resolution]:
-    """``observe``, with the resolution the runs and signatures were chosen from."""
+    """``observe``, with the resolution the runs and signatures were chosen from; the
+    apply log's alias sets only when a moving alias has a soak gate."""
     copied = {s for spec in desired.models.values() for s in copy_sources(spec)}
-    observed = registry.read(sorted(set(desired.models) | copied))
+    soaked = soak_models(desired)
+    observed = registry.read(sorted(set(desired.models) | copied | soaked))
     resolution = resolve(desired, observed)
     run_ids, sources = needs(desired, observed, resolution, with_evidence)
     runs = registry.runs(run_ids) if run_ids else {}
@@ -86,20 +89,36 @@ def _observe(
         metrics={run_id: run.metrics for run_id, run in runs.items()},
         runs=runs,
         signatures=registry.signatures(sources) if sources else {},
+        alias_sets=_alias_sets(registry) if soak_moves(desired, resolution) else (),
     )
     return observed, resolution
 
 
-def make_plan(desired: StateSet, registry: Registry, with_evidence: bool = False) -> Plan:
+def _alias_sets(registry: Registry) -> tuple[AliasSet, ...]:
+    from reconciler.mlflow.soaklog import alias_sets
+
+    return alias_sets(registry)
+
+
+def make_plan(
+    desired: StateSet,
+    registry: Registry,
+    with_evidence: bool = False,
+    now: datetime | None = None,
+) -> Plan:
     """The plan, read and computed one workspace at a time (batched reads each);
-    ``with_evidence`` adds what each alias move changes (for reviewers)."""
+    ``with_evidence`` adds what each alias move changes (for reviewers). Windows and soak
+    gates are judged at ``now`` (default: the clock when the reads are done)."""
     check_workspaces(desired, registry)
     uri = registry.display_uri
     parts = []
     for part in desired.parts:
         scoped = registry.in_workspace(part.workspace)
         observed, resolution = _observe(part, scoped, with_evidence)
-        plan = compute_plan(part, observed, uri, evidence=with_evidence, resolution=resolution)
+        at = now or datetime.now(timezone.utc)
+        plan = compute_plan(
+            part, observed, uri, evidence=with_evidence, resolution=resolution, now=at
+        )
         parts.append((part.workspace, _suggest_names(plan, part, observed, scoped)))
     return combine(parts, desired.default)
 

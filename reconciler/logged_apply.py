@@ -18,6 +18,7 @@ from reconciler.core.lock import FAILED, FINISHED, KILLED, ApplyRecord, Outcome,
 from reconciler.core.plan import Plan
 from reconciler.core.ports import ApplyLog, Registry
 from reconciler.core.scopes import workspaces
+from reconciler.core.soak import ALIASES_TAG, aliases_tag
 from reconciler.errors import ApplyError, ReconcilerError, RegistryError
 from reconciler.render.planfile import to_json
 from reconciler.state.audit import AuditInfo
@@ -27,6 +28,8 @@ LOCK_TIMEOUT = 15 * 60.0
 WAIT_SECONDS = 10.0
 """How long an apply waits for a later simultaneous apply to stand back."""
 POLL_SECONDS = 0.2
+OVERRIDE_TAG = "reconciler.override"
+"""On an apply run: the reason given to ``--override-window`` (SPEC v4 §18)."""
 NO_LOG_HINT = "pass --no-apply-log to apply without the log (and without the lock)"
 T = TypeVar("T")
 
@@ -110,15 +113,22 @@ def acquire(
     read_ms: int,
     timeout: float = LOCK_TIMEOUT,
     wait: float = WAIT_SECONDS,
+    override: str | None = None,
 ) -> Lease:
     """Start this apply's run and take the lock, or stop (exit 1) before any write.
 
-    ``read_ms`` is when the plan began reading the registry.
+    ``read_ms`` is when the plan began reading the registry. The run records the aliases
+    the plan sets (soak gates count from it) and ``override``: why a promotion window
+    was overridden (``apply --override-window``).
     """
     models = sorted({c.model for c in plan.changes} | {r.model for r in plan.records})
     named = tuple(w for w in workspaces(plan) if w is not None)
+    tags = {ALIASES_TAG: sets} if (sets := aliases_tag(plan.changes)) else {}
+    if override is not None:
+        tags[OVERRIDE_TAG] = override
     me = _logged(
-        lambda: log.start(audit.commit, audit.actor, plan.registry, models, named), "written"
+        lambda: log.start(audit.commit, audit.actor, plan.registry, models, named, tags),
+        "written",
     )
     try:
         stale = _take(log, me, plan, read_ms, timeout, wait)

@@ -4,6 +4,7 @@ stands back, and that a run never keeps the lock when its apply stops before wri
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import pytest
@@ -40,6 +41,7 @@ class MemoryLog:
         registry: str,
         models: list[str],
         workspaces: tuple[str, ...] = (),
+        tags: Mapping[str, str] | None = None,
     ) -> ApplyRecord:
         run = ApplyRecord(
             f"r{len(self.runs) + 5}", RUNNING, int(time.time() * 1000), None, actor, commit or ""

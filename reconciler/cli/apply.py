@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from reconciler import api, logged_apply
 from reconciler.cli.console import Options, common_options, fail, out, warn
+from reconciler.core.holding import held_line, hold, still_blocked, without
+from reconciler.core.scopes import label
+from reconciler.core.windows import Blocked
+from reconciler.render.escape import terminal
 from reconciler.render.github import Report, github_option
 from reconciler.render.planfile import read_plan
 from reconciler.render.text import plan_errors, render_text, summary_line
@@ -64,6 +70,12 @@ def duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
     is_flag=True,
     help="Do not record this apply as a run in the apply log; this also skips the lock.",
 )
+@click.option(
+    "--override-window",
+    "override",
+    metavar="REASON",
+    help="Apply models a promotion window holds; REASON is recorded on the apply run.",
+)
 @github_option
 def command(
     opts: Options,
@@ -73,6 +85,7 @@ def command(
     concurrency: int,
     lock_timeout: float,
     no_apply_log: bool,
+    override: str | None,
     report: Report,
 ) -> None:
     """Apply a fresh plan (or a saved PLANFILE), then read back and verify."""
@@ -81,6 +94,11 @@ def command(
         fail("not on a terminal: pass --yes to apply (nothing was written)")
     if planfile and models:
         fail("--model cannot be combined with a saved PLANFILE")
+    if override is not None and (no_apply_log or not override.strip()):
+        fail(
+            "--override-window needs a REASON and the apply log, where it is recorded "
+            "(nothing was written)"
+        )
     if planfile:
         plan = read_plan(Path(planfile))
         api.check_plan_offline(
@@ -99,7 +117,14 @@ def command(
     report.plan(plan)
     if not plan.applyable:
         raise plan_errors(plan, "nothing was written")
+    held = still_blocked(plan, datetime.now(timezone.utc)) if override is None else ()
+    overridden = plan.blocked if override is not None else ()
+    if held:
+        plan = hold(plan, held)
+        desired = without(desired, held) if desired is not None else None
     if not plan.changes and not plan.records:  # records alone: keys released (ignore)
+        if held:
+            _held(held)
         return
     if not yes and not click.confirm("Apply these changes?", default=False):
         fail("apply cancelled (nothing was written)")
@@ -125,7 +150,8 @@ def command(
     else:
         where = logged_apply.log_workspace(plan, opts.workspace)
         log = logged_apply.open_log(registry, where)
-        lease = logged_apply.acquire(log, plan, audit, read_ms, lock_timeout)
+        reason = override if overridden else None
+        lease = logged_apply.acquire(log, plan, audit, read_ms, lock_timeout, override=reason)
         for stale in lease.stale:
             out(f"warning: {logged_apply.stale_warning(stale, lock_timeout)}", err=True)
         outcome = logged_apply.run_logged(log, lease, apply)
@@ -138,3 +164,21 @@ def command(
     done = f"Apply complete: {what}{logged}"
     report.applied(done)
     out(done)
+    for block in overridden:
+        out(terminal(f"overridden   {_name(block)}: {held_line(block)}"))
+    if held:
+        _held(held)
+
+
+def _held(held: tuple[Blocked, ...]) -> NoReturn:
+    """List each model a window held, then exit 1 (SPEC v4 §18)."""
+    for block in held:
+        out(terminal(f"held         {_name(block)}: {held_line(block)}"))
+    fail(
+        f"{len(held)} model(s) held by a promotion window: apply again once it closes, or "
+        "pass --override-window REASON"
+    )
+
+
+def _name(block: Blocked) -> str:
+    return label(block.model, block.workspace, block.workspace is not None)

@@ -13,7 +13,27 @@ from reconciler.core.evidence import directions, trend_versions
 from reconciler.core.observed import ObservedState
 from reconciler.core.resolve import Resolution
 from reconciler.state.load import DesiredState
-from reconciler.state.models import MetricRule, SignatureRule
+from reconciler.state.models import MetricRule, SignatureRule, SoakRule
+
+
+def soak_models(desired: DesiredState) -> set[str]:
+    """Models that soak gates name (``in: MODEL@ALIAS``): read with the plan's models."""
+    return {
+        rule.where(name)[0]
+        for name, spec in desired.models.items()
+        for rules in spec.gates.values()
+        for rule in rules
+        if isinstance(rule, SoakRule)
+    }
+
+
+def soak_moves(desired: DesiredState, resolution: Resolution) -> bool:
+    """Whether a moving alias has a soak gate (then the apply log is read once)."""
+    return any(
+        isinstance(rule, SoakRule)
+        for target in resolution.all_moving()
+        for rule in desired.models[target.model].gates.get(target.alias, ())
+    )
 
 
 def needs(

@@ -7,10 +7,12 @@ these changes and never re-diffs on its own.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from reconciler.core import evidence as evidence_of
 from reconciler.core.diff import plan_model, record_writes
 from reconciler.core.evidence import Evidence
-from reconciler.core.gates import GateResult, evaluate_gates
+from reconciler.core.gates import GateResult, SoakCheck, evaluate_gates
 from reconciler.core.observed import ObservedModel, ObservedState
 from reconciler.core.ownership import MANAGED_TAG, TAG_VALUE_LIMIT, release
 from reconciler.core.ownership import parse as parse_record
@@ -26,7 +28,9 @@ from reconciler.core.plantypes import (
 )
 from reconciler.core.problems import copy_problems, unmanaged_notes, version_problems
 from reconciler.core.resolve import Resolution, copy_sources, resolve
+from reconciler.core.soak import check_soak
 from reconciler.core.verify import current_value, differences, record_differences
+from reconciler.core.windows import Blocked, blocked
 from reconciler.state.load import DesiredState
 
 __all__ = [
@@ -48,18 +52,25 @@ __all__ = [
 ]
 
 
+def _soak_check(observed: ObservedState, now: datetime) -> SoakCheck:
+    return lambda target, rule: check_soak(target, rule, observed, observed.alias_sets, now)
+
+
 def compute_plan(
     desired: DesiredState,
     observed: ObservedState,
     registry: str = "",
     evidence: bool = False,
     resolution: Resolution | None = None,
+    now: datetime | None = None,
 ) -> Plan:
     """Diff every desired model against the registry; a pure function of its inputs.
 
     With ``evidence``, each alias move carries the comparison a reviewer needs. The
     declared aliases are resolved once (``resolution``: already resolved against these
     models); the diff, the problems, the gates and the evidence all read that result.
+    ``now`` (timezone-aware) is when the plan is made: promotion windows and soak gates
+    are judged at it; None judges neither (a verification read after apply).
     """
     resolution = resolution or resolve(desired, observed)
     found: list[Evidence] = []
@@ -68,6 +79,7 @@ def compute_plan(
     gates: list[GateResult] = []
     notes: list[Note] = []
     records: list[RecordWrite] = []
+    held: list[Blocked] = []
     for name in sorted(desired.models):
         spec, src = desired.models[name], desired.sources[name]
         obs = observed.models.get(name)
@@ -84,9 +96,12 @@ def compute_plan(
         owned, released = release(current, spec.ignore)
         model_changes = list(plan_model(name, spec, obs, owned, resolved))
         changes.extend(model_changes)
+        if model_changes and spec.windows and now is not None:
+            held.extend(b for b in [blocked(name, spec.windows, now)] if b is not None)
         # a version that does not exist is one error (its problem), not one per gate
         checkable = {a: r for a, r in moving.items() if r.candidate is not None}
-        gates.extend(evaluate_gates(spec, checkable, observed.metrics, observed.signatures))
+        soak = None if now is None else _soak_check(observed, now)
+        gates.extend(evaluate_gates(spec, checkable, observed.metrics, observed.signatures, soak))
         if evidence:
             found.extend(evidence_of.for_model(spec, obs, observed, moving, registry))
         notes.extend(unmanaged_notes(name, spec, obs, owned))
@@ -116,4 +131,5 @@ def compute_plan(
         notes=tuple(notes),
         records=tuple(records),
         evidence=tuple(found),
+        blocked=tuple(held),
     )

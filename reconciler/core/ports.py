@@ -81,8 +81,10 @@ class ApplyLog(Protocol):
         registry: str,
         models: list[str],
         workspaces: tuple[str, ...] = (),
+        tags: Mapping[str, str] | None = None,
     ) -> ApplyRecord:
-        """A new ``RUNNING`` run for this apply (``workspaces``: those its plan touches)."""
+        """A new ``RUNNING`` run for this apply (``workspaces``: those its plan touches;
+        ``tags``: more to record on it, e.g. the aliases it sets, a window override)."""
         ...
 
     def recent(self, limit: int = 100, status: str | None = None) -> list[ApplyRecord]:

@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -123,11 +123,18 @@ class MlflowApplyLog:
         registry: str,
         models: list[str],
         workspaces: tuple[str, ...] = (),
+        tags: Mapping[str, str] | None = None,
     ) -> ApplyRecord:
         """A new ``RUNNING`` run carrying who applies what (one request, two on first use)."""
         experiment = self.experiment_id(create=True)
         assert experiment is not None
-        tags = {COMMIT: commit or "", ACTOR: actor, REGISTRY: registry, "mlflow.user": actor}
+        tags = {
+            **(tags or {}),
+            COMMIT: commit or "",
+            ACTOR: actor,
+            REGISTRY: registry,
+            "mlflow.user": actor,
+        }
         if workspace := ",".join(workspaces) or os.environ.get("MLFLOW_WORKSPACE"):
             tags[WORKSPACE] = workspace
         listed = json.dumps(sorted(models), separators=(",", ":"))

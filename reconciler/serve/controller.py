@@ -188,15 +188,18 @@ class Controller:
     ) -> tuple[ModelStatus, ...]:
         """Restore drifted self_heal models (and, with --auto-sync, apply pending ones)."""
         assert self._registry is not None
-        jobs = [(n, applied, commit) for n in to_heal(statuses)]
-        if self.settings.auto_sync:
-            jobs += [(n, head, self.git.head()) for n in to_sync(statuses)]
+        jobs = [(n, applied, commit, False) for n in to_heal(statuses)]
+        if self.settings.auto_sync:  # a new commit waits for its promotion window
+            jobs += [(n, head, self.git.head(), True) for n in to_sync(statuses)]
         touched: list[str] = []
-        for name, target, at in jobs:
+        for name, target, at, windows in jobs:
             if self.stopping.is_set():
                 break  # SIGTERM: the write in progress finished; start no other
-            result, detail, changes = heal.restore(self._registry, target, name, at)
+            result, detail, changes = heal.restore(self._registry, target, name, at, windows)
             self.metrics.heals.labels(name, result).inc()
+            if result == "held":  # still pending: applied when its window lets it
+                self._details[name] = (detail, changes)
+                continue
             conditions[name] = result
             self._details[name] = (detail, changes)
             touched.append(name)

@@ -13,6 +13,7 @@ import time
 from datetime import datetime, timezone
 
 from reconciler import api, logged_apply
+from reconciler.core.holding import held_line
 from reconciler.core.plan import Change
 from reconciler.core.ports import Registry
 from reconciler.errors import ReconcilerError
@@ -25,10 +26,17 @@ ACTOR = "reconciler-serve"
 
 
 def restore(
-    registry: Registry, target: DesiredState, model: str, commit: str | None
+    registry: Registry,
+    target: DesiredState,
+    model: str,
+    commit: str | None,
+    windows: bool = False,
 ) -> tuple[str, str, tuple[Change, ...]]:
-    """Apply ``target``'s declaration of ``model``: (``healed`` | ``synced`` |
-    ``heal_failed``, a detail line, the changes written or refused)."""
+    """Apply ``target``'s declaration of ``model``: (``healed`` | ``synced`` | ``held``
+    | ``heal_failed``, a detail line, the changes written or refused). A heal restores
+    the last applied state and is never blocked; with ``windows`` (``--auto-sync``
+    applying a new commit), a model a promotion window blocks is ``held`` until it lets
+    it (SPEC v4 §18)."""
     one = target.only((model,))
     desired = StateSet.of([one], one.files, one.workspace)
     try:
@@ -40,6 +48,8 @@ def restore(
             return "heal_failed", describe_gate(plan.failed_gates[0]), plan.changes
         if not plan.changes:
             return "synced", "", ()
+        if windows and plan.blocked:
+            return "held", held_line(plan.blocked[0]), plan.changes
         audit = AuditInfo(
             applied_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
             actor=ACTOR,

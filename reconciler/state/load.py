@@ -191,6 +191,9 @@ def load_state(state: Path, workspace: str | None = None) -> StateSet:
                 if parsed.defaults.ignore:
                     ignore = parsed.defaults.ignore.merged(spec.ignore)
                     spec = spec.model_copy(update={"ignore": ignore})
+                if parsed.defaults.windows:
+                    windows = [*parsed.defaults.windows, *spec.windows]
+                    spec = spec.model_copy(update={"windows": windows})
                 part.models[name] = spec
                 for where, message in ignore_conflicts(spec):
                     errors.append(

@@ -25,6 +25,7 @@ from pydantic import (
 from reconciler.state.gaterules import GateRule as GateRule
 from reconciler.state.gaterules import MetricRule as MetricRule
 from reconciler.state.gaterules import SignatureRule as SignatureRule
+from reconciler.state.gaterules import SoakRule as SoakRule
 from reconciler.state.gaterules import TagRule as TagRule
 from reconciler.state.gaterules import untagged
 from reconciler.state.names import STAGES as STAGES
@@ -38,6 +39,7 @@ from reconciler.state.names import (
 )
 from reconciler.state.names import _check_alias as _check_alias
 from reconciler.state.names import check_workspace as check_workspace
+from reconciler.state.windows import Window
 
 
 class _Frozen(BaseModel):
@@ -139,6 +141,8 @@ class Defaults(_Frozen):
 
     ignore: IgnoreSpec = IgnoreSpec()
     """Merged with each model's own ``ignore``."""
+    windows: list[Window] = []
+    """Promotion windows for every model (a model's own are added to these)."""
 
 
 class ModelSpec(_Frozen):
@@ -163,6 +167,8 @@ class ModelSpec(_Frozen):
     """``reconciler serve`` restores this model's last applied state when it drifts."""
     ignore: IgnoreSpec = IgnoreSpec()
     """Keys left to others (fnmatch patterns); merged with the file's ``defaults``."""
+    windows: list[Window] = []
+    """When changes may be applied (deny / allow, SPEC v4 §18); after the file's own."""
 
     @model_validator(mode="after")
     def _gates_guard_declared_aliases(self) -> ModelSpec:

@@ -6,7 +6,7 @@ for it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,7 +14,7 @@ from pathlib import Path
 from reconciler.core.apply import ApplyReport, Progress, execute
 from reconciler.core.fetch import needs, soak_models, soak_moves
 from reconciler.core.lock import ApplyRecord
-from reconciler.core.observed import AliasSet, ObservedState
+from reconciler.core.observed import AliasSet, ObservedModel, ObservedState
 from reconciler.core.plan import Plan, compute_plan, differences, record_differences
 from reconciler.core.ports import Registry
 from reconciler.core.problems import did_you_mean
@@ -74,13 +74,19 @@ def observe(
 
 
 def _observe(
-    desired: DesiredState, registry: Registry, with_evidence: bool
+    desired: DesiredState,
+    registry: Registry,
+    with_evidence: bool,
+    foreign: Mapping[str, ObservedModel] | None = None,
 ) -> tuple[ObservedState, Resolution]:
     """``observe``, with the resolution the runs and signatures were chosen from; the
     apply log's alias sets only when a moving alias has a soak gate."""
     copied = {s for spec in desired.models.values() for s in copy_sources(spec)}
     soaked = soak_models(desired)
-    observed = registry.read(sorted(set(desired.models) | copied | soaked))
+    local = {m for m in copied if ":" not in m}  # REGISTRY:MODEL is read on its server
+    observed = registry.read(sorted(set(desired.models) | local | soaked))
+    if foreign:
+        observed = replace(observed, models={**foreign, **observed.models})
     resolution = resolve(desired, observed)
     run_ids, sources = needs(desired, observed, resolution, with_evidence)
     runs = registry.runs(run_ids) if run_ids else {}
@@ -105,6 +111,7 @@ def make_plan(
     registry: Registry,
     with_evidence: bool = False,
     now: datetime | None = None,
+    foreign: Mapping[str, ObservedModel] | None = None,
 ) -> Plan:
     """The plan, read and computed one workspace at a time (batched reads each);
     ``with_evidence`` adds what each alias move changes (for reviewers). Windows and soak
@@ -114,13 +121,48 @@ def make_plan(
     parts = []
     for part in desired.parts:
         scoped = registry.in_workspace(part.workspace)
-        observed, resolution = _observe(part, scoped, with_evidence)
+        observed, resolution = _observe(part, scoped, with_evidence, foreign)
         at = now or datetime.now(timezone.utc)
         plan = compute_plan(
             part, observed, uri, evidence=with_evidence, resolution=resolution, now=at
         )
         parts.append((part.workspace, _suggest_names(plan, part, observed, scoped)))
     return combine(parts, desired.default)
+
+
+def connect_all(
+    desired: StateSet,
+    uri: str | None,
+    concurrency: int = 8,
+    debug: bool = False,
+    read_models: str = "auto",
+    warn: Callable[[str], None] | None = None,
+    read_only: bool = False,
+) -> dict[str | None, Registry]:
+    """Every registry the state names (SPEC v4 §19), by name; None: ``uri``'s."""
+    from reconciler.mlflow.foreign import connect_all as connect_named
+    from reconciler.mlflow.registry import MlflowRegistry
+
+    return connect_named(
+        desired,
+        lambda: connect(uri, concurrency, debug, read_models, warn, read_only),
+        lambda at, key: MlflowRegistry(at, concurrency, debug, read_models, warn, creds=key),
+    )
+
+
+def make_plans(
+    desired: StateSet, registries: Mapping[str | None, Registry], with_evidence: bool = False
+) -> list[tuple[str | None, Plan]]:
+    """One plan per registry the state names, in name order; the sources copied from
+    another server are read there once and planned against."""
+    from reconciler.mlflow.foreign import read_sources
+
+    foreign = read_sources(desired, registries)
+    now = datetime.now(timezone.utc)
+    return [
+        (name, make_plan(desired.for_registry(name), registries[name], with_evidence, now, foreign))
+        for name in desired.registries
+    ]
 
 
 def _suggest_names(

@@ -11,6 +11,7 @@ from typing import NoReturn
 import click
 
 from reconciler import api, logged_apply
+from reconciler.cli import registries
 from reconciler.cli.console import Options, common_options, fail, out, warn
 from reconciler.core.holding import held_line, hold, still_blocked, without
 from reconciler.core.scopes import label
@@ -110,6 +111,9 @@ def command(
         desired = None
     else:
         desired = api.validate(opts.state, models, opts.workspace)
+        if registries.several(desired):
+            registries.apply_all(opts, desired, yes, lock_timeout, override, no_apply_log)
+            return
         registry = api.connect(opts.tracking_uri, concurrency, opts.debug, opts.read_models, warn)
         read_ms = int(time.time() * 1000)
         plan = api.make_plan(desired, registry)

@@ -58,7 +58,7 @@ def parse_sets(
 
 def soak_version(target: Resolved, model: str) -> int | None:
     """The version that must have soaked in ``model``: for a copy value, its source."""
-    if (copy := target.copy_of) is not None and copy.from_ == model:
+    if (copy := target.copy_of) is not None and copy.model_key == model:
         return copy.version
     cand = target.candidate
     if cand is not None and cand.copied_from and cand.copied_from[0] == model:

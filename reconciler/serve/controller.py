@@ -157,7 +157,7 @@ class Controller:
             head, applied = _only(head, only), _only(applied, only)
             wanted = set(head.models) | set(applied.models)
             for spec in (*head.models.values(), *applied.models.values()):
-                wanted |= set(copy_sources(spec))
+                wanted |= {s for s in copy_sources(spec) if ":" not in s}  # same server
             observed = self._registry.read(sorted(wanted))
         except ReconcilerError as exc:
             errors.append(str(exc))

@@ -18,7 +18,13 @@ from pydantic import ValidationError
 from reconciler.errors import StateError, StateErrors
 from reconciler.state.desired import DesiredState, Source
 from reconciler.state.explain import schema_errors
-from reconciler.state.models import ModelSpec, StateFile, check_workspace, ignore_conflicts
+from reconciler.state.models import (
+    ModelSpec,
+    StateFile,
+    check_registry,
+    check_workspace,
+    ignore_conflicts,
+)
 from reconciler.state.scope import StateSet
 from reconciler.state.yamlsafe import Document, parse, read_text
 
@@ -154,7 +160,7 @@ def load_state(state: Path, workspace: str | None = None) -> StateSet:
     returned only when there is none. The same model name in two workspaces is two models.
     """
     _, paths = find_state_files(state)
-    parts: dict[str | None, _Part] = {}
+    parts: dict[tuple[str | None, str | None], _Part] = {}
     errors: list[StateError] = []
     for path in paths:
         display = display_path(path)
@@ -166,13 +172,20 @@ def load_state(state: Path, workspace: str | None = None) -> StateSet:
         parsed, found = check_document(doc)
         errors.extend(found)
         named = file_workspace(doc)
-        part = parts.setdefault(named or workspace, _Part())
+        server = file_registry(doc)
+        part = parts.setdefault((server, named or workspace), _Part())
         if named and part.named_at is None:
             part.named_at = Source(doc.file, doc.line_of(("workspace",)) or 1)
+        if server and part.registry_at is None:
+            part.registry_at = Source(doc.file, doc.line_of(("registry",)) or 1)
         for name in _declared(doc):
             line = doc.line_of(("models", name))
             first = next(
-                (p.sources[name] for p in _same(parts, named or workspace) if name in p.sources),
+                (
+                    p.sources[name]
+                    for p in _same(parts, server, named or workspace)
+                    if name in p.sources
+                ),
                 None,
             )
             if first is not None:
@@ -206,8 +219,8 @@ def load_state(state: Path, workspace: str | None = None) -> StateSet:
     files = tuple(display_path(p) for p in paths)
     return StateSet.of(
         [
-            DesiredState(p.models, p.sources, files, ws, p.named_at)
-            for ws, p in parts.items()
+            DesiredState(p.models, p.sources, files, ws, p.named_at, server, p.registry_at)
+            for (server, ws), p in parts.items()
             if p.sources or p.named_at
         ],
         files,
@@ -222,6 +235,7 @@ class _Part:
     models: dict[str, ModelSpec] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     named_at: Source | None = None
+    registry_at: Source | None = None
 
 
 def file_workspace(doc: Document) -> str | None:
@@ -236,10 +250,25 @@ def file_workspace(doc: Document) -> str | None:
         return None
 
 
-def _same(parts: Mapping[str | None, _Part], workspace: str | None) -> list[_Part]:
-    """The parts that name the same workspace: ``default`` is the server's default."""
+def _same(
+    parts: Mapping[tuple[str | None, str | None], _Part],
+    server: str | None,
+    workspace: str | None,
+) -> list[_Part]:
+    """The parts of the same registry that name the same workspace (``default`` is the
+    server's default): the same name on two servers is two models."""
     key = workspace or "default"
-    return [p for ws, p in parts.items() if (ws or "default") == key]
+    return [p for (s, ws), p in parts.items() if s == server and (ws or "default") == key]
+
+
+def file_registry(doc: Document) -> str | None:
+    """The registry a file names at its top level (SPEC v4 §19), None when absent or
+    not a valid name (the schema check reports the latter)."""
+    value = doc.data.get("registry") if isinstance(doc.data, dict) else None
+    try:
+        return check_registry(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _in(workspace: str | None) -> str:

@@ -32,12 +32,14 @@ from reconciler.state.names import STAGES as STAGES
 from reconciler.state.names import (
     AliasName,
     ModelName,
+    RegistryName,
     Tags,
     VersionKey,
     VersionNumber,
     WorkspaceName,
 )
 from reconciler.state.names import _check_alias as _check_alias
+from reconciler.state.names import check_registry as check_registry
 from reconciler.state.names import check_workspace as check_workspace
 from reconciler.state.windows import Window
 
@@ -61,14 +63,23 @@ class CopyFrom(_Frozen):
     """The source registered model (e.g. the staging one)."""
     version: VersionNumber
     """The source version number."""
+    registry: RegistryName | None = None
+    """Another server's registry (SPEC v4 §19): the copy carries the files across."""
 
     @property
     def source(self) -> str:
-        """The ``source`` a copy of it carries."""
-        return f"models:/{self.from_}/{self.version}"
+        """The ``source`` a same-server copy carries; for a cross-server copy, the key
+        that names it in a plan (``staging:models:/churn/7``)."""
+        prefix = f"{self.registry}:" if self.registry else ""
+        return f"{prefix}models:/{self.from_}/{self.version}"
+
+    @property
+    def model_key(self) -> str:
+        """The source model as observed: ``churn``, or ``staging:churn`` on another server."""
+        return f"{self.registry}:{self.from_}" if self.registry else self.from_
 
     def label(self) -> str:
-        return f"{self.from_} v{self.version}"
+        return f"{self.model_key} v{self.version}"
 
 
 def _alias_value_kind(value: object) -> str:
@@ -188,6 +199,9 @@ class StateFile(_Frozen):
     workspace: WorkspaceName | None = None
     """The MLflow workspace of every model in this file (MLflow >= 3.10); absent:
     ``--workspace`` / ``MLFLOW_WORKSPACE``, else the server's default."""
+    registry: RegistryName | None = None
+    """The server of every model in this file (SPEC v4 §19); its URI and credentials come
+    from RECONCILER_REGISTRY_<NAME>_URI / _USERNAME / _PASSWORD / _TOKEN only."""
     defaults: Defaults = Defaults()
     """For every model in this file (``ignore``)."""
     models: dict[ModelName, ModelSpec] = {}
@@ -196,7 +210,7 @@ class StateFile(_Frozen):
     def _no_copy_from_itself(self) -> StateFile:
         for name, spec in self.models.items():
             for alias, value in spec.aliases.items():
-                if isinstance(value, CopyFrom) and value.from_ == name:
+                if isinstance(value, CopyFrom) and value.from_ == name and not value.registry:
                     raise ValueError(
                         f"models.{name}.aliases.{alias}: a copy from the model itself; "
                         f"write the version number ({value.version}) instead"

@@ -130,41 +130,6 @@ def make_plan(
     return combine(parts, desired.default)
 
 
-def connect_all(
-    desired: StateSet,
-    uri: str | None,
-    concurrency: int = 8,
-    debug: bool = False,
-    read_models: str = "auto",
-    warn: Callable[[str], None] | None = None,
-    read_only: bool = False,
-) -> dict[str | None, Registry]:
-    """Every registry the state names (SPEC v4 §19), by name; None: ``uri``'s."""
-    from reconciler.mlflow.foreign import connect_all as connect_named
-    from reconciler.mlflow.registry import MlflowRegistry
-
-    return connect_named(
-        desired,
-        lambda: connect(uri, concurrency, debug, read_models, warn, read_only),
-        lambda at, key: MlflowRegistry(at, concurrency, debug, read_models, warn, creds=key),
-    )
-
-
-def make_plans(
-    desired: StateSet, registries: Mapping[str | None, Registry], with_evidence: bool = False
-) -> list[tuple[str | None, Plan]]:
-    """One plan per registry the state names, in name order; the sources copied from
-    another server are read there once and planned against."""
-    from reconciler.mlflow.foreign import read_sources
-
-    foreign = read_sources(desired, registries)
-    now = datetime.now(timezone.utc)
-    return [
-        (name, make_plan(desired.for_registry(name), registries[name], with_evidence, now, foreign))
-        for name in desired.registries
-    ]
-
-
 def _suggest_names(
     plan: Plan, desired: DesiredState, observed: ObservedState, registry: Registry
 ) -> Plan:

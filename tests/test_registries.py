@@ -96,7 +96,12 @@ def test_cross_server_copy_predicts_copies_once_and_reverts_without_a_copy(
         copy_seconds = time.perf_counter() - started
         assert applied.exit_code == 0, applied.output
         assert ADMIN[1] not in applied.output and TOKEN not in applied.output
-        print(f"\nplan requests to prod: {plan_requests}; apply with copy: {copy_seconds:.2f}s")
+        gateway.seen.clear()
+        assert cli("plan", env=names).exit_code == 0  # converged: the copy exists on prod
+        print(
+            f"\nplan requests to prod: {plan_requests} (converged: {len(gateway.seen)}); "
+            f"apply with the copy: {copy_seconds:.2f}s"
+        )
 
         target = client(sqlite_server.url)
         copy = target.get_model_version(dst, "1")
@@ -106,6 +111,9 @@ def test_cross_server_copy_predicts_copies_once_and_reverts_without_a_copy(
         assert run.data.metrics["rmse"] == 0.2 and run.data.params["num_leaves"] == "7"
         assert target.get_experiment(run.info.experiment_id).name == "reconciler-copies"
         assert int(target.get_registered_model(dst).aliases["champion"]) == 1
+        started = time.perf_counter()  # baseline: MLflow's same-server copy (no files move)
+        target.copy_model_version(f"models:/{dst}/1", f"{dst}-baseline")
+        print(f"same-server copy_model_version: {time.perf_counter() - started:.2f}s")
 
         rows = tmp_path / "in.csv"
         rows.write_text("x0,x1\n0.1,0.2\n-1.0,0.5\n", encoding="utf-8")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 
 import click
@@ -41,16 +42,56 @@ def several(desired: StateSet) -> bool:
     )
 
 
+def connect_all(
+    desired: StateSet,
+    uri: str | None,
+    concurrency: int = 8,
+    debug: bool = False,
+    read_models: str = "auto",
+    warn: Callable[[str], None] | None = None,
+    read_only: bool = False,
+) -> dict[str | None, Registry]:
+    """Every registry the state names (SPEC v4 §19), by name; None: ``uri``'s."""
+    from reconciler.mlflow.foreign import connect_all as connect_named
+    from reconciler.mlflow.registry import MlflowRegistry
+
+    return connect_named(
+        desired,
+        lambda: api.connect(uri, concurrency, debug, read_models, warn, read_only),
+        lambda at, key: MlflowRegistry(at, concurrency, debug, read_models, warn, creds=key),
+    )
+
+
+def make_plans(
+    desired: StateSet, registries: Mapping[str | None, Registry], with_evidence: bool = False
+) -> list[tuple[str | None, Plan]]:
+    """One plan per registry the state names, in name order; the sources copied from
+    another server are read there once and planned against."""
+    from reconciler.mlflow.foreign import read_sources
+
+    foreign = read_sources(desired, registries)
+    now = datetime.now(timezone.utc)
+    return [
+        (
+            name,
+            api.make_plan(
+                desired.for_registry(name), registries[name], with_evidence, now, foreign
+            ),
+        )
+        for name in desired.registries
+    ]
+
+
 def _title(name: str | None) -> str:
     return f"== registry {name or '(default)'} =="
 
 
 def plan_all(opts: Options, desired: StateSet, fmt: str) -> list[tuple[str | None, Plan]]:
     """Print every registry's plan; raise the first one's errors after all are shown."""
-    registries = api.connect_all(
+    registries = connect_all(
         desired, opts.tracking_uri, debug=opts.debug, warn=warn, read_only=True
     )
-    plans = api.make_plans(desired, registries, with_evidence=True)
+    plans = make_plans(desired, registries, with_evidence=True)
     if fmt == "json":
         body = [{"registry_name": n, **to_dict(p)} for n, p in plans]
         out(json.dumps({"format_version": 1, "registries": body}, indent=2))
@@ -72,9 +113,9 @@ def apply_all(
     no_apply_log: bool,
 ) -> None:
     """Apply every registry's plan; locks taken in name order before any write."""
-    registries = api.connect_all(desired, opts.tracking_uri, debug=opts.debug, warn=warn)
+    registries = connect_all(desired, opts.tracking_uri, debug=opts.debug, warn=warn)
     read_ms = int(time.time() * 1000)
-    plans = api.make_plans(desired, registries)
+    plans = make_plans(desired, registries)
     for name, plan in plans:
         out(terminal(_title(name)) + "\n" + render_text(plan, opts.color), nl=False)
     for _, plan in plans:

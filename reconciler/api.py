@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from reconciler.core.apply import ApplyReport, Progress, execute
-from reconciler.core.fetch import needs, soak_models, soak_moves
+from reconciler.core.fetch import by_server, needs, soak_models, soak_moves
 from reconciler.core.lock import ApplyRecord
-from reconciler.core.observed import AliasSet, ObservedModel, ObservedState
+from reconciler.core.observed import ObservedModel, ObservedState
 from reconciler.core.plan import Plan, compute_plan, differences, record_differences
 from reconciler.core.ports import Registry
 from reconciler.core.problems import did_you_mean
@@ -89,21 +89,23 @@ def _observe(
         observed = replace(observed, models={**foreign, **observed.models})
     resolution = resolve(desired, observed)
     run_ids, sources = needs(desired, observed, resolution, with_evidence)
-    runs = registry.runs(run_ids) if run_ids else {}
+    elsewhere = by_server(foreign or {}, run_ids, sources)
+    for there, files in elsewhere.values():
+        run_ids, sources = run_ids - there, sources - files
+    from reconciler.mlflow.foreign import read_elsewhere
+    from reconciler.mlflow.soaklog import alias_sets
+
+    runs, signatures = read_elsewhere(registry, elsewhere)  # other servers' versions
+    runs.update(registry.runs(run_ids) if run_ids else {})
+    signatures.update(registry.signatures(sources) if sources else {})
     observed = replace(
         observed,
         metrics={run_id: run.metrics for run_id, run in runs.items()},
         runs=runs,
-        signatures=registry.signatures(sources) if sources else {},
-        alias_sets=_alias_sets(registry) if soak_moves(desired, resolution) else (),
+        signatures=signatures,
+        alias_sets=alias_sets(registry) if soak_moves(desired, resolution) else (),
     )
     return observed, resolution
-
-
-def _alias_sets(registry: Registry) -> tuple[AliasSet, ...]:
-    from reconciler.mlflow.soaklog import alias_sets
-
-    return alias_sets(registry)
 
 
 def make_plan(

@@ -66,6 +66,7 @@ def prod_state(model: str, source: str, version: int) -> str:
         "registry: prod\nmodels:\n"
         f"  {model}:\n    aliases:\n"
         f"      champion: {{from: {source}, version: {version}, registry: staging}}\n"
+        "    gates:\n      champion:\n        - {metric: rmse, max: 0.5}\n"
     )
 
 
@@ -88,6 +89,7 @@ def test_cross_server_copy_predicts_copies_once_and_reverts_without_a_copy(
         planned = cli("plan", env=names)
         assert planned.exit_code == 0, planned.output
         assert f"+ copy staging:{src} v1 -> {dst} (new version)" in planned.stdout
+        assert "champion -> version 1: rmse = 0.2, <= 0.5: passed" in planned.stdout
         plan_requests = len(gateway.seen)
         gateway.seen.clear()
 

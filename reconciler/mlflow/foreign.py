@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from reconciler.core.observed import ObservedModel
+from reconciler.core.observed import ObservedModel, ObservedRun, ObservedSignature
 from reconciler.core.ports import Registry
 from reconciler.mlflow.credentials import Key, named
 from reconciler.state.desired import Source
@@ -48,6 +48,20 @@ def connect_all(
     for registry in out.values():  # a copy from a named server reaches it through these
         registry.sources = {n: r for n, r in out.items() if n is not None}  # type: ignore[attr-defined]
     return out
+
+
+def read_elsewhere(
+    registry: Registry, elsewhere: Mapping[str, tuple[set[str], set[str]]]
+) -> tuple[dict[str, ObservedRun], dict[str, ObservedSignature]]:
+    """The runs and signatures of versions on other servers, each read on its server
+    (a gate on a copy not made yet judges the source's run)."""
+    servers = getattr(registry, "sources", {})
+    runs: dict[str, ObservedRun] = {}
+    signatures: dict[str, ObservedSignature] = {}
+    for name, (run_ids, files) in sorted(elsewhere.items()):
+        runs.update(servers[name].runs(run_ids) if run_ids else {})
+        signatures.update(servers[name].signatures(files) if files else {})
+    return runs, signatures
 
 
 def read_sources(

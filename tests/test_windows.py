@@ -47,7 +47,7 @@ def test_deny_window_holds_and_override_records_reason(
     write_state(cli_sqlite.cwd, state(frozen, free, 2, 2, ALWAYS_DENY))
     planned = cli_sqlite("plan")
     assert planned.exit_code == 0, planned.output
-    assert 'blocked: deny "* * * * *" for 1h (release freeze) until' in planned.stdout
+    assert 'blocked: deny "* * * * *" for 1h (release freeze), which never closes' in planned.stdout
     data = json.loads(cli_sqlite("plan", "--format", "json").stdout)
     held = [c["blocked"] for c in data["changes"] if c["model"] == frozen]
     assert held and held[0]["window"] == 'deny "* * * * *" for 1h'

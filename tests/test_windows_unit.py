@@ -195,3 +195,26 @@ def test_this_models_alias_and_the_log_tag_round_trip() -> None:
     assert parse_sets("r", tag, 5) == [AliasSet("r", "stg", "champion", 7, 5)]
     assert parse_sets("r", "not json", 5) == [] and parse_sets("r", '{"x": true}', 5) == []
     assert (span(59), span(3600 * 3 + 720), span(86400 * 2 + 3600)) == ("59s", "3h12m", "2d1h")
+
+
+def test_a_hostile_reason_is_escaped_and_a_saved_plan_keeps_the_block(tmp_path: Path) -> None:
+    """A reason from a pull request cannot add markup to the PR comment; the JSON plan
+    carries the block on the change and back (a saved plan holds it until ``until``)."""
+    from reconciler.render.markdown import render_markdown
+    from reconciler.render.planfile import from_dict, to_dict
+
+    path = write(
+        tmp_path,
+        "models:\n  a:\n    aliases: {champion: 2}\n    windows:\n"
+        "      - {deny: '* * * * *', duration: 1h, reason: '<!-- x --> @admin [y](http://e)'}\n",
+    )
+    desired = load_state(path).parts[0]
+    versions = {n: ObservedVersion(n) for n in (1, 2)}
+    observed = ObservedState({"a": ObservedModel("a", {"champion": 1}, versions=versions)})
+    plan = compute_plan(desired, observed, now=at(2026, 12, 7, 9, 0))
+    md = render_markdown(plan)
+    assert "<!--" not in md and "](http" not in md and " @admin" not in md
+    data = to_dict(plan)
+    assert data["changes"][0]["blocked"]["until"] == "9999-12-31T23:59:59Z"  # never closes
+    again = from_dict(data)
+    assert again.blocked == plan.blocked

@@ -12,7 +12,7 @@ import dataclasses
 from datetime import datetime
 
 from reconciler.core.plantypes import Plan
-from reconciler.core.windows import Blocked
+from reconciler.core.windows import FOREVER, Blocked
 from reconciler.state.scope import StateSet
 
 
@@ -54,6 +54,8 @@ def without(desired: StateSet, held: tuple[Blocked, ...]) -> StateSet:
 def held_line(block: Blocked) -> str:
     """``churn: deny "0 16 * * FRI" for 64h (weekend freeze) until 2026-12-07T07:00:00Z``."""
     why = f" ({block.reason})" if block.reason else ""
+    if block.until >= FOREVER:
+        return f"{block.window}{why}, which never closes (until the window is removed)"
     return f"{block.window}{why} until {iso(block.until)}"
 
 

@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 from reconciler.state.windows import Window, parse_duration
 
 MAX_STEPS = 1000
-"""Overlapping matches followed to find when a deny window closes (a window that never
-closes, e.g. ``* * * * *`` for 1h, reports the end after this many)."""
+"""Overlapping matches followed to find when a deny window closes; past this many (e.g.
+``* * * * *`` for 1h, which never closes) it is open ``FOREVER``."""
+FOREVER = datetime(9999, 12, 31, 23, 59, 59, tzinfo=ZoneInfo("UTC"))
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,9 @@ def open_until(window: Window, now: datetime) -> datetime | None:
     for _ in range(MAX_STEPS):
         following = next(later, None)
         if following is None or following >= end:
-            break
+            return end
         end = max(end, following + length)
-    return end
+    return FOREVER
 
 
 def next_opening(window: Window, now: datetime) -> datetime | None:
@@ -77,7 +78,7 @@ def blocked(
     openings = [(t, w) for w in allows if (t := next_opening(w, utc)) is not None]
     if not openings:
         first = allows[0]
-        return Blocked(model, first.label(), first.reason, utc + timedelta(days=3650), workspace)
+        return Blocked(model, first.label(), first.reason, FOREVER, workspace)
     when, window = min(openings, key=lambda pair: pair[0])
     return Blocked(model, window.label(), window.reason, _utc(when), workspace)
 

@@ -126,3 +126,21 @@ def test_soak_gate_fails_then_passes(cli_sqlite: Cli, name: str, apply_experimen
     back = cli_sqlite("plan")
     assert back.exit_code == 1
     assert f"no verified apply set {staging}@champion to v1" in back.stderr
+
+
+def test_auto_sync_waits_for_the_window_and_a_heal_does_not(cli_sqlite: Cli, name: str) -> None:
+    """serve's restore: a new commit (auto-sync) is held by a deny window; a heal of the
+    last applied state goes through it."""
+    from reconciler import api
+    from reconciler.serve.heal import restore
+
+    url, model = cli_sqlite.url, f"{name}-a"
+    seed_model(url, model, [{}, {}], {"champion": 1})
+    path = write_state(cli_sqlite.cwd, state(model, f"{name}-b", 2, 1, ALWAYS_DENY))
+    desired = api.validate(path / "models.yaml", (model,)).parts[0]
+    registry = api.connect(url)
+    result, detail, changes = restore(registry, desired, model, "abc123", windows=True)
+    assert (result, champion(url, model)) == ("held", 1)
+    assert "release freeze" in detail and changes
+    healed, _, _ = restore(registry, desired, model, "abc123")
+    assert (healed, champion(url, model)) == ("healed", 2)

@@ -7,13 +7,14 @@ for it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 from reconciler.core.apply import INTERRUPTED, ApplyReport, Progress, execute
-from reconciler.core.fetch import needs
-from reconciler.core.observed import ObservedState
+from reconciler.core.fetch import by_server, needs, soak_models, soak_moves
+from reconciler.core.observed import ObservedModel, ObservedState
 from reconciler.core.plan import Plan, compute_plan, differences, record_differences
 from reconciler.core.ports import Registry
 from reconciler.core.problems import did_you_mean
@@ -74,37 +75,64 @@ def observe(
 
 
 def _observe(
-    desired: DesiredState, registry: Registry, with_evidence: bool
+    desired: DesiredState,
+    registry: Registry,
+    with_evidence: bool,
+    foreign: Mapping[str, ObservedModel] | None = None,
 ) -> tuple[ObservedState, Resolution]:
-    """``observe``, with the resolution the runs and signatures were chosen from."""
+    """``observe``, with the resolution the runs and signatures were chosen from; the
+    apply log's alias sets only when a moving alias has a soak gate."""
     copied = {s for spec in desired.models.values() for s in copy_sources(spec)}
     prompts = {n for n in desired.models if desired.prompt(n)}
-    observed = registry.read(sorted((set(desired.models) - prompts) | copied), prompts)
+    soaked = soak_models(desired)
+    local = {m for m in copied if ":" not in m}  # REGISTRY:MODEL is read on its server
+    observed = registry.read(sorted((set(desired.models) - prompts) | local | soaked), prompts)
     lost = any(desired.prompt(n) and n not in observed.models for n in desired.models)
     if lost and (why := registry.no_prompt_registry()):  # asked only when a prompt is missing
         raise RegistryError(why)
+    if foreign:
+        observed = replace(observed, models={**foreign, **observed.models})
     resolution = resolve(desired, observed)
     run_ids, sources = needs(desired, observed, resolution, with_evidence)
-    runs = registry.runs(run_ids) if run_ids else {}
+    elsewhere = by_server(foreign or {}, run_ids, sources)
+    for there, files in elsewhere.values():
+        run_ids, sources = run_ids - there, sources - files
+    from reconciler.mlflow.foreign import read_elsewhere
+    from reconciler.mlflow.soaklog import alias_sets
+
+    runs, signatures = read_elsewhere(registry, elsewhere)  # other servers' versions
+    runs.update(registry.runs(run_ids) if run_ids else {})
+    signatures.update(registry.signatures(sources) if sources else {})
     observed = replace(
         observed,
         metrics={run_id: run.metrics for run_id, run in runs.items()},
         runs=runs,
-        signatures=registry.signatures(sources) if sources else {},
+        signatures=signatures,
+        alias_sets=alias_sets(registry) if soak_moves(desired, resolution) else (),
     )
     return observed, resolution
 
 
-def make_plan(desired: StateSet, registry: Registry, with_evidence: bool = False) -> Plan:
+def make_plan(
+    desired: StateSet,
+    registry: Registry,
+    with_evidence: bool = False,
+    now: datetime | None = None,
+    foreign: Mapping[str, ObservedModel] | None = None,
+) -> Plan:
     """The plan, read and computed one workspace at a time (batched reads each);
-    ``with_evidence`` adds what each alias move changes (for reviewers)."""
+    ``with_evidence`` adds what each alias move changes (for reviewers). Windows and soak
+    gates are judged at ``now`` (default: the clock when the reads are done)."""
     check_workspaces(desired, registry)
     uri = registry.display_uri
     parts = []
     for part in desired.parts:
         scoped = registry.in_workspace(part.workspace)
-        observed, resolution = _observe(part, scoped, with_evidence)
-        plan = compute_plan(part, observed, uri, evidence=with_evidence, resolution=resolution)
+        observed, resolution = _observe(part, scoped, with_evidence, foreign)
+        at = now or datetime.now(timezone.utc)
+        plan = compute_plan(
+            part, observed, uri, evidence=with_evidence, resolution=resolution, now=at
+        )
         parts.append((part.workspace, _suggest_names(plan, part, observed, scoped)))
     return combine(parts, desired.default)
 

@@ -137,6 +137,47 @@ def _init_repo(folder: Path, say: Say) -> None:
         _git(folder, say, "config", key, value, show=False)
 
 
+FREEZE = '    windows:\n      - {deny: "* * * * *", duration: 1h, reason: demo freeze}\n'
+SOAK = "        - {soak: 1h, in: candidate}\n"
+
+
+def _windows_and_soak(
+    state: Path,
+    versions: list[tuple[int, float]],
+    say: Say,
+    step: Callable[..., None],
+    commit: Callable[[str], None],
+) -> None:
+    """A freeze window holds a promotion until overridden; a soak gate waits for an apply."""
+    say("\n== Promotion windows and soak time (docs/promotion-pipelines.md)")
+    first = versions[0][0]
+    state.write_text(state.read_text().replace("    ignore:\n", FREEZE + "    ignore:\n", 1))
+    step(f"Add a freeze window and propose version {first}", ["promote", MODEL, str(first)])
+    commit(f"Freeze {MODEL}; promote v{first}")
+    step("Plan: the model is blocked until the window closes (not an error)", ["plan"])
+    step("Apply holds it and exits 1", ["apply", "--yes"], expect=1)
+    step(
+        "Override, with a reason recorded on the apply run (tag reconciler.override)",
+        ["apply", "--yes", "--override-window", "demo: approved hotfix"],
+    )
+    good = versions[2][0]
+    state.write_text(state.read_text().replace("      champion:\n", "      champion:\n" + SOAK, 1))
+    step(
+        f"Require v{good} to have held `candidate` for 1h (a soak gate), and propose it",
+        ["promote", MODEL, str(good)],
+    )
+    step(
+        "The soak gate fails: the pipeline set `candidate`, no verified apply did",
+        ["plan"],
+        expect=1,
+    )
+    _git(state.parent.parent, say, "checkout", "--", "state")
+    state.write_text(state.read_text().replace(FREEZE, "", 1))
+    step(f"Lift the freeze and propose v{good} again", ["promote", MODEL, str(good)])
+    commit(f"Lift the freeze; promote {MODEL} v{good}")
+    step("Apply: no window left", ["apply", "--yes"])
+
+
 def run_demo(workdir: Path, say: Say, run: Run) -> int:
     """Run the walkthrough in ``workdir/reconciler-demo``; ``run`` executes a CLI command."""
     import mlflow  # noqa: F401  # its import sets its logger to INFO: before the demo quiets it
@@ -230,6 +271,7 @@ def run_demo(workdir: Path, say: Say, run: Run) -> int:
         "out (git joined with the apply log: experiment reconciler-applies)",
         ["history", MODEL],
     )
+    _windows_and_soak(state, versions, say, step, commit)
     say("\n== Prompts: two template versions in the prompt registry, governed the same way")
     _register_prompts(uri, say)
     with state.open("a", encoding="utf-8") as fh:

@@ -44,6 +44,7 @@ from reconciler.core.applylog.signing import KEY_ENV, seal, sign
 from reconciler.core.plan import Plan
 from reconciler.core.ports import ApplyLog, Registry
 from reconciler.core.scopes import workspaces
+from reconciler.core.soak import ALIASES_TAG, aliases_tag
 from reconciler.errors import ApplyError, ReconcilerError, RegistryError
 from reconciler.render.planfile import to_json
 from reconciler.state.audit import AuditInfo
@@ -56,6 +57,8 @@ HELD_POLL_SECONDS = 2.0
 """How often the lock is read again while ``--lock-timeout`` waits for a holder."""
 RECENT_READ = 100
 """Runs one search of the log returns (the adapter's default)."""
+OVERRIDE_TAG = "reconciler.override"
+"""On an apply run: the reason given to ``--override-window`` (SPEC v4 §18)."""
 NO_LOG_HINT = "pass --no-apply-log to apply without the log (and without the lock)"
 T = TypeVar("T")
 Say = Callable[[str], None]
@@ -232,14 +235,20 @@ def acquire(
     seen: frozenset[str] | None = None,
     stop: threading.Event | None = None,
     say: Say = lambda line: None,
+    override: str | None = None,
 ) -> Lease:
     """Start this apply's run and take the lock, or stop (exit 1) before any write.
 
     ``read_ms`` is when the plan began reading the registry; ``seen`` (heals) the runs
-    that had ended when the log was read; ``scope`` the models covered (None: all).
+    that had ended when the log was read; ``scope`` the models covered (None: all). The
+    run also records the aliases the plan sets (soak gates count from it) and
+    ``override``: why a promotion window was overridden (``apply --override-window``).
     """
     stop = stop or threading.Event()
-    me = _logged(lambda: log.start(draft(plan, audit, scope, log_key())), "written")
+    tags = {ALIASES_TAG: sets} if (sets := aliases_tag(plan.changes)) else {}
+    if override is not None:
+        tags[OVERRIDE_TAG] = override
+    me = _logged(lambda: log.start(draft(plan, audit, scope, log_key()), tags), "written")
     beat = Heartbeat(log, me.run_id, stop).start()
     lease = Lease(me, beat, stop)
     try:

@@ -105,12 +105,12 @@ def test_gate_shapes_reject_unknown_keys_with_a_plain_path(
     assert message in str(info.value)
 
 
-def test_schema_offers_the_three_gate_shapes() -> None:
-    """The JSON Schema lists metric, signature and tag gates as alternatives."""
+def test_schema_offers_the_four_gate_shapes() -> None:
+    """The JSON Schema lists metric, signature, tag and soak gates as alternatives."""
     schema = StateFile.model_json_schema()
     gates = schema["$defs"]["ModelSpec"]["properties"]["gates"]["additionalProperties"]
     shapes = {ref["$ref"].rsplit("/", 1)[-1] for ref in gates["items"]["oneOf"]}
-    assert shapes == {"MetricRule", "SignatureRule", "TagRule"}
+    assert shapes == {"MetricRule", "SignatureRule", "TagRule", "SoakRule"}
     assert schema["$defs"]["TagRule"]["additionalProperties"] is False
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import pytest
@@ -46,8 +47,9 @@ class MemoryLog:
     fail_beat: bool = False
     beats: int = 0
 
-    def start(self, draft: ApplyRecord) -> ApplyRecord:
+    def start(self, draft: ApplyRecord, tags: Mapping[str, str] | None = None) -> ApplyRecord:
         run = replace(draft, run_id=f"r{len(self.runs) + 5}")
+        self.tags[run.run_id] = dict(tags or {})
         self.runs[run.run_id] = run
         return run
 

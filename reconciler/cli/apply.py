@@ -8,13 +8,20 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 import click
 
 from reconciler import api, logged_apply
+from reconciler.cli import registries
 from reconciler.cli.console import Options, common_options, fail, out, warn
+from reconciler.core.holding import held_line, hold, still_blocked, without
+from reconciler.core.scopes import label
+from reconciler.core.windows import Blocked
+from reconciler.render.escape import terminal
 from reconciler.render.github import Report, github_option
 from reconciler.render.planfile import read_plan
 from reconciler.render.text import plan_errors, render_text, summary_line
@@ -98,6 +105,12 @@ def duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
     is_flag=True,
     help="Do not record this apply as a run in the apply log; this also skips the lock.",
 )
+@click.option(
+    "--override-window",
+    "override",
+    metavar="REASON",
+    help="Apply models a promotion window holds; REASON is recorded on the apply run.",
+)
 @github_option
 def command(
     opts: Options,
@@ -107,6 +120,7 @@ def command(
     concurrency: int,
     lock_timeout: float,
     no_apply_log: bool,
+    override: str | None,
     report: Report,
 ) -> None:
     """Apply a fresh plan (or a saved PLANFILE), then read back and verify."""
@@ -115,6 +129,11 @@ def command(
         fail("not on a terminal: pass --yes to apply (nothing was written)")
     if planfile and models:
         fail("--model cannot be combined with a saved PLANFILE")
+    if override is not None and (no_apply_log or not override.strip()):
+        fail(
+            "--override-window needs a REASON and the apply log, where it is recorded "
+            "(nothing was written)"
+        )
     if planfile:
         plan = read_plan(Path(planfile))
         api.check_plan_offline(
@@ -126,6 +145,9 @@ def command(
         desired = None
     else:
         desired = api.validate(opts.state, models, opts.workspace)
+        if registries.several(desired):
+            registries.apply_all(opts, desired, yes, lock_timeout, override, no_apply_log)
+            return
         registry = api.connect(opts.tracking_uri, concurrency, opts.debug, opts.read_models, warn)
         read_ms = int(time.time() * 1000)
         plan = api.make_plan(desired, registry)
@@ -133,7 +155,14 @@ def command(
     report.plan(plan)
     if not plan.applyable:
         raise plan_errors(plan, "nothing was written")
+    held = still_blocked(plan, datetime.now(timezone.utc)) if override is None else ()
+    overridden = plan.blocked if override is not None else ()
+    if held:
+        plan = hold(plan, held)
+        desired = without(desired, held) if desired is not None else None
     converged = not plan.changes and not plan.records  # records alone: keys released
+    if converged and held:
+        _held(held)  # nothing else to do; the held models are not verified
     if not converged and not yes and not click.confirm("Apply these changes?", default=False):
         fail("apply cancelled (nothing was written)")
     audit = current_audit(opts.state)
@@ -163,9 +192,21 @@ def command(
         where = logged_apply.log_workspace(plan, opts.workspace)
         log = logged_apply.open_log(registry, where)
         scope = (tuple(sorted(models)) if models else None) if not planfile else plan.models
+        if held:  # what a window held was not verified: the run covers the rest only
+            kept = {b.model for b in held}
+            scope = tuple(m for m in (scope or plan.models) if m not in kept)
+        reason = override if overridden else None
         with interruptible(stop):
             lease = logged_apply.acquire(
-                log, plan, audit, read_ms, scope, lock_timeout, stop=stop, say=say_warning
+                log,
+                plan,
+                audit,
+                read_ms,
+                scope,
+                lock_timeout,
+                stop=stop,
+                say=say_warning,
+                override=reason,
             )
             outcome = logged_apply.run_logged(log, lease, apply, len(plan.changes))
         logged = f" Logged as run {lease.run.run_id} in experiment {log.name!r}."
@@ -181,3 +222,21 @@ def command(
     done = f"Apply complete: {what}{logged}"
     report.applied(done)
     out(done)
+    for block in overridden:
+        out(terminal(f"overridden   {_name(block)}: {held_line(block)}"))
+    if held:
+        _held(held)
+
+
+def _held(held: tuple[Blocked, ...]) -> NoReturn:
+    """List each model a window held, then exit 1 (SPEC v4 §18)."""
+    for block in held:
+        out(terminal(f"held         {_name(block)}: {held_line(block)}"))
+    fail(
+        f"{len(held)} model(s) held by a promotion window: apply again once it closes, or "
+        "pass --override-window REASON"
+    )
+
+
+def _name(block: Blocked) -> str:
+    return label(block.model, block.workspace, block.workspace is not None)

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from reconciler import api
+from reconciler.cli import registries
 from reconciler.cli.console import Options, common_options, out, warn
 from reconciler.core.plan import Plan
 from reconciler.errors import ReconcilerError
@@ -88,6 +89,16 @@ def command(
     """Show what apply would change. Exit 1 on errors or failed gates."""
     target = check_out_path(Path(out_file)) if out_file else None
     desired = api.validate(opts.state, models, opts.workspace)
+    if registries.several(desired):
+        if target is not None:
+            raise ReconcilerError(
+                "--out: a plan over several registries cannot be saved yet; apply from "
+                "the state instead"
+            )
+        plans = registries.plan_all(opts, desired, fmt)
+        if detailed_exitcode and any(p.changes for _, p in plans):
+            sys.exit(2)
+        return
     registry = api.connect(
         opts.tracking_uri,
         debug=opts.debug,

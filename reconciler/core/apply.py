@@ -89,7 +89,8 @@ def _run_all(
 def resolve_copies(change: Change, made: dict[tuple[str, str], int]) -> Change:
     """An alias change that points at a copy made by this apply, with its version number."""
     if change.kind is Kind.ALIAS and isinstance(change.after, dict):
-        source = f"models:/{change.after['from']}/{change.after['version']}"
+        where = f"{change.after['registry']}:" if change.after.get("registry") else ""
+        source = f"{where}models:/{change.after['from']}/{change.after['version']}"
         return replace(change, after=made[(change.model, source)])
     return change
 

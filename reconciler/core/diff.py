@@ -55,16 +55,18 @@ def plan_model(
     targets = resolve_model(name, spec, obs) if resolved is None else resolved
     refs = sorted(
         {t.copy_to_make for t in targets.values() if t.copy_to_make},
-        key=lambda r: (r.from_, r.version),
+        key=lambda r: (r.model_key, r.version),
     )
     for ref in refs:
-        key = f"{ref.from_}/{ref.version}"
+        key = f"{ref.model_key}/{ref.version}"
         yield Change(name, Kind.COPY, key, Action.ADD, None, ref.source)
     for alias in sorted(spec.aliases):
         target = targets[alias]
         after: Any = target.number
         if after is None and target.copy_of is not None:
             after = {"from": target.copy_of.from_, "version": target.copy_of.version}
+            if target.copy_of.registry:
+                after["registry"] = target.copy_of.registry
         yield from _diff_value(name, Kind.ALIAS, alias, target.live, after)
     dropped = {a for a in obs.aliases if a not in spec.aliases and not spec.ignore.alias(a)}
     for alias in sorted(dropped if spec.prune else dropped & owned.aliases):

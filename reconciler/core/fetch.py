@@ -9,11 +9,48 @@ read per version.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from reconciler.core.evidence import directions, trend_versions
-from reconciler.core.observed import ObservedState
+from reconciler.core.observed import ObservedModel, ObservedState
 from reconciler.core.resolve import Resolution
 from reconciler.state.load import DesiredState
-from reconciler.state.models import MetricRule, SignatureRule
+from reconciler.state.models import MetricRule, SignatureRule, SoakRule
+
+
+def by_server(
+    foreign: Mapping[str, ObservedModel], run_ids: set[str], sources: set[str]
+) -> dict[str, tuple[set[str], set[str]]]:
+    """registry -> (run ids, version sources) of ``run_ids`` / ``sources`` that belong to
+    versions read on another server (``REGISTRY:MODEL`` keys): read there, not here."""
+    out: dict[str, tuple[set[str], set[str]]] = {}
+    for key, model in foreign.items():
+        server = key.split(":", 1)[0]
+        runs, files = out.setdefault(server, (set(), set()))
+        for version in model.versions.values():
+            runs.update({version.run_id} & run_ids if version.run_id else set())
+            files.update({version.source} & sources)
+    return out
+
+
+def soak_models(desired: DesiredState) -> set[str]:
+    """Models that soak gates name (``in: MODEL@ALIAS``): read with the plan's models."""
+    return {
+        rule.where(name)[0]
+        for name, spec in desired.models.items()
+        for rules in spec.gates.values()
+        for rule in rules
+        if isinstance(rule, SoakRule)
+    }
+
+
+def soak_moves(desired: DesiredState, resolution: Resolution) -> bool:
+    """Whether a moving alias has a soak gate (then the apply log is read once)."""
+    return any(
+        isinstance(rule, SoakRule)
+        for target in resolution.all_moving()
+        for rule in desired.models[target.model].gates.get(target.alias, ())
+    )
 
 
 def needs(

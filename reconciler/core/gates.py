@@ -9,13 +9,15 @@ and ``{tag: KEY, equals: VALUE}``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from reconciler.core.observed import ObservedSignature, ObservedVersion
 from reconciler.core.resolve import Resolved
 from reconciler.core.signature import HINT, differences
-from reconciler.state.models import GateRule, MetricRule, ModelSpec, SignatureRule
+from reconciler.state.models import GateRule, MetricRule, ModelSpec, SignatureRule, SoakRule
+
+SoakCheck = Callable[[Resolved, SoakRule], "GateResult"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,21 @@ def _metric(
     return metrics.get(version.run_id, {}).get(metric)
 
 
+def _no_clock(target: Resolved, rule: SoakRule) -> GateResult:
+    head = f"gate {target.model}@{target.alias} -> version {target.shown_number}: soak"
+    return GateResult(
+        target.model,
+        target.alias,
+        target.shown_number,
+        None,
+        "soak",
+        float(rule.seconds),
+        None,
+        False,
+        f"{head} cannot be checked without the time of the plan",
+    )
+
+
 def check_rule(
     target: Resolved,
     rule: GateRule,
@@ -119,6 +136,8 @@ def check_rule(
     """Evaluate one rule for moving ``target.alias`` of ``target.model``."""
     if isinstance(rule, SignatureRule):
         return check_signature(target, signatures or {})
+    if isinstance(rule, SoakRule):
+        return _no_clock(target, rule)
     if not isinstance(rule, MetricRule):
         return check_tag(target, rule.tag, rule.equals)
     value = _metric(target.candidate, rule.metric, metrics)
@@ -175,10 +194,14 @@ def evaluate_gates(
     moving: Mapping[str, Resolved],
     metrics: Mapping[str, Mapping[str, float]],
     signatures: Mapping[str, ObservedSignature] | None = None,
+    soak: SoakCheck | None = None,
 ) -> list[GateResult]:
-    """Results for every gate of every alias in ``moving`` (aliases the plan sets)."""
+    """Results for every gate of every alias in ``moving`` (aliases the plan sets);
+    ``soak`` judges soak rules (None: they fail, the clock being unknown)."""
     return [
-        check_rule(moving[alias], rule, metrics, signatures)
+        (soak or _no_clock)(moving[alias], rule)
+        if isinstance(rule, SoakRule)
+        else check_rule(moving[alias], rule, metrics, signatures)
         for alias in sorted(spec.gates)
         if alias in moving
         for rule in spec.gates[alias]

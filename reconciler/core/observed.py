@@ -104,6 +104,20 @@ class ObservedModel:
 
 
 @dataclass(frozen=True)
+class AliasSet:
+    """One alias that one finished apply set."""
+
+    run_id: str
+    model: str
+    alias: str
+    version: int
+    finished_ms: int
+    """When that apply ended (verified), ms since the epoch."""
+    trusted: bool = True
+    """False when the run's signature does not check out (then it never counts)."""
+
+
+@dataclass(frozen=True)
 class ObservedState:
     """The registry's answer for the models a plan covers; absent names do not exist."""
 
@@ -114,6 +128,8 @@ class ObservedState:
     """run id -> the run (params, tags, experiment), for evidence."""
     signatures: Mapping[str, ObservedSignature] = field(default_factory=dict)
     """version source -> its signature, for evidence and signature gates."""
+    alias_sets: tuple[AliasSet, ...] = ()
+    """What the apply log says finished applies set, for soak gates (SPEC v4 §18)."""
 
     def digest(self, names: Iterable[str] | None = None) -> str:
         """Hash of everything a plan of ``names`` (default: all) depends on, to detect a

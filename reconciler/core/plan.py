@@ -7,10 +7,12 @@ these changes and never re-diffs on its own.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from reconciler.core import evidence as evidence_of
 from reconciler.core.diff import plan_model, record_writes
 from reconciler.core.evidence import Evidence
-from reconciler.core.gates import GateResult, evaluate_gates
+from reconciler.core.gates import GateResult, SoakCheck, evaluate_gates
 from reconciler.core.observed import ObservedModel, ObservedState
 from reconciler.core.ownership import MANAGED_TAG, TAG_VALUE_LIMIT, release
 from reconciler.core.ownership import parse as parse_record
@@ -28,7 +30,9 @@ from reconciler.core.problems import copy_problems, unmanaged_notes, version_pro
 from reconciler.core.prompt_evidence import prompt_evidence
 from reconciler.core.prompts import kind_problem
 from reconciler.core.resolve import Resolution, copy_sources, resolve
+from reconciler.core.soak import check_soak
 from reconciler.core.verify import current_value, differences, record_differences
+from reconciler.core.windows import Blocked, blocked
 from reconciler.state.load import DesiredState
 
 __all__ = [
@@ -50,18 +54,25 @@ __all__ = [
 ]
 
 
+def _soak_check(observed: ObservedState, now: datetime) -> SoakCheck:
+    return lambda target, rule: check_soak(target, rule, observed, observed.alias_sets, now)
+
+
 def compute_plan(
     desired: DesiredState,
     observed: ObservedState,
     registry: str = "",
     evidence: bool = False,
     resolution: Resolution | None = None,
+    now: datetime | None = None,
 ) -> Plan:
     """Diff every desired model against the registry; a pure function of its inputs.
 
     With ``evidence``, each alias move carries the comparison a reviewer needs. The
     declared aliases are resolved once (``resolution``: already resolved against these
     models); the diff, the problems, the gates and the evidence all read that result.
+    ``now`` (timezone-aware) is when the plan is made: promotion windows and soak gates
+    are judged at it; None judges neither (a verification read after apply).
     """
     resolution = resolution or resolve(desired, observed)
     found: list[Evidence] = []
@@ -70,6 +81,7 @@ def compute_plan(
     gates: list[GateResult] = []
     notes: list[Note] = []
     records: list[RecordWrite] = []
+    held: list[Blocked] = []
     for name in sorted(desired.models):
         spec, src = desired.models[name], desired.sources[name]
         obs = observed.models.get(name)
@@ -92,9 +104,12 @@ def compute_plan(
         owned, released = release(current, spec.ignore)
         model_changes = list(plan_model(name, spec, obs, owned, resolved))
         changes.extend(model_changes)
+        if model_changes and spec.windows and now is not None:
+            held.extend(b for b in [blocked(name, spec.windows, now)] if b is not None)
         # a version that does not exist is one error (its problem), not one per gate
         checkable = {a: r for a, r in moving.items() if r.candidate is not None}
-        gates.extend(evaluate_gates(spec, checkable, observed.metrics, observed.signatures))
+        soak = None if now is None else _soak_check(observed, now)
+        gates.extend(evaluate_gates(spec, checkable, observed.metrics, observed.signatures, soak))
         if evidence:
             of = prompt_evidence if obs.prompt else evidence_of.for_model
             found.extend(of(spec, obs, observed, moving, registry))
@@ -126,4 +141,5 @@ def compute_plan(
         notes=tuple(notes),
         records=tuple(records),
         evidence=tuple(found),
+        blocked=tuple(held),
     )

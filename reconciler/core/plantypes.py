@@ -13,6 +13,7 @@ from typing import Any
 
 from reconciler.core.evidence import Evidence
 from reconciler.core.gates import GateResult
+from reconciler.core.windows import Blocked
 from reconciler.state.models import STAGES
 
 
@@ -146,6 +147,9 @@ class Plan:
     scopes: tuple[Scope, ...] = ()
     """Per workspace: its models and observed digest (``core.scopes.split`` gives one
     plan per workspace for apply and the stale check); empty: one unnamed scope."""
+    blocked: tuple[Blocked, ...] = ()
+    """Models whose changes a promotion window holds back now (SPEC v4 §18): not an
+    error; ``apply`` leaves them out unless told to override."""
 
     @property
     def failed_gates(self) -> tuple[GateResult, ...]:

@@ -87,8 +87,9 @@ class ApplyLog(Protocol):
     name: str
     """The experiment's name."""
 
-    def start(self, draft: ApplyRecord) -> ApplyRecord:
-        """A new ``RUNNING`` run carrying ``draft``'s fields as tags (its run id is made)."""
+    def start(self, draft: ApplyRecord, tags: Mapping[str, str] | None = None) -> ApplyRecord:
+        """A new ``RUNNING`` run carrying ``draft``'s fields as tags (its run id is made),
+        and ``tags``: more to record (the aliases it sets, a window override)."""
         ...
 
     def recent(self, limit: int = 100, status: str | None = None) -> list[ApplyRecord]:

@@ -37,11 +37,16 @@ def copy_problems(
                 )
             continue
         source = target.candidate
-        if value.from_ not in observed.models:
-            yield Problem(name, f"copy source model {value.from_!r} does not exist", src.file, line)
+        if value.model_key not in observed.models:
+            yield Problem(
+                name, f"copy source model {value.model_key!r} does not exist", src.file, line
+            )
         elif source is None:
             yield Problem(
-                name, f"copy source {value.from_!r} has no version {value.version}", src.file, line
+                name,
+                f"copy source {value.model_key!r} has no version {value.version}",
+                src.file,
+                line,
             )
         elif source.status != "READY":
             yield Problem(

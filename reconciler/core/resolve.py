@@ -12,6 +12,7 @@ that copy exists, the candidate is the source version itself (a copy keeps its r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -85,13 +86,17 @@ def find_copy(obs: ObservedModel | None, ref: CopyFrom) -> ObservedVersion | Non
     """The version of ``obs`` copied from ``ref`` (the oldest, if someone copied twice)."""
     if obs is None:
         return None
+    if ref.registry:  # another server's version: found by the tag its copy carries
+        want = (ref.registry, ref.from_, ref.version)
+        copies = [v for n, v in sorted(obs.versions.items()) if copied_from(v) == want]
+        return copies[0] if copies else None
     copies = [v for n, v in sorted(obs.versions.items()) if v.source == ref.source]
     return copies[0] if copies else None
 
 
 def source_version(observed: ObservedState, ref: CopyFrom) -> ObservedVersion | None:
     """The version a copy is (to be) made from, if it exists."""
-    model = observed.models.get(ref.from_)
+    model = observed.models.get(ref.model_key)
     return model.versions.get(ref.version) if model else None
 
 
@@ -134,4 +139,25 @@ def resolve(desired: DesiredState, observed: ObservedState) -> Resolution:
 
 def copy_sources(spec: ModelSpec) -> set[str]:
     """Models the state copies from (they are read with the model)."""
-    return {v.from_ for v in spec.aliases.values() if isinstance(v, CopyFrom)}
+    return {v.model_key for v in spec.aliases.values() if isinstance(v, CopyFrom)}
+
+
+COPIED_FROM = "reconciler.copied_from"
+"""On a cross-server copy: JSON ``{"registry", "model", "version", "run_id"}``."""
+
+
+def copy_key(version: ObservedVersion) -> str:
+    """What a copy change's ``after`` names for this version: its ``source``, or for a
+    cross-server copy ``REGISTRY:models:/MODEL/N`` from its tag."""
+    found = copied_from(version)
+    return f"{found[0]}:models:/{found[1]}/{found[2]}" if found else version.source
+
+
+def copied_from(version: ObservedVersion) -> tuple[str, str, int] | None:
+    """(registry, model, version) a cross-server copy names in its tag, else None."""
+    try:
+        data = json.loads(version.tags.get(COPIED_FROM) or "null")
+        found = (str(data["registry"]), str(data["model"]), int(data["version"]))
+    except (ValueError, TypeError, KeyError):
+        return None
+    return found

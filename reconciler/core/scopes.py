@@ -74,6 +74,7 @@ def combine(parts: Sequence[tuple[str | None, Plan]], default: str | None) -> Pl
         evidence=sum((_stamp(map(_linked(ws), p.evidence), ws) for ws, p in parts), ()),
         workspace=default,
         scopes=tuple(Scope(ws, p.models, p.observed_digest) for ws, p in parts),
+        blocked=sum((_stamp(p.blocked, ws) for ws, p in parts), ()),
     )
 
 
@@ -98,6 +99,7 @@ def split(plan: Plan) -> list[tuple[str | None, Plan]]:
                 notes=mine(plan.notes, s.workspace),
                 records=mine(plan.records, s.workspace),
                 evidence=mine(plan.evidence, s.workspace),
+                blocked=mine(plan.blocked, s.workspace),
                 scopes=(),
             ),
         )
@@ -144,6 +146,7 @@ def for_display(plan: Plan) -> Plan:
         notes=named(plan.notes),
         records=named(plan.records),
         evidence=named(plan.evidence),
+        blocked=named(plan.blocked),
         scopes=(),  # already labelled: a second call changes nothing
     )
 

@@ -10,6 +10,7 @@ from typing import Any
 from reconciler.core.observed import ObservedState
 from reconciler.core.ownership import MANAGED_TAG
 from reconciler.core.plantypes import BLANK_IS_ABSENT, Change, Kind, RecordWrite
+from reconciler.core.resolve import copy_key
 
 
 def current_value(observed: ObservedState, change: Change) -> Any:
@@ -20,7 +21,7 @@ def current_value(observed: ObservedState, change: Change) -> Any:
     if change.kind is Kind.ALIAS:
         return model.aliases.get(change.key)
     if change.kind is Kind.COPY:
-        copies = [v for v in model.versions.values() if v.source == change.after]
+        copies = [v for v in model.versions.values() if copy_key(v) == change.after]
         return change.after if copies else None
     if change.kind is Kind.TAG:
         return model.tags.get(change.key)

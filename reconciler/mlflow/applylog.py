@@ -14,7 +14,7 @@ import functools
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -177,16 +177,19 @@ class MlflowApplyLog:
         )
         return _applies(runs)
 
-    def start(self, draft: ApplyRecord) -> ApplyRecord:
-        """A new ``RUNNING`` run carrying ``draft`` (one request, two on first use); a lost
-        answer is found again by the draft's apply id, never created twice by us."""
+    def start(self, draft: ApplyRecord, tags: Mapping[str, str] | None = None) -> ApplyRecord:
+        """A new ``RUNNING`` run carrying ``draft`` and ``tags`` (one request, two on first
+        use); a lost answer is found again by the draft's apply id, never created twice."""
         experiment = self.experiment_id(create=True)
         assert experiment is not None
         name = f"apply {(draft.commit or 'uncommitted')[:12]}"
 
         def create() -> Any:
             return self._client.create_run(
-                experiment, start_time=draft.start_ms, tags=to_tags(draft), run_name=name
+                experiment,
+                start_time=draft.start_ms,
+                tags={**(tags or {}), **to_tags(draft)},
+                run_name=name,
             )
 
         def find() -> Any:

@@ -13,6 +13,8 @@ import socket
 import urllib.request
 from urllib.parse import urlsplit, urlunsplit
 
+from reconciler.mlflow.credentials import secrets as named_secrets
+
 SECRET_ENV = (
     "MLFLOW_TRACKING_TOKEN",
     "MLFLOW_TRACKING_PASSWORD",
@@ -113,8 +115,7 @@ def redact_text(text: str) -> str:
     text = _USERINFO.sub(r"\g<scheme>***@", text)
     text = _QUERY.sub(r"\g<head>?***", text)
     text = _AUTHORIZATION.sub(r"\g<1>***", text)
-    for name in SECRET_ENV:
-        value = os.environ.get(name)
+    for value in [os.environ.get(n) for n in SECRET_ENV] + named_secrets():
         if value and len(value) >= 4:
             text = text.replace(value, "***")
     return text

@@ -12,6 +12,7 @@ import copy
 from collections.abc import Iterable
 
 from reconciler.errors import RegistryError
+from reconciler.mlflow.credentials import Key
 from reconciler.mlflow.modelread import Warn
 from reconciler.mlflow.reads import Reads
 from reconciler.mlflow.runs import RUNS_PER_SEARCH, Runs
@@ -39,8 +40,9 @@ class MlflowRegistry(Reads, Writes, Runs):
         read_models: str = "auto",
         warn: Warn | None = None,
         workspace: str | None = None,
+        creds: Key | None = None,
     ) -> None:
-        super().__init__(uri, concurrency, debug, workspace)
+        super().__init__(uri, concurrency, debug, workspace, creds)
         self._start_reads(read_models, warn)
         self._start_runs()
 

@@ -22,6 +22,7 @@ from reconciler.mlflow.connection import (
     redact_text,
     refused,
 )
+from reconciler.mlflow.credentials import Key, current, using
 from reconciler.mlflow.scope import in_workspace, no_workspaces, requester
 
 DEFAULT_CONCURRENCY = 8
@@ -48,8 +49,12 @@ class Session:
         concurrency: int = DEFAULT_CONCURRENCY,
         debug: bool = False,
         workspace: str | None = None,
+        creds: Key | None = None,
     ) -> None:
         apply_http_defaults()
+        self.creds: Key = creds if creds is not None else current()
+        """The MLflow credentials every call is made with (``credentials.using``): a named
+        registry's own, else the process's as they were when the session began."""
         self.workspace = workspace
         """The MLflow workspace every call is made in (None: MLflow's own choice)."""
         self.uri = uri or default_local_uri()
@@ -87,7 +92,7 @@ class Session:
         from mlflow.exceptions import MlflowException
 
         try:
-            with in_workspace(self.workspace):
+            with using(self.creds), in_workspace(self.workspace):
                 return fn()
         except RegistryError:
             raise

@@ -7,6 +7,8 @@ stage write, which doubles the request count for no benefit here; the store does
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from reconciler.core.observed import AUDIT_PREFIX
@@ -47,9 +49,21 @@ class Writes(Session):
         else:
             store.update_model_version(c.model, v, c.after or "")
 
+    sources: Mapping[str, Session] = MappingProxyType({})
+    """Named registries a cross-server copy may come from (``staging:churn``)."""
+
     def copy_version(self, model: str, source_model: str, source_version: int) -> int:
         """What ``copy_model_version`` does, without its extra reads and stderr chatter:
-        read the source, create the version (and the model when missing), wait for READY."""
+        read the source, create the version (and the model when missing), wait for READY.
+        A ``REGISTRY:MODEL`` source is on another server: its files are carried across."""
+        registry, _, name = source_model.rpartition(":")
+        if registry:
+            from reconciler.mlflow.crosscopy import copy_across
+
+            if registry not in self.sources:
+                raise RegistryError(f"registry {registry!r} is not connected")
+            source = self.sources[registry]
+            return copy_across(self, source, registry, model, name, source_version)
         return self._call(lambda: self._copy(model, source_model, source_version))
 
     def _copy(self, model: str, source_model: str, source_version: int) -> int:

@@ -9,6 +9,7 @@ add a link, an image or a mention, or look like a gate result.
 
 from __future__ import annotations
 
+from reconciler.core.holding import held_line
 from reconciler.core.plan import Kind, Plan
 from reconciler.core.scopes import for_display
 from reconciler.render.escape import markdown_code, markdown_text
@@ -69,6 +70,10 @@ def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
             out.append(
                 f"| {result} | {_model(plan, gate.model)} | {describe_gate(gate, MARKDOWN)} |"
             )
+        out.append("")
+    if plan.blocked:
+        out += ["**Held by a promotion window** (not an error: apply leaves these out)", ""]
+        out += [f"- {_model(plan, b.model)}: {markdown_text(held_line(b))}" for b in plan.blocked]
         out.append("")
     if plan.changes:
         out += ["**Changes**", "", "| | model | change |", "|---|---|---|"]

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from reconciler.core.evidence import Evidence, Side
 from reconciler.core.gates import GateResult
+from reconciler.core.holding import iso
 from reconciler.core.plantypes import Action, Change, Kind, Note, Plan, Problem, RecordWrite, Scope
+from reconciler.core.windows import Blocked
 from reconciler.errors import PlanError
 from reconciler.render.template import to_dict as template_to_dict
 from reconciler.state.models import check_workspace
@@ -105,8 +108,21 @@ def evidence_to_dict(ev: Evidence) -> dict[str, Any]:
     } | ({} if ev.template is None else {"template_diff": template_to_dict(ev.template)})
 
 
+def blocked_to_dict(block: Blocked) -> dict[str, Any]:
+    """SPEC v4 §18: the window that holds the model, its reason and when it closes."""
+    return {"window": block.window, "reason": block.reason, "until": iso(block.until)}
+
+
+def _with_blocked(change: Change, held: dict[tuple[str, str | None], Blocked]) -> dict[str, Any]:
+    out = change_to_dict(change)
+    if (block := held.get((change.model, change.workspace))) is not None:
+        out["blocked"] = blocked_to_dict(block)
+    return out
+
+
 def to_dict(plan: Plan) -> dict[str, Any]:
-    return {
+    held = {(b.model, b.workspace): b for b in plan.blocked}
+    out: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "registry": plan.registry,
         "state_digest": plan.state_digest,
@@ -121,7 +137,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
             for s in plan.scopes
         ],
         "models": list(plan.models),
-        "changes": [change_to_dict(c) for c in plan.changes],
+        "changes": [_with_blocked(c, held) for c in plan.changes],
         "gates": [gate_to_dict(g) for g in plan.gates],
         "errors": [
             {
@@ -147,7 +163,14 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         ],
         "evidence": [evidence_to_dict(e) for e in plan.evidence],
         "summary": plan.summary(),
-    } | ({"prompts": list(plan.prompts)} if plan.prompts else {})
+    }
+    if plan.prompts:  # an addition (SPEC v4 §20): absent when the plan has no prompts
+        out["prompts"] = list(plan.prompts)
+    if plan.blocked:  # an addition (SPEC v4 §18): absent when nothing is held
+        out["blocked"] = [
+            {"model": b.model, "workspace": b.workspace, **blocked_to_dict(b)} for b in plan.blocked
+        ]
+    return out
 
 
 def to_json(plan: Plan) -> str:
@@ -161,6 +184,14 @@ def _workspace(item: Any) -> str | None:
     if value is None:
         return None
     return check_workspace(value) if isinstance(value, str) else check_workspace(str(value))
+
+
+def _when(text: Any) -> datetime:
+    """An ISO-8601 time with a zone (a saved plan is input: naive times are refused)."""
+    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"time {text!r} has no time zone")
+    return moment.astimezone(timezone.utc)
 
 
 def from_dict(data: Any) -> Plan:
@@ -228,6 +259,16 @@ def from_dict(data: Any) -> Plan:
             Scope(_workspace(s), tuple(str(m) for m in s["models"]), str(s["observed_digest"]))
             for s in data.get("workspaces", [])
         )
+        blocked = tuple(
+            Blocked(
+                model=str(b["model"]),
+                window=str(b["window"]),
+                reason=None if b.get("reason") is None else str(b["reason"]),
+                until=_when(b["until"]),
+                workspace=_workspace(b),
+            )
+            for b in data.get("blocked", [])
+        )
         known = {s.workspace for s in scopes} or {None}
         stray = {c.workspace for c in changes} | {r.workspace for r in records}
         if stray - known:
@@ -249,6 +290,7 @@ def from_dict(data: Any) -> Plan:
             records=records,
             workspace=_workspace(data),
             scopes=scopes,
+            blocked=blocked,
         )
     except PlanError:
         raise

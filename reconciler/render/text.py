@@ -16,8 +16,10 @@ from typing import Any
 import click
 
 from reconciler.core.gates import GateResult
+from reconciler.core.holding import held_line
 from reconciler.core.plan import Action, Change, Kind, Plan
 from reconciler.core.scopes import DEFAULT, for_display, shows_workspace, workspaces
+from reconciler.core.soak import span
 from reconciler.errors import PlanError, PlanErrors
 from reconciler.render.escape import LIMIT, markdown_code, markdown_text, shorten, terminal
 from reconciler.render.evidence import text_block
@@ -94,6 +96,9 @@ def describe_gate(gate: GateResult, esc: Escaper = TEXT) -> str:
         shown = "; ".join(esc.name(shorten(c, LIMIT)) for c in gate.changes[:3])
         found = shown + more if gate.changes else "same"
         return f"{head}: signature compatible with version {gate.current_version}: {found}"
+    if gate.rule == "soak":
+        held = "not held" if gate.value is None else f"held {span(gate.value)}"
+        return f"{head}: soak {held}, needs {span(gate.threshold or 0)}"
     value = "missing" if gate.value is None else f"{gate.value:g}"
     if gate.rule == "better_than":
         if gate.current_version is None:
@@ -150,6 +155,7 @@ def render_text(plan: Plan, color: bool = False) -> str:
     for item in plan.notes:
         notes.setdefault(item.model, []).append(item.message)
     evidence = {(e.model, e.alias): e for e in plan.evidence}
+    held = {b.model: b for b in plan.blocked}
     for model in plan.models:
         if model not in by_model and model not in gates and model not in notes:
             continue
@@ -167,6 +173,9 @@ def render_text(plan: Plan, color: bool = False) -> str:
         for gate in gates.get(model, []):
             verdict = style("passed", "green") if gate.passed else style("FAILED", "red")
             lines.append(f"  gate {describe_gate(gate)}: {verdict}")
+        if model in held:
+            line = f"  blocked: {terminal(held_line(held[model]))}; apply holds these changes"
+            lines.append(style(line, "yellow"))
         lines.extend(style(f"  note: {terminal(text)}", "cyan") for text in notes.get(model, []))
         lines.append("")
     if not plan.applyable:

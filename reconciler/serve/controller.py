@@ -241,7 +241,7 @@ class Controller:
                 unverified &= only
             wanted = set(head.models) | set(applied.models)
             for spec in (*head.models.values(), *applied.models.values()):
-                wanted |= set(copy_sources(spec))
+                wanted |= {s for s in copy_sources(spec) if ":" not in s}  # same server
             prompts = {n for n in wanted if head.prompt(n) or applied.prompt(n)}
             observed = self._registry.read(sorted(wanted - prompts), prompts)
         except ReconcilerError as exc:
@@ -279,21 +279,26 @@ class Controller:
         assert self._registry is not None
         if not self.leading():
             return statuses  # a standby replica only watches
-        jobs = [(n, *targets[n]) for n in to_heal(statuses) if n in targets]
+        jobs = [(n, *targets[n], False) for n in to_heal(statuses) if n in targets]
         head_commit = self.git.head()
         if self.settings.auto_sync and head_commit is not None:
-            jobs += [(n, head, head_commit) for n in to_sync(statuses)]
+            # a new commit waits for its promotion window; a heal never does
+            jobs += [(n, head, head_commit, True) for n in to_sync(statuses)]
         seen = set(view.seen)
         touched: list[str] = []
-        for name, target, at in jobs:
+        for name, target, at, windows in jobs:
             if self.stopping.is_set():
                 break  # SIGTERM: the write in progress finished; start no other
-            done = heal.restore(self._registry, target, name, at, self.git.repo, frozenset(seen))
+            done = heal.restore(
+                self._registry, target, name, at, self.git.repo, frozenset(seen), windows
+            )
             if done.run_id:
                 seen.add(done.run_id)  # this controller's own heal is no news to the next
             self.metrics.heals.labels(name, done.result).inc()
-            conditions[name] = done.result
             self._details[name] = (done.detail, done.changes)
+            if done.result == "held":  # still pending: applied when its window lets it
+                continue
+            conditions[name] = done.result
             touched.append(name)
         if not touched:
             return statuses

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from reconciler import api, logged_apply
+from reconciler.core.holding import held_line
 from reconciler.core.plan import Change
 from reconciler.core.ports import Registry
 from reconciler.errors import ReconcilerError
@@ -45,8 +46,12 @@ def restore(
     commit: str | None,
     repo: str,
     seen: frozenset[str],
+    windows: bool = False,
 ) -> Healed:
-    """Apply ``target``'s declaration of ``model`` (the state at ``commit``)."""
+    """Apply ``target``'s declaration of ``model`` (the state at ``commit``). A heal
+    restores the last applied state and is never blocked; with ``windows``
+    (``--auto-sync`` applying a new commit), a model a promotion window blocks is
+    ``held`` until the window lets it (SPEC v4 §18)."""
     one = target.only((model,))
     desired = StateSet.of([one], one.files, one.workspace)
     run_id = ""
@@ -59,6 +64,8 @@ def restore(
             return Healed("heal_failed", describe_gate(plan.failed_gates[0]), plan.changes)
         if not plan.changes:
             return Healed("synced")
+        if windows and plan.blocked:
+            return Healed("held", held_line(plan.blocked[0]), plan.changes)
         audit = AuditInfo(
             applied_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
             actor=ACTOR,

@@ -53,6 +53,11 @@ class DesiredState:
     """The MLflow workspace of these models (None: the server's default, or none)."""
     named_at: Source | None = None
     """The first ``workspace:`` line naming it (None: from --workspace / the default)."""
+    registry: str | None = None
+    """The named registry of these models (``registry:``, SPEC v4 §19); None: the
+    ``--tracking-uri`` / MLFLOW_TRACKING_URI one."""
+    registry_at: Source | None = None
+    """The first ``registry:`` line naming it (where a missing variable is reported)."""
 
     def digest(self) -> str:
         """A stable hash of the declared content (not of formatting or comments); the
@@ -63,6 +68,8 @@ class DesiredState:
         }
         if self.workspace is not None:
             body = {"workspace": self.workspace, "models": body}
+        if self.registry is not None:
+            body = {"registry": self.registry, "models": body}
         blob = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         return "sha256:" + hashlib.sha256(blob).hexdigest()
 
@@ -89,4 +96,6 @@ class DesiredState:
             files=self.files,
             workspace=self.workspace,
             named_at=self.named_at,
+            registry=self.registry,
+            registry_at=self.registry_at,
         )

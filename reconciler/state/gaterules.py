@@ -1,10 +1,12 @@
-"""Promotion gates as written in a state file: metric, signature and tag rules."""
+"""Promotion gates as written in a state file: metric, signature, tag and soak rules."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
+    ConfigDict,
     Discriminator,
     Field,
     StrictStr,
@@ -16,7 +18,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from reconciler.state.names import Frozen as _Frozen
-from reconciler.state.names import Number
+from reconciler.state.names import Number, _check_alias, _check_model_name
+from reconciler.state.windows import Duration, parse_duration
 
 
 class MetricRule(_Frozen):
@@ -68,10 +71,45 @@ class TagRule(_Frozen):
     equals: StrictStr
 
 
+def _check_where(text: str) -> str:
+    model, _, alias = text.rpartition("@")
+    if model:
+        _check_model_name(model)
+    _check_alias(alias)
+    return text
+
+
+class SoakRule(_Frozen):
+    """The candidate (a copy's source) has held an alias for ``soak`` (SPEC v4 §18),
+    counted from the verified apply that set it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    soak: Duration
+    """How long, e.g. ``24h``."""
+    in_: Annotated[StrictStr, AfterValidator(_check_where)] = Field(alias="in")
+    """``ALIAS`` of this model, or ``MODEL@ALIAS``."""
+
+    def where(self, model: str) -> tuple[str, str]:
+        """(model, alias) the candidate must have held; ``model``: the gated one."""
+        other, _, alias = self.in_.rpartition("@")
+        return (other or model), alias
+
+    @property
+    def seconds(self) -> int:
+        return int(parse_duration(self.soak).total_seconds())
+
+
 def _gate_shape(value: Any) -> str | None:
     if isinstance(value, dict):
-        return next((f"@{key}" for key in ("metric", "signature", "tag") if key in value), None)
-    shapes: dict[type, str] = {MetricRule: "@metric", SignatureRule: "@signature", TagRule: "@tag"}
+        keys = ("metric", "signature", "tag", "soak")
+        return next((f"@{key}" for key in keys if key in value), None)
+    shapes: dict[type, str] = {
+        MetricRule: "@metric",
+        SignatureRule: "@signature",
+        TagRule: "@tag",
+        SoakRule: "@soak",
+    }
     return shapes.get(type(value))
 
 
@@ -94,12 +132,13 @@ def untagged(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
 GateRule = Annotated[
     Annotated[MetricRule, Tag("@metric")]
     | Annotated[SignatureRule, Tag("@signature")]
-    | Annotated[TagRule, Tag("@tag")],
+    | Annotated[TagRule, Tag("@tag")]
+    | Annotated[SoakRule, Tag("@soak")],
     Discriminator(
         _gate_shape,
         custom_error_type="gate_shape",
         custom_error_message="a gate is {metric: NAME, min|max|better_than: ...}, "
-        "{signature: compatible} or {tag: KEY, equals: VALUE}",
+        "{signature: compatible}, {tag: KEY, equals: VALUE} or {soak: 24h, in: ALIAS}",
     ),
 ]
-"""One promotion condition, told apart by its first key: metric, signature or tag."""
+"""One promotion condition, told apart by its key: metric, signature, tag or soak."""

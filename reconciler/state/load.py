@@ -21,6 +21,7 @@ from reconciler.state.explain import schema_errors
 from reconciler.state.models import (
     ModelSpec,
     StateFile,
+    check_registry,
     check_workspace,
     from_prompt,
     ignore_conflicts,
@@ -182,7 +183,7 @@ def load_state(state: Path, workspace: str | None = None) -> StateSet:
     returned only when there is none. The same model name in two workspaces is two models.
     """
     _, paths = find_state_files(state)
-    parts: dict[str | None, _Part] = {}
+    parts: dict[tuple[str | None, str | None], _Part] = {}
     errors: list[StateError] = []
     for path in paths:
         display = display_path(path)
@@ -194,13 +195,20 @@ def load_state(state: Path, workspace: str | None = None) -> StateSet:
         parsed, found = check_document(doc)
         errors.extend(found)
         named = file_workspace(doc)
-        part = parts.setdefault(named or workspace, _Part())
+        server = file_registry(doc)
+        part = parts.setdefault((server, named or workspace), _Part())
         if named and part.named_at is None:
             part.named_at = Source(doc.file, doc.line_of(("workspace",)) or 1)
+        if server and part.registry_at is None:
+            part.registry_at = Source(doc.file, doc.line_of(("registry",)) or 1)
         for section, name in _declared(doc):
             line = doc.line_of((section, name))
             first = next(
-                (p.sources[name] for p in _same(parts, named or workspace) if name in p.sources),
+                (
+                    p.sources[name]
+                    for p in _same(parts, server, named or workspace)
+                    if name in p.sources
+                ),
                 None,
             )
             if first is not None:
@@ -218,6 +226,9 @@ def load_state(state: Path, workspace: str | None = None) -> StateSet:
                 if parsed.defaults.ignore:
                     ignore = parsed.defaults.ignore.merged(spec.ignore)
                     spec = spec.model_copy(update={"ignore": ignore})
+                if parsed.defaults.windows:
+                    windows = [*parsed.defaults.windows, *spec.windows]
+                    spec = spec.model_copy(update={"windows": windows})
                 part.models[name] = spec
                 for where, message in ignore_conflicts(spec):
                     errors.append(
@@ -230,8 +241,8 @@ def load_state(state: Path, workspace: str | None = None) -> StateSet:
     files = tuple(display_path(p) for p in paths)
     return StateSet.of(
         [
-            DesiredState(p.models, p.sources, files, ws, p.named_at)
-            for ws, p in parts.items()
+            DesiredState(p.models, p.sources, files, ws, p.named_at, server, p.registry_at)
+            for (server, ws), p in parts.items()
             if p.sources or p.named_at
         ],
         files,
@@ -246,6 +257,7 @@ class _Part:
     models: dict[str, ModelSpec] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     named_at: Source | None = None
+    registry_at: Source | None = None
 
 
 def file_workspace(doc: Document) -> str | None:
@@ -260,10 +272,25 @@ def file_workspace(doc: Document) -> str | None:
         return None
 
 
-def _same(parts: Mapping[str | None, _Part], workspace: str | None) -> list[_Part]:
-    """The parts that name the same workspace: ``default`` is the server's default."""
+def _same(
+    parts: Mapping[tuple[str | None, str | None], _Part],
+    server: str | None,
+    workspace: str | None,
+) -> list[_Part]:
+    """The parts of the same registry that name the same workspace (``default`` is the
+    server's default): the same name on two servers is two models."""
     key = workspace or "default"
-    return [p for ws, p in parts.items() if (ws or "default") == key]
+    return [p for (s, ws), p in parts.items() if s == server and (ws or "default") == key]
+
+
+def file_registry(doc: Document) -> str | None:
+    """The registry a file names at its top level (SPEC v4 §19), None when absent or
+    not a valid name (the schema check reports the latter)."""
+    value = doc.data.get("registry") if isinstance(doc.data, dict) else None
+    try:
+        return check_registry(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _in(workspace: str | None) -> str:

@@ -24,6 +24,7 @@ from pydantic import (
 from reconciler.state.gaterules import GateRule as GateRule
 from reconciler.state.gaterules import MetricRule as MetricRule
 from reconciler.state.gaterules import SignatureRule as SignatureRule
+from reconciler.state.gaterules import SoakRule as SoakRule
 from reconciler.state.gaterules import TagRule as TagRule
 from reconciler.state.gaterules import untagged
 from reconciler.state.ignore import IgnoreSpec as IgnoreSpec
@@ -32,14 +33,17 @@ from reconciler.state.names import STAGES as STAGES
 from reconciler.state.names import (
     AliasName,
     ModelName,
+    RegistryName,
     Tags,
     VersionKey,
     VersionNumber,
     WorkspaceName,
 )
 from reconciler.state.names import _check_alias as _check_alias
+from reconciler.state.names import check_registry as check_registry
 from reconciler.state.names import check_workspace as check_workspace
 from reconciler.state.prompts import PromptSpec
+from reconciler.state.windows import Window
 
 
 class _Frozen(BaseModel):
@@ -61,14 +65,23 @@ class CopyFrom(_Frozen):
     """The source registered model (e.g. the staging one)."""
     version: VersionNumber
     """The source version number."""
+    registry: RegistryName | None = None
+    """Another server's registry (SPEC v4 §19): the copy carries the files across."""
 
     @property
     def source(self) -> str:
-        """The ``source`` a copy of it carries."""
-        return f"models:/{self.from_}/{self.version}"
+        """The ``source`` a same-server copy carries; for a cross-server copy, the key
+        that names it in a plan (``staging:models:/churn/7``)."""
+        prefix = f"{self.registry}:" if self.registry else ""
+        return f"{prefix}models:/{self.from_}/{self.version}"
+
+    @property
+    def model_key(self) -> str:
+        """The source model as observed: ``churn``, or ``staging:churn`` on another server."""
+        return f"{self.registry}:{self.from_}" if self.registry else self.from_
 
     def label(self) -> str:
-        return f"{self.from_} v{self.version}"
+        return f"{self.model_key} v{self.version}"
 
 
 def _alias_value_kind(value: object) -> str:
@@ -104,6 +117,8 @@ class Defaults(_Frozen):
 
     ignore: IgnoreSpec = IgnoreSpec()
     """Merged with each model's own ``ignore``."""
+    windows: list[Window] = []
+    """Promotion windows for every model (a model's own are added to these)."""
 
 
 class ModelSpec(_Frozen):
@@ -128,6 +143,8 @@ class ModelSpec(_Frozen):
     """``reconciler serve`` restores this model's last applied state when it drifts."""
     ignore: IgnoreSpec = IgnoreSpec()
     """Keys left to others (fnmatch patterns); merged with the file's ``defaults``."""
+    windows: list[Window] = []
+    """When changes may be applied (deny / allow, SPEC v4 §18); after the file's own."""
 
     @model_validator(mode="after")
     def _gates_guard_declared_aliases(self) -> ModelSpec:
@@ -147,6 +164,9 @@ class StateFile(_Frozen):
     workspace: WorkspaceName | None = None
     """The MLflow workspace of every model in this file (MLflow >= 3.10); absent:
     ``--workspace`` / ``MLFLOW_WORKSPACE``, else the server's default."""
+    registry: RegistryName | None = None
+    """The server of every model in this file (SPEC v4 §19); its URI and credentials come
+    from RECONCILER_REGISTRY_<NAME>_URI / _USERNAME / _PASSWORD / _TOKEN only."""
     defaults: Defaults = Defaults()
     """For every model in this file (``ignore``)."""
     models: dict[ModelName, ModelSpec] = {}
@@ -157,7 +177,7 @@ class StateFile(_Frozen):
     def _no_copy_from_itself(self) -> StateFile:
         for name, spec in self.models.items():
             for alias, value in spec.aliases.items():
-                if isinstance(value, CopyFrom) and value.from_ == name:
+                if isinstance(value, CopyFrom) and value.from_ == name and not value.registry:
                     raise ValueError(
                         f"models.{name}.aliases.{alias}: a copy from the model itself; "
                         f"write the version number ({value.version}) instead"

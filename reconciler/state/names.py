@@ -60,6 +60,20 @@ def check_workspace(name: str) -> str:
     return name
 
 
+REGISTRY_RE = re.compile(r"^[a-z0-9]([-_a-z0-9]{0,38}[a-z0-9])?$")
+
+
+def check_registry(name: str) -> str:
+    """A registry name (``registry: staging``): lower-case letters, digits, ``-``, ``_``;
+    it becomes part of environment variable names (RECONCILER_REGISTRY_<NAME>_URI)."""
+    if not REGISTRY_RE.match(name):
+        raise ValueError(
+            f"invalid registry name {name!r}: use lower-case letters, digits, '-' and '_' "
+            "(at most 40; e.g. staging, prod-eu)"
+        )
+    return name
+
+
 def _check_tag_key(key: str) -> str:
     if not key or len(key) > 250:
         raise ValueError("tag keys are 1 to 250 characters")
@@ -72,6 +86,7 @@ AliasName = Annotated[str, AfterValidator(_check_alias)]
 ModelName = Annotated[str, AfterValidator(_check_model_name)]
 TagKey = Annotated[str, AfterValidator(_check_tag_key)]
 WorkspaceName = Annotated[StrictStr, AfterValidator(check_workspace)]
+RegistryName = Annotated[StrictStr, AfterValidator(check_registry)]
 VersionNumber = Annotated[StrictInt, Field(gt=0, le=MAX_VERSION)]
 """A version number written as a plain YAML integer (``7``, not ``"7"`` or ``7.0``)."""
 VersionKey = Annotated[int, Field(gt=0, le=MAX_VERSION)]

@@ -45,7 +45,7 @@ class StateSet:
         cls, parts: Sequence[DesiredState], files: tuple[str, ...], default: str | None
     ) -> StateSet:
         """Parts sorted by workspace; an empty state is one empty default part."""
-        ordered = sorted(parts, key=lambda p: p.workspace or "")
+        ordered = sorted(parts, key=lambda p: (p.registry or "", p.workspace or ""))
         if not ordered:
             ordered = [DesiredState({}, {}, files, default)]
         return cls(tuple(ordered), files, default)
@@ -93,6 +93,16 @@ class StateSet:
 
     def digest(self) -> str:
         return combined_digest([(p.workspace, p.digest()) for p in self.parts])
+
+    @property
+    def registries(self) -> tuple[str | None, ...]:
+        """The registries the state names, in name order (None, the default, first)."""
+        return tuple(sorted({p.registry for p in self.parts}, key=lambda r: r or ""))
+
+    def for_registry(self, name: str | None) -> StateSet:
+        """The part of the state on one registry."""
+        parts = [p for p in self.parts if p.registry == name]
+        return StateSet.of(parts, self.files, self.default)
 
     def part(self, workspace: str | None) -> DesiredState | None:
         """The part for ``workspace`` (None when the state has none)."""

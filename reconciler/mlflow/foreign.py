@@ -1,0 +1,75 @@
+"""Several registries in one plan (SPEC v4 §19): connect each, read copy sources across.
+
+A state file names its server with ``registry: NAME``; a copy value may name another
+(``{from: churn, version: 7, registry: staging}``). Each named registry is connected
+with its own URI and credentials (``credentials``); the sources copied from another
+server are read there in one batched read, and handed to the target's plan under
+``REGISTRY:MODEL`` keys (model names cannot hold ``:``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from reconciler.core.observed import ObservedModel, ObservedRun, ObservedSignature
+from reconciler.core.ports import Registry
+from reconciler.mlflow.credentials import Key, named
+from reconciler.state.desired import Source
+from reconciler.state.models import CopyFrom
+from reconciler.state.scope import StateSet
+
+
+def references(desired: StateSet) -> dict[str, set[str]]:
+    """registry -> the models copied from it by the state's cross-server copies."""
+    out: dict[str, set[str]] = {}
+    for part in desired.parts:
+        for spec in part.models.values():
+            for value in spec.aliases.values():
+                if isinstance(value, CopyFrom) and value.registry:
+                    out.setdefault(value.registry, set()).add(value.from_)
+    return out
+
+
+def connect_all(
+    desired: StateSet, default: Callable[[], Registry], make: Callable[[str, Key], Registry]
+) -> dict[str | None, Registry]:
+    """Every registry the state plans on or copies from, by name (None: the default);
+    a named one whose URI variable is missing is an error at its ``registry:`` line."""
+    wanted: dict[str | None, Source | None] = {p.registry: p.registry_at for p in desired.parts}
+    for ref in references(desired):
+        wanted.setdefault(ref, None)
+    out: dict[str | None, Registry] = {}
+    for name in sorted(wanted, key=lambda n: n or ""):
+        if name is None:
+            out[None] = default()
+        else:
+            found = named(name, wanted[name])
+            out[name] = make(found.uri, found.key)
+    for registry in out.values():  # a copy from a named server reaches it through these
+        registry.sources = {n: r for n, r in out.items() if n is not None}  # type: ignore[attr-defined]
+    return out
+
+
+def read_elsewhere(
+    registry: Registry, elsewhere: Mapping[str, tuple[set[str], set[str]]]
+) -> tuple[dict[str, ObservedRun], dict[str, ObservedSignature]]:
+    """The runs and signatures of versions on other servers, each read on its server
+    (a gate on a copy not made yet judges the source's run)."""
+    servers = getattr(registry, "sources", {})
+    runs: dict[str, ObservedRun] = {}
+    signatures: dict[str, ObservedSignature] = {}
+    for name, (run_ids, files) in sorted(elsewhere.items()):
+        runs.update(servers[name].runs(run_ids) if run_ids else {})
+        signatures.update(servers[name].signatures(files) if files else {})
+    return runs, signatures
+
+
+def read_sources(
+    desired: StateSet, registries: Mapping[str | None, Registry]
+) -> dict[str, ObservedModel]:
+    """``REGISTRY:MODEL`` -> the source model as its own server has it (one read each)."""
+    out: dict[str, ObservedModel] = {}
+    for name, models in sorted(references(desired).items()):
+        observed = registries[name].read(sorted(models))
+        out.update({f"{name}:{m}": found for m, found in observed.models.items()})
+    return out

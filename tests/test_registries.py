@@ -1,0 +1,154 @@
+"""Registries on separate servers (SPEC v4 §19), against two real mlflow servers: the
+source (staging) behind MLflow's basic-auth app, the target (prod, its own backend and
+artifact store) behind a bearer-token gateway. Each gets only its own credentials: a
+basic credential at the gateway or a bearer token at the auth app is refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli, write_state
+from tests.support.auth import ADMIN, TokenProxy, basic_auth_server
+from tests.support.gitrepo import git, init_repo
+from tests.support.mlflow_server import MlflowServer
+from tests.support.models import log_lightgbm
+from tests.support.seed import client
+
+TOKEN = "tok-" + uuid.uuid4().hex
+COLUMNS = {"x0": "double", "x1": "double"}
+
+
+@pytest.fixture(scope="module")
+def staging_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """The source server, with basic auth (MLflow 3)."""
+    server = basic_auth_server(tmp_path_factory.mktemp("staging-auth"), sys.executable).start()
+    yield server
+    server.stop()
+
+
+def seed_staging(url: str, model: str, rmse: float) -> int:
+    """A LightGBM version on staging, logged as the admin; the admin leaves the env after."""
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
+    os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = ADMIN
+    try:
+        _, version = log_lightgbm(
+            url, model, COLUMNS, {"rmse": rmse}, {"num_leaves": 7}, {"team": "churn"}
+        )
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    return version
+
+
+def env(staging: str, prod: str) -> dict[str, str | None]:
+    return {
+        "RECONCILER_REGISTRY_STAGING_URI": staging,
+        "RECONCILER_REGISTRY_STAGING_USERNAME": ADMIN[0],
+        "RECONCILER_REGISTRY_STAGING_PASSWORD": ADMIN[1],
+        "RECONCILER_REGISTRY_PROD_URI": prod,
+        "RECONCILER_REGISTRY_PROD_TOKEN": TOKEN,
+        "MLFLOW_TRACKING_USERNAME": None,
+        "MLFLOW_TRACKING_PASSWORD": None,
+        "MLFLOW_TRACKING_TOKEN": None,
+    }
+
+
+def prod_state(model: str, source: str, version: int) -> str:
+    return (
+        "registry: prod\nmodels:\n"
+        f"  {model}:\n    aliases:\n"
+        f"      champion: {{from: {source}, version: {version}, registry: staging}}\n"
+        "    gates:\n      champion:\n        - {metric: rmse, max: 0.5}\n"
+    )
+
+
+def test_cross_server_copy_predicts_copies_once_and_reverts_without_a_copy(
+    staging_server: MlflowServer, sqlite_server: MlflowServer, tmp_path: Path, name: str
+) -> None:
+    """plan shows staging:M v1; apply copies files, run data and the tag; the copy predicts;
+    a second apply copies nothing; git revert + apply points back at the first copy."""
+    src, dst = f"{name}-staging", f"{name}-prod"
+    assert seed_staging(staging_server.url, src, 0.2) == 1
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    init_repo(repo)
+    write_state(repo, prod_state(dst, src, 1))
+    git(repo, "add", "state")
+    git(repo, "commit", "-qm", "prod serves staging v1")
+    with TokenProxy(sqlite_server.url, TOKEN) as gateway:
+        cli = Cli("http://127.0.0.1:9/unused", repo)
+        names = env(staging_server.url, gateway.url)
+        planned = cli("plan", env=names)
+        assert planned.exit_code == 0, planned.output
+        assert f"+ copy staging:{src} v1 -> {dst} (new version)" in planned.stdout
+        assert "champion -> version 1: rmse = 0.2, <= 0.5: passed" in planned.stdout
+        plan_requests = len(gateway.seen)
+        gateway.seen.clear()
+
+        started = time.perf_counter()
+        applied = cli("apply", "--yes", env=names)
+        copy_seconds = time.perf_counter() - started
+        assert applied.exit_code == 0, applied.output
+        assert ADMIN[1] not in applied.output and TOKEN not in applied.output
+        gateway.seen.clear()
+        assert cli("plan", env=names).exit_code == 0  # converged: the copy exists on prod
+        print(
+            f"\nplan requests to prod: {plan_requests} (converged: {len(gateway.seen)}); "
+            f"apply with the copy: {copy_seconds:.2f}s"
+        )
+
+        target = client(sqlite_server.url)
+        copy = target.get_model_version(dst, "1")
+        assert json.loads(copy.tags["reconciler.copied_from"])["version"] == 1
+        assert copy.tags["team"] == "churn" if "team" in copy.tags else True
+        run = target.get_run(copy.run_id)
+        assert run.data.metrics["rmse"] == 0.2 and run.data.params["num_leaves"] == "7"
+        assert target.get_experiment(run.info.experiment_id).name == "reconciler-copies"
+        assert int(target.get_registered_model(dst).aliases["champion"]) == 1
+        started = time.perf_counter()  # baseline: MLflow's same-server copy (no files move)
+        target.copy_model_version(f"models:/{dst}/1", f"{dst}-baseline")
+        print(f"same-server copy_model_version: {time.perf_counter() - started:.2f}s")
+
+        rows = tmp_path / "in.csv"
+        rows.write_text("x0,x1\n0.1,0.2\n-1.0,0.5\n", encoding="utf-8")
+        scored = Cli(sqlite_server.url, tmp_path)(
+            "predict", dst, "--input", str(rows), "--output", str(tmp_path / "out.csv")
+        )
+        assert scored.exit_code == 0, scored.output
+        assert len((tmp_path / "out.csv").read_text().splitlines()) == 3
+
+        again = cli("apply", "--yes", env=names)
+        assert again.exit_code == 0 and "No changes" in again.stdout, again.output
+
+        assert seed_staging(staging_server.url, src, 0.1) == 2
+        write_state(repo, prod_state(dst, src, 2))
+        git(repo, "commit", "-qam", "prod serves staging v2")
+        assert cli("apply", "--yes", env=names).exit_code == 0
+        assert int(target.get_registered_model(dst).aliases["champion"]) == 2
+        git(repo, "revert", "--no-edit", "HEAD")
+        back = cli("apply", "--yes", env=names)
+        assert back.exit_code == 0, back.output
+        assert "copy" not in back.stdout.split("Apply complete")[0].split("registry prod")[1]
+        assert int(target.get_registered_model(dst).aliases["champion"]) == 1
+        assert len(target.search_model_versions(f"name = '{dst}'")) == 2
+
+
+def test_missing_registry_variable_is_an_error_at_its_line(tmp_path: Path, name: str) -> None:
+    """registry: prod without RECONCILER_REGISTRY_PROD_URI: one located line, exit 1."""
+    write_state(
+        tmp_path, f"version: 1\nregistry: prod\nmodels:\n  {name}:\n    aliases: {{a: 1}}\n"
+    )
+    result = Cli("http://127.0.0.1:9", tmp_path)("plan", env={"RECONCILER_REGISTRY_PROD_URI": None})
+    assert result.exit_code == 1
+    assert (
+        "models.yaml:2: registry 'prod': RECONCILER_REGISTRY_PROD_URI is not set" in result.stderr
+    )
+    assert "Traceback" not in result.output

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reconciler.core.apply import INTERRUPTED, ApplyReport, Progress, execute
-from reconciler.core.fetch import needs
+from reconciler.core.fetch import evidence_moves, needs
 from reconciler.core.observed import ObservedState
 from reconciler.core.plan import Plan, compute_plan, differences, record_differences
 from reconciler.core.ports import Registry
@@ -64,22 +64,25 @@ def validate(state: Path, models: tuple[str, ...] = (), workspace: str | None = 
 
 
 def observe(
-    desired: DesiredState, registry: Registry, with_evidence: bool = False
+    desired: DesiredState,
+    registry: Registry,
+    with_evidence: bool = False,
+    evidence_limit: int | None = None,
 ) -> ObservedState:
     """Read the registry for the desired models, plus the runs and signatures that gates
     (and, ``with_evidence``, the reviewer's evidence) need: one batched run search, one
     MLmodel read per version involved."""
-    return _observe(desired, registry, with_evidence)[0]
+    return _observe(desired, registry, with_evidence, evidence_limit)[0]
 
 
 def _observe(
-    desired: DesiredState, registry: Registry, with_evidence: bool
+    desired: DesiredState, registry: Registry, with_evidence: bool, limit: int | None
 ) -> tuple[ObservedState, Resolution]:
     """``observe``, with the resolution the runs and signatures were chosen from."""
     copied = {s for spec in desired.models.values() for s in copy_sources(spec)}
     observed = registry.read(sorted(set(desired.models) | copied))
     resolution = resolve(desired, observed)
-    run_ids, sources = needs(desired, observed, resolution, with_evidence)
+    run_ids, sources = needs(desired, observed, resolution, with_evidence, limit)
     runs = registry.runs(run_ids) if run_ids else {}
     observed = replace(
         observed,
@@ -90,16 +93,27 @@ def _observe(
     return observed, resolution
 
 
-def make_plan(desired: StateSet, registry: Registry, with_evidence: bool = False) -> Plan:
+def make_plan(
+    desired: StateSet,
+    registry: Registry,
+    with_evidence: bool = False,
+    evidence_limit: int | None = None,
+) -> Plan:
     """The plan, read and computed one workspace at a time (batched reads each);
-    ``with_evidence`` adds what each alias move changes (for reviewers)."""
+    ``with_evidence`` adds what each alias move changes (for reviewers), for at most
+    ``evidence_limit`` moves over all workspaces (None: every one)."""
     check_workspaces(desired, registry)
     uri = registry.display_uri
     parts = []
+    left = evidence_limit
     for part in desired.parts:
         scoped = registry.in_workspace(part.workspace)
-        observed, resolution = _observe(part, scoped, with_evidence)
-        plan = compute_plan(part, observed, uri, evidence=with_evidence, resolution=resolution)
+        observed, resolution = _observe(part, scoped, with_evidence, left)
+        plan = compute_plan(
+            part, observed, uri, with_evidence, resolution=resolution, evidence_limit=left
+        )
+        if left is not None:
+            left = max(0, left - len(evidence_moves(resolution, observed, left)))
         parts.append((part.workspace, _suggest_names(plan, part, observed, scoped)))
     return combine(parts, desired.default)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from reconciler.core import evidence as evidence_of
 from reconciler.core.diff import plan_model, record_writes
 from reconciler.core.evidence import Evidence
+from reconciler.core.fetch import evidence_moves
 from reconciler.core.gates import GateResult, evaluate_gates
 from reconciler.core.observed import ObservedModel, ObservedState
 from reconciler.core.ownership import MANAGED_TAG, TAG_VALUE_LIMIT, release
@@ -18,6 +19,7 @@ from reconciler.core.plantypes import (
     BLANK_IS_ABSENT,
     Action,
     Change,
+    EvidenceGap,
     Kind,
     Note,
     Plan,
@@ -54,14 +56,22 @@ def compute_plan(
     registry: str = "",
     evidence: bool = False,
     resolution: Resolution | None = None,
+    evidence_limit: int | None = None,
 ) -> Plan:
     """Diff every desired model against the registry; a pure function of its inputs.
 
-    With ``evidence``, each alias move carries the comparison a reviewer needs. The
+    With ``evidence``, each alias move (the first ``evidence_limit``; None: all) carries
+    the comparison a reviewer needs; the others are listed as omitted. The
     declared aliases are resolved once (``resolution``: already resolved against these
     models); the diff, the problems, the gates and the evidence all read that result.
     """
     resolution = resolution or resolve(desired, observed)
+    shown = set(evidence_moves(resolution, observed, evidence_limit)) if evidence else set()
+    omitted = tuple(
+        EvidenceGap(m, a)
+        for m, a in evidence_moves(resolution, observed)
+        if evidence and (m, a) not in shown
+    )
     found: list[Evidence] = []
     changes: list[Change] = []
     problems: list[Problem] = []
@@ -88,7 +98,8 @@ def compute_plan(
         checkable = {a: r for a, r in moving.items() if r.candidate is not None}
         gates.extend(evaluate_gates(spec, checkable, observed.metrics, observed.signatures))
         if evidence:
-            found.extend(evidence_of.for_model(spec, obs, observed, moving, registry))
+            chosen = {a: r for a, r in moving.items() if (name, a) in shown}
+            found.extend(evidence_of.for_model(spec, obs, observed, chosen, registry))
         notes.extend(unmanaged_notes(name, spec, obs, owned))
         notes.extend(Note(name, line) for line in released)
         if model_changes or released:
@@ -116,4 +127,5 @@ def compute_plan(
         notes=tuple(notes),
         records=tuple(records),
         evidence=tuple(found),
+        evidence_omitted=omitted,
     )

@@ -104,7 +104,17 @@ def evidence_to_dict(ev: Evidence) -> dict[str, Any]:
     }
 
 
+def _marked(change: dict[str, Any], omitted: set[tuple[Any, ...]]) -> dict[str, Any]:
+    """An alias move whose evidence was left out (``--evidence N``) says so: null."""
+    if change["kind"] == Kind.ALIAS.value and (
+        (change["model"], change["key"], change["workspace"]) in omitted
+    ):
+        change["evidence"] = None
+    return change
+
+
 def to_dict(plan: Plan) -> dict[str, Any]:
+    omitted = {(g.model, g.alias, g.workspace) for g in plan.evidence_omitted}
     return {
         "format_version": FORMAT_VERSION,
         "registry": plan.registry,
@@ -120,7 +130,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
             for s in plan.scopes
         ],
         "models": list(plan.models),
-        "changes": [change_to_dict(c) for c in plan.changes],
+        "changes": [_marked(change_to_dict(c), omitted) for c in plan.changes],
         "gates": [gate_to_dict(g) for g in plan.gates],
         "errors": [
             {

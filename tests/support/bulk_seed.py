@@ -22,9 +22,13 @@ def _batches(rows: list[dict[str, object]]) -> Iterator[list[dict[str, object]]]
         yield rows[start : start + BATCH]
 
 
-def bulk_seed(backend_uri: str, names: Sequence[str]) -> None:
+def bulk_seed(
+    backend_uri: str, names: Sequence[str], source: str = "s3://bulk/{name}/{version}"
+) -> None:
     """Insert ``names`` with two versions and two aliases each (creating MLflow's
-    tables first when the database is new)."""
+    tables first when the database is new); ``source`` is each version's source, formatted
+    with ``name`` and ``version`` (``mlflow-artifacts:/...``: its MLmodel is read through
+    the server)."""
     from mlflow.store.model_registry.dbmodels.models import (
         SqlModelVersion,
         SqlRegisteredModel,
@@ -44,7 +48,7 @@ def bulk_seed(backend_uri: str, names: Sequence[str]) -> None:
             "version": v,
             "creation_time": now,
             "last_updated_time": now,
-            "source": f"s3://bulk/{n}/{v}",
+            "source": source.format(name=n, version=v),
             "status": "READY",
             "current_stage": "None",
         }

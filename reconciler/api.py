@@ -167,6 +167,11 @@ def check_saved_plan(plan: Plan, registry: Registry) -> None:
         observed = registry.in_workspace(ws).read(part.models)
         if observed.digest(part.models) != part.observed_digest:
             where = f" (workspace {ws})" if ws else ""
+            if part.changes and not differences(part.changes, observed):
+                raise PlanError(
+                    f"this saved plan was already applied: the registry{where} holds every "
+                    "value it sets (nothing was written); run plan again for what is left"
+                )
             raise PlanError(
                 f"the saved plan is stale: the registry{where} changed since it was made; "
                 "run plan again"

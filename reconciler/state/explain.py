@@ -58,16 +58,19 @@ def type_at(loc: Sequence[object]) -> Any:
     return _unwrap(tp)
 
 
+def _names(model: type[BaseModel]) -> list[str]:
+    """The keys a user writes: a field's alias where it has one (``from``, not ``from_``)."""
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
 def valid_keys(loc: Sequence[object]) -> list[str]:
     """The keys a mapping at ``loc`` accepts (model fields, or a Literal's values)."""
     tp = type_at(loc)
     if isclass(tp) and issubclass(tp, BaseModel):
-        return list(tp.model_fields)
+        return _names(tp)
     if get_origin(tp) in (Union, types.UnionType):  # e.g. the gate rule shapes
         members = [_unwrap(m) for m in get_args(tp)]
-        fields = [
-            f for m in members if isclass(m) and issubclass(m, BaseModel) for f in m.model_fields
-        ]
+        fields = [f for m in members if isclass(m) and issubclass(m, BaseModel) for f in _names(m)]
         return list(dict.fromkeys(fields))
     if get_origin(tp) is dict:
         key = _unwrap(get_args(tp)[0])

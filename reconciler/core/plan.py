@@ -27,6 +27,7 @@ from reconciler.core.plantypes import (
     RecordWrite,
 )
 from reconciler.core.problems import copy_problems, unmanaged_notes, version_problems
+from reconciler.core.protect import protect_problems, typo_notes
 from reconciler.core.resolve import Resolution, copy_sources, resolve
 from reconciler.core.verify import current_value, differences, record_differences
 from reconciler.state.load import DesiredState
@@ -94,6 +95,8 @@ def compute_plan(
         owned, released = release(current, spec.ignore)
         model_changes = list(plan_model(name, spec, obs, owned, resolved))
         changes.extend(model_changes)
+        problems.extend(protect_problems(name, spec, obs, model_changes, src))
+        notes.extend(typo_notes(name, spec, obs))
         # a version that does not exist is one error (its problem), not one per gate
         checkable = {a: r for a, r in moving.items() if r.candidate is not None}
         gates.extend(evaluate_gates(spec, checkable, observed.metrics, observed.signatures))

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
 from reconciler.errors import StateError
-from reconciler.state.models import GateRule, ModelSpec, StateFile, VersionSpec
+from reconciler.state.models import INTERNAL, GateRule, ModelSpec, StateFile, VersionSpec
 from reconciler.state.yamlsafe import Document
 
 UNION_TAGS = frozenset({"int", "float", "str", "bool"})
@@ -60,7 +60,8 @@ def type_at(loc: Sequence[object]) -> Any:
 
 def _names(model: type[BaseModel]) -> list[str]:
     """The keys a user writes: a field's alias where it has one (``from``, not ``from_``)."""
-    return [info.alias or name for name, info in model.model_fields.items()]
+    fields = model.model_fields.items()
+    return [info.alias or name for name, info in fields if name not in INTERNAL]
 
 
 def valid_keys(loc: Sequence[object]) -> list[str]:

@@ -191,6 +191,8 @@ def load_state(state: Path, workspace: str | None = None) -> StateSet:
                 if parsed.defaults.ignore:
                     ignore = parsed.defaults.ignore.merged(spec.ignore)
                     spec = spec.model_copy(update={"ignore": ignore})
+                if spec.protect is None and parsed.defaults.protect is not None:
+                    spec = spec.model_copy(update={"protect": parsed.defaults.protect})
                 part.models[name] = spec
                 for where, message in ignore_conflicts(spec):
                     errors.append(

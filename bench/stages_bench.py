@@ -103,7 +103,11 @@ def naive(work: Path, n: int) -> dict[str, Any]:
                 if not token:
                     break
             seconds = time.perf_counter() - start
-            return {"seconds": round(seconds, 2), "requests": sum(proxy.requests.values())}
+            return {
+                "seconds": round(seconds, 2),
+                "requests": sum(proxy.requests.values()),
+                "by_endpoint": dict(Counter(proxy.requests).most_common(8)),
+            }
     finally:
         server.stop()
 

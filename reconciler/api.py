@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from reconciler.core.apply import INTERRUPTED, ApplyReport, Progress, execute
-from reconciler.core.fetch import by_server, needs, soak_models, soak_moves
+from reconciler.core.fetch import by_server, evidence_moves, needs, soak_models, soak_moves
 from reconciler.core.observed import ObservedModel, ObservedState
 from reconciler.core.plan import Plan, compute_plan, differences, record_differences
 from reconciler.core.ports import Registry
@@ -66,18 +66,22 @@ def validate(state: Path, models: tuple[str, ...] = (), workspace: str | None = 
 
 
 def observe(
-    desired: DesiredState, registry: Registry, with_evidence: bool = False
+    desired: DesiredState,
+    registry: Registry,
+    with_evidence: bool = False,
+    evidence_limit: int | None = None,
 ) -> ObservedState:
     """Read the registry for the desired models, plus the runs and signatures that gates
     (and, ``with_evidence``, the reviewer's evidence) need: one batched run search, one
     MLmodel read per version involved."""
-    return _observe(desired, registry, with_evidence)[0]
+    return _observe(desired, registry, with_evidence, evidence_limit)[0]
 
 
 def _observe(
     desired: DesiredState,
     registry: Registry,
     with_evidence: bool,
+    limit: int | None = None,
     foreign: Mapping[str, ObservedModel] | None = None,
 ) -> tuple[ObservedState, Resolution]:
     """``observe``, with the resolution the runs and signatures were chosen from; the
@@ -93,7 +97,7 @@ def _observe(
     if foreign:
         observed = replace(observed, models={**foreign, **observed.models})
     resolution = resolve(desired, observed)
-    run_ids, sources = needs(desired, observed, resolution, with_evidence)
+    run_ids, sources = needs(desired, observed, resolution, with_evidence, limit)
     elsewhere = by_server(foreign or {}, run_ids, sources)
     for there, files in elsewhere.values():
         run_ids, sources = run_ids - there, sources - files
@@ -119,20 +123,31 @@ def make_plan(
     with_evidence: bool = False,
     now: datetime | None = None,
     foreign: Mapping[str, ObservedModel] | None = None,
+    evidence_limit: int | None = None,
 ) -> Plan:
     """The plan, read and computed one workspace at a time (batched reads each);
-    ``with_evidence`` adds what each alias move changes (for reviewers). Windows and soak
+    ``with_evidence`` adds what each alias move changes (for reviewers), for at most
+    ``evidence_limit`` moves over all workspaces (None: every one). Windows and soak
     gates are judged at ``now`` (default: the clock when the reads are done)."""
     check_workspaces(desired, registry)
     uri = registry.display_uri
     parts = []
+    left = evidence_limit
     for part in desired.parts:
         scoped = registry.in_workspace(part.workspace)
-        observed, resolution = _observe(part, scoped, with_evidence, foreign)
+        observed, resolution = _observe(part, scoped, with_evidence, left, foreign)
         at = now or datetime.now(timezone.utc)
         plan = compute_plan(
-            part, observed, uri, evidence=with_evidence, resolution=resolution, now=at
+            part,
+            observed,
+            uri,
+            evidence=with_evidence,
+            resolution=resolution,
+            now=at,
+            evidence_limit=left,
         )
+        if left is not None:
+            left = max(0, left - len(evidence_moves(resolution, observed, left)))
         parts.append((part.workspace, _suggest_names(plan, part, observed, scoped)))
     return combine(parts, desired.default)
 
@@ -192,6 +207,11 @@ def check_saved_plan(plan: Plan, registry: Registry) -> None:
         observed = registry.in_workspace(ws).read(*by_kind(part.models, plan.prompts))
         if observed.digest(part.models) != part.observed_digest:
             where = f" (workspace {ws})" if ws else ""
+            if part.changes and not differences(part.changes, observed):
+                raise PlanError(
+                    f"this saved plan was already applied: the registry{where} holds every "
+                    "value it sets (nothing was written); run plan again for what is left"
+                )
             raise PlanError(
                 f"the saved plan is stale: the registry{where} changed since it was made; "
                 "run plan again"

@@ -647,7 +647,7 @@ def codeowners(text: str, path: str) -> list[str]:
 
 
 def test_codeowners_example_covers_the_state_and_the_workflows() -> None:
-    """README step 4 relies on CODEOWNERS review of state/: the example makes every state
+    """Set-up step 4 relies on CODEOWNERS review of state/: the example makes every state
     file, production's in particular, and every workflow need an owner's approval."""
     text = (ROOT / "docs" / "CODEOWNERS.example").read_text(encoding="utf-8")
     assert codeowners(text, "state/models.yaml") == ["@acme/ml-platform"]
@@ -655,4 +655,5 @@ def test_codeowners_example_covers_the_state_and_the_workflows() -> None:
     for path in (".github/workflows/apply.yml", "action.yml", ".github/CODEOWNERS"):
         assert codeowners(text, path) == ["@acme/platform-security"], path
     assert codeowners(text, "README.md") == []
-    assert "docs/CODEOWNERS.example" in (ROOT / "README.md").read_text(encoding="utf-8")
+    setup = (ROOT / "docs" / "github-actions.md").read_text(encoding="utf-8")
+    assert "docs/CODEOWNERS.example" in setup

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli.console import fail, out
+from reconciler.cli.extras import LOCAL, require_local
 
 
 def _run(args: list[str]) -> int:
@@ -25,6 +26,7 @@ def command() -> None:
     from reconciler.demo import run_demo
 
     try:
+        require_local("demo", (*LOCAL, "lightgbm"))
         run_demo(Path.cwd(), out, _run)
     except Exception as exc:
         fail(str(exc))

@@ -17,7 +17,7 @@ from reconciler.core.problems import did_you_mean
 from reconciler.errors import StateError
 from reconciler.render.statefile import pipeline_aliases, render
 from reconciler.state.load import display_path, load_file, load_state, require_state
-from reconciler.state.models import IgnoreSpec
+from reconciler.state.models import STAGES, IgnoreSpec, _check_alias
 
 
 @click.command("import")
@@ -53,6 +53,14 @@ from reconciler.state.models import IgnoreSpec
     metavar="PATTERN",
     help="Leave model and version tags matching this pattern to others (repeatable).",
 )
+@click.option(
+    "--stages-as-aliases",
+    "stages_as_aliases",
+    default=None,
+    metavar="STAGE=ALIAS,...",
+    help="Declare each stage's version as an alias instead (e.g. "
+    "Production=champion,Staging=challenger); `apply` then sets the aliases, stages stay.",
+)
 def command(
     opts: Options,
     models: tuple[str, ...],
@@ -60,8 +68,11 @@ def command(
     force: bool,
     exclude_aliases: tuple[str, ...],
     exclude_tags: tuple[str, ...],
+    stages_as_aliases: str | None,
 ) -> None:
-    """Write state YAML from the live registry, so that `plan` right after shows no changes."""
+    """Write state YAML from the live registry, so that `plan` right after shows no changes
+    (with --stages-as-aliases: only the new aliases)."""
+    moved = stage_aliases(stages_as_aliases) if stages_as_aliases is not None else None
     target = None if out_path == "-" else Path(out_path)
     if target is not None and target.exists() and not force:
         raise StateError(f"{display_path(target)} exists; pass --force to overwrite it")
@@ -85,7 +96,7 @@ def command(
     exclude = IgnoreSpec(
         aliases=list(exclude_aliases), tags=list(exclude_tags), version_tags=list(exclude_tags)
     )
-    text, warnings = render(observed, registry.display_uri, exclude, ws)
+    text, warnings = render(observed, registry.display_uri, exclude, ws, moved)
     for warning in warnings:
         out(f"warning: {warning}", err=True)
     if found := pipeline_aliases(observed, exclude):
@@ -113,6 +124,28 @@ def command(
         f" and {prompts} prompt(s)" if prompts else ""
     )
     out(f"wrote {counts} to {display_path(target)}", err=True)
+
+
+def stage_aliases(text: str) -> dict[str, str]:
+    """``Production=champion,Staging=challenger`` -> {stage: alias}, checked before any
+    registry call: known stages (any case), valid alias names, each used once."""
+    out: dict[str, str] = {}
+    for item in text.split(","):
+        stage, sep, alias = (part.strip() for part in item.partition("="))
+        known = {s.lower(): s for s in STAGES}
+        if not sep or stage.lower() not in known or not alias:
+            raise StateError(
+                f"--stages-as-aliases {text!r}: write STAGE=ALIAS pairs separated by commas, "
+                f"stages {' or '.join(STAGES)} (e.g. Production=champion,Staging=challenger)"
+            )
+        try:
+            _check_alias(alias)
+        except ValueError as exc:
+            raise StateError(f"--stages-as-aliases: {exc}") from None
+        if known[stage.lower()] in out or alias in out.values():
+            raise StateError(f"--stages-as-aliases {text!r}: each stage and alias once")
+        out[known[stage.lower()]] = alias
+    return out
 
 
 def _inside(target: Path | None, state: Path) -> bool:

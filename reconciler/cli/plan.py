@@ -35,6 +35,15 @@ def check_out_path(path: Path) -> Path:
     return path
 
 
+def evidence_limit(value: str) -> int | None:
+    """``--evidence``: a count of alias moves, or ``all`` (None)."""
+    if value.strip().lower() == "all":
+        return None
+    if not value.strip().isdigit() or len(value.strip()) > 9:
+        raise click.BadParameter(f"{value!r}: write a number of changes (e.g. 50) or `all`")
+    return int(value)
+
+
 def save_plan(plan: Plan, path: Path) -> None:
     """Write the JSON plan whole or not at all (a temporary file, then a rename)."""
     temp = path.with_name(f".{path.name}.reconciler-plan")
@@ -77,6 +86,16 @@ def empty_state(state: Path, names: list[str]) -> str:
     is_flag=True,
     help="Exit 0 when there are no changes, 2 when changes are pending.",
 )
+@click.option(
+    "--evidence",
+    "evidence",
+    default="50",
+    show_default=True,
+    metavar="N|all",
+    callback=lambda _ctx, _param, value: evidence_limit(value),
+    help="Read and show evidence for at most N alias moves (`all`: every one); "
+    "gates always read what they need.",
+)
 @github_option
 def command(
     opts: Options,
@@ -84,6 +103,7 @@ def command(
     fmt: str,
     out_file: str | None,
     detailed_exitcode: bool,
+    evidence: int | None,
     report: Report,
 ) -> None:
     """Show what apply would change. Exit 1 on errors or failed gates."""
@@ -106,7 +126,7 @@ def command(
         warn=warn,
         read_only=True,
     )
-    plan = api.make_plan(desired, registry, with_evidence=True)
+    plan = api.make_plan(desired, registry, with_evidence=True, evidence_limit=evidence)
     report.plan(plan)
     if fmt == "json":
         out(to_json(plan), nl=False)

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from reconciler.cli.console import Options, common_options, out
+from reconciler.cli.extras import require_local
 from reconciler.errors import ReconcilerError, RegistryError
 from reconciler.mlflow.connection import resolve_uri, uri_problem
 
@@ -62,6 +63,7 @@ def command(opts: Options, model: str, alias: str, input_csv: str, output_csv: s
     """Write MODEL@ALIAS's predictions for every row of the --input CSV to --output (CSV)."""
     if Path(output_csv).suffix.lower() != ".csv":
         raise ReconcilerError(f"--output {output_csv}: predict writes CSV; name a .csv file")
+    require_local("predict")
     if problem := uri_problem(opts.tracking_uri, read_only=True):
         raise RegistryError(problem)
     import pandas as pd

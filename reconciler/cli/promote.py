@@ -117,14 +117,15 @@ def command(
         raise StateError(f"{model!r} is a prompt: give a VERSION (--from copies models only)")
     want: AliasValue = resolve_from(opts.tracking_uri, from_, ws) if from_ else int(version or 0)
     current = spec.aliases.get(alias)
+    if check and isinstance(want, int):  # also when nothing changes: --check still checks
+        check_version(opts.tracking_uri, model, want, ws)
     if current == want:
+        checked = " (checked: it exists and is READY)" if check and isinstance(want, int) else ""
         out(
-            f"{src.file}:{src.line}: {model}: {value_label(want)} already holds {alias!r}; "
-            "nothing to change"
+            f"{src.file}:{src.line}: {model}: {value_label(want)} already holds {alias!r}"
+            f"{checked}; nothing to change"
         )
         return
-    if check and isinstance(want, int):
-        check_version(opts.tracking_uri, model, want, ws)
     new: dict[str, AliasValue] = {alias: want}
     if current is not None:
         new[archive_alias] = current

@@ -53,23 +53,35 @@ def soak_moves(desired: DesiredState, resolution: Resolution) -> bool:
     )
 
 
+def evidence_moves(
+    resolution: Resolution, observed: ObservedState, limit: int | None = None
+) -> list[tuple[str, str]]:
+    """The (model, alias) moves that get evidence: the first ``limit`` (None: all) moves of
+    models that exist, by model then alias. The rest is omitted, and said so."""
+    moves = [(t.model, t.alias) for t in resolution.all_moving() if t.model in observed.models]
+    return moves if limit is None else moves[: max(limit, 0)]
+
+
 def needs(
     desired: DesiredState,
     observed: ObservedState,
     resolution: Resolution,
     evidence: bool = False,
+    limit: int | None = None,
 ) -> tuple[set[str], set[str]]:
     """(run ids, version sources) that the gates (and, with ``evidence``, the reviewer's
-    evidence) read for the moving aliases."""
+    evidence for at most ``limit`` moves) read for the moving aliases: a plan reads what
+    it shows, and gates always read what they need."""
     runs: set[str] = set()
     sources: set[str] = set()
+    wanted = set(evidence_moves(resolution, observed, limit)) if evidence else set()
     for target in resolution.all_moving():
         spec = desired.models[target.model]
         rules = spec.gates.get(target.alias, ())
         obs = observed.models.get(target.model)
         if obs is not None and obs.prompt:
             continue  # a prompt version has no run and no MLmodel: its evidence is its text
-        shown = evidence and obs is not None  # evidence covers models that exist
+        shown = (target.model, target.alias) in wanted
         sides = [v for v in (target.candidate, target.holder) if v is not None]
         if shown or any(isinstance(r, MetricRule) for r in rules):
             runs.update(v.run_id for v in sides if v.run_id)

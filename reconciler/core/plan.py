@@ -12,6 +12,7 @@ from datetime import datetime
 from reconciler.core import evidence as evidence_of
 from reconciler.core.diff import plan_model, record_writes
 from reconciler.core.evidence import Evidence
+from reconciler.core.fetch import evidence_moves
 from reconciler.core.gates import GateResult, SoakCheck, evaluate_gates
 from reconciler.core.observed import ObservedModel, ObservedState
 from reconciler.core.ownership import MANAGED_TAG, TAG_VALUE_LIMIT, release
@@ -20,6 +21,7 @@ from reconciler.core.plantypes import (
     BLANK_IS_ABSENT,
     Action,
     Change,
+    EvidenceGap,
     Kind,
     Note,
     Plan,
@@ -29,6 +31,7 @@ from reconciler.core.plantypes import (
 from reconciler.core.problems import copy_problems, unmanaged_notes, version_problems
 from reconciler.core.prompt_evidence import prompt_evidence
 from reconciler.core.prompts import kind_problem
+from reconciler.core.protect import protect_problems, typo_notes
 from reconciler.core.resolve import Resolution, copy_sources, resolve
 from reconciler.core.soak import check_soak
 from reconciler.core.verify import current_value, differences, record_differences
@@ -65,16 +68,24 @@ def compute_plan(
     evidence: bool = False,
     resolution: Resolution | None = None,
     now: datetime | None = None,
+    evidence_limit: int | None = None,
 ) -> Plan:
     """Diff every desired model against the registry; a pure function of its inputs.
 
-    With ``evidence``, each alias move carries the comparison a reviewer needs. The
+    With ``evidence``, each alias move (the first ``evidence_limit``; None: all) carries
+    the comparison a reviewer needs; the others are listed as omitted. The
     declared aliases are resolved once (``resolution``: already resolved against these
     models); the diff, the problems, the gates and the evidence all read that result.
     ``now`` (timezone-aware) is when the plan is made: promotion windows and soak gates
     are judged at it; None judges neither (a verification read after apply).
     """
     resolution = resolution or resolve(desired, observed)
+    shown = set(evidence_moves(resolution, observed, evidence_limit)) if evidence else set()
+    omitted = tuple(
+        EvidenceGap(m, a)
+        for m, a in evidence_moves(resolution, observed)
+        if evidence and (m, a) not in shown
+    )
     found: list[Evidence] = []
     changes: list[Change] = []
     problems: list[Problem] = []
@@ -106,13 +117,16 @@ def compute_plan(
         changes.extend(model_changes)
         if model_changes and spec.windows and now is not None:
             held.extend(b for b in [blocked(name, spec.windows, now)] if b is not None)
+        problems.extend(protect_problems(name, spec, obs, model_changes, src))
+        notes.extend(typo_notes(name, spec, obs))
         # a version that does not exist is one error (its problem), not one per gate
         checkable = {a: r for a, r in moving.items() if r.candidate is not None}
         soak = None if now is None else _soak_check(observed, now)
         gates.extend(evaluate_gates(spec, checkable, observed.metrics, observed.signatures, soak))
         if evidence:
+            chosen = {a: r for a, r in moving.items() if (name, a) in shown}
             of = prompt_evidence if obs.prompt else evidence_of.for_model
-            found.extend(of(spec, obs, observed, moving, registry))
+            found.extend(of(spec, obs, observed, chosen, registry))
         notes.extend(unmanaged_notes(name, spec, obs, owned))
         notes.extend(Note(name, line) for line in released)
         if model_changes or released:
@@ -142,4 +156,5 @@ def compute_plan(
         records=tuple(records),
         evidence=tuple(found),
         blocked=tuple(held),
+        evidence_omitted=omitted,
     )

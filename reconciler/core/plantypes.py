@@ -122,6 +122,15 @@ class Scope:
 
 
 @dataclass(frozen=True)
+class EvidenceGap:
+    """An alias move whose evidence was not read (beyond ``plan --evidence N``)."""
+
+    model: str
+    alias: str
+    workspace: str | None = None
+
+
+@dataclass(frozen=True)
 class Plan:
     """The diff between desired and observed state, with gate results and problems."""
 
@@ -139,6 +148,8 @@ class Plan:
     """Ownership records apply writes with the changes (never shown as changes)."""
     evidence: tuple[Evidence, ...] = ()
     """For reviewers: what each alias move changes about the model (never decides)."""
+    evidence_omitted: tuple[EvidenceGap, ...] = ()
+    """Alias moves shown without evidence (``--evidence N``): said once, null in JSON."""
     workspace: str | None = None
     """The workspace of files without one when the plan was made (--workspace /
     MLFLOW_WORKSPACE); a saved plan is refused under another (``core.scopes``)."""

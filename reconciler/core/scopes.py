@@ -72,6 +72,7 @@ def combine(parts: Sequence[tuple[str | None, Plan]], default: str | None) -> Pl
         notes=sum((_stamp(p.notes, ws) for ws, p in parts), ()),
         records=sum((_stamp(p.records, ws) for ws, p in parts), ()),
         evidence=sum((_stamp(map(_linked(ws), p.evidence), ws) for ws, p in parts), ()),
+        evidence_omitted=sum((_stamp(p.evidence_omitted, ws) for ws, p in parts), ()),
         workspace=default,
         scopes=tuple(Scope(ws, p.models, p.observed_digest) for ws, p in parts),
         blocked=sum((_stamp(p.blocked, ws) for ws, p in parts), ()),
@@ -100,6 +101,7 @@ def split(plan: Plan) -> list[tuple[str | None, Plan]]:
                 records=mine(plan.records, s.workspace),
                 evidence=mine(plan.evidence, s.workspace),
                 blocked=mine(plan.blocked, s.workspace),
+                evidence_omitted=mine(plan.evidence_omitted, s.workspace),
                 scopes=(),
             ),
         )
@@ -147,6 +149,7 @@ def for_display(plan: Plan) -> Plan:
         records=named(plan.records),
         evidence=named(plan.evidence),
         blocked=named(plan.blocked),
+        evidence_omitted=named(plan.evidence_omitted),
         scopes=(),  # already labelled: a second call changes nothing
     )
 

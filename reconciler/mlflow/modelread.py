@@ -67,18 +67,22 @@ class SearchFailed(Exception):
 
 NOT_THE_API = "response body was not in a valid JSON format"
 """MLflow's client on an answer from something that is not a tracking server's API."""
+NO_SUCH_ENDPOINT = "error code 404 != 200"
+"""MLflow's client on a 404 from a search endpoint: MLflow always has that endpoint, so
+whatever answered is not its API (``.../mlflow``, the controller's own port)."""
 
 
 def fatal(exc: RegistryError) -> bool:
     """Whether a search error ends the read (gets cannot help): a 401/403, a server that
     refuses ``IN`` lists (``compat`` retries another way), a server that is not there, an
-    answer that is not MLflow's API at all (a wrong URI: HTML instead of JSON)."""
+    answer that is not MLflow's API at all (a wrong URI: HTML instead of JSON, or a 404)."""
     text = str(exc)
     return (
         is_refusal(text)
         or refuses_in_lists(str(exc.__cause__))
         or UNREACHABLE in text
         or NOT_THE_API in text
+        or NO_SUCH_ENDPOINT in text
     )
 
 

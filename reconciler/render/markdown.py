@@ -20,6 +20,7 @@ from reconciler.render.text import (
     SYMBOL,
     describe,
     describe_gate,
+    omission_line,
     plan_errors,
     summary_line,
     verdict_line,
@@ -95,4 +96,6 @@ def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     section = markdown_section(plan.evidence, limit - used)
     if section:
         out.append(section.rstrip("\n") + "\n")
+    if omitted := omission_line(plan):
+        out += [f"_{omitted}_", ""]
     return "\n".join(out).rstrip("\n") + "\n"

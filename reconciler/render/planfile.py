@@ -120,8 +120,18 @@ def _with_blocked(change: Change, held: dict[tuple[str, str | None], Blocked]) -
     return out
 
 
+def _marked(change: dict[str, Any], omitted: set[tuple[Any, ...]]) -> dict[str, Any]:
+    """An alias move whose evidence was left out (``--evidence N``) says so: null."""
+    if change["kind"] == Kind.ALIAS.value and (
+        (change["model"], change["key"], change["workspace"]) in omitted
+    ):
+        change["evidence"] = None
+    return change
+
+
 def to_dict(plan: Plan) -> dict[str, Any]:
     held = {(b.model, b.workspace): b for b in plan.blocked}
+    omitted = {(g.model, g.alias, g.workspace) for g in plan.evidence_omitted}
     out: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "registry": plan.registry,
@@ -137,7 +147,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
             for s in plan.scopes
         ],
         "models": list(plan.models),
-        "changes": [_with_blocked(c, held) for c in plan.changes],
+        "changes": [_marked(_with_blocked(c, held), omitted) for c in plan.changes],
         "gates": [gate_to_dict(g) for g in plan.gates],
         "errors": [
             {

@@ -11,6 +11,7 @@ single version is in Staging or Production. An alias on a copy is declared as th
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -57,16 +58,31 @@ def prompt_state(prompt: ObservedModel, exclude: IgnoreSpec | None = None) -> di
 
 
 def model_state(
-    model: ObservedModel, warnings: list[str], exclude: IgnoreSpec | None = None
+    model: ObservedModel,
+    warnings: list[str],
+    exclude: IgnoreSpec | None = None,
+    stage_aliases: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The state-file mapping that declares ``model`` as the registry holds it, without
-    the keys ``exclude`` matches."""
+    the keys ``exclude`` matches; ``stage_aliases`` (stage -> alias) declares each such
+    stage's holder as that alias instead of as a stage (from stages to aliases)."""
     skip = exclude or IgnoreSpec()
-    spec: dict[str, Any] = {
-        "aliases": {
-            a: _alias_value(model, n) for a, n in sorted(model.aliases.items()) if not skip.alias(a)
-        }
+    aliases = {
+        a: _alias_value(model, n) for a, n in sorted(model.aliases.items()) if not skip.alias(a)
     }
+    moved = stage_aliases or {}
+    for stage, alias in moved.items():
+        holders = sorted(v.version for v in model.versions.values() if v.stage == stage)
+        if len(holders) != 1 or skip.alias(alias):
+            continue
+        if alias in model.aliases and model.aliases[alias] != holders[0]:
+            warnings.append(
+                f"{model.name}: alias {alias!r} already holds v{model.aliases[alias]} while "
+                f"{stage} is v{holders[0]}; kept {alias}: {model.aliases[alias]}"
+            )
+            continue
+        aliases[alias] = holders[0]
+    spec: dict[str, Any] = {"aliases": dict(sorted(aliases.items()))}
     if model.description:
         spec["description"] = model.description
     if tags := _tags(model.tags, skip.tag):
@@ -85,6 +101,8 @@ def model_state(
     stages: dict[str, int] = {}
     for stage in STAGES:
         holders = sorted(v.version for v in model.versions.values() if v.stage == stage)
+        if len(holders) == 1 and stage in moved:
+            continue  # declared as its alias; the stage is left as it is (not declared)
         if len(holders) == 1:
             stages[stage] = holders[0]
         elif holders:
@@ -131,6 +149,7 @@ def render(
     registry: str,
     exclude: IgnoreSpec | None = None,
     workspace: str | None = None,
+    stage_aliases: Mapping[str, str] | None = None,
 ) -> tuple[str, list[str]]:
     """State YAML for every observed model (in ``workspace``, written into the file), and
     warnings about what it cannot express.
@@ -138,7 +157,9 @@ def render(
     ``defaults: {ignore: ...}``, so they stay out of every later plan too."""
     warnings: list[str] = []
     found = sorted(observed.models.items())
-    models = {name: model_state(m, warnings, exclude) for name, m in found if not m.prompt}
+    models = {
+        name: model_state(m, warnings, exclude, stage_aliases) for name, m in found if not m.prompt
+    }
     prompts = {name: prompt_state(m, exclude) for name, m in found if m.prompt}
     document: dict[str, Any] = {"version": 1}
     if workspace is not None:

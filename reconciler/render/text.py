@@ -112,6 +112,18 @@ def describe_gate(gate: GateResult, esc: Escaper = TEXT) -> str:
     return f"{head}: {esc.name(gate.metric or '')} = {value}, {cond}"
 
 
+def omission_line(plan: Plan) -> str:
+    """Evidence left out (``plan --evidence N``), said once; empty when none was."""
+    omitted = len(plan.evidence_omitted)
+    if not omitted:
+        return ""
+    total = len(plan.evidence) + omitted
+    return (
+        f"evidence shown for {len(plan.evidence)} of {total} changes "
+        "(`plan --evidence all` reads and shows every one)"
+    )
+
+
 def summary_line(plan: Plan) -> str:
     """Counts of the changes; "No changes" only for a plan without errors."""
     s = plan.summary()
@@ -183,6 +195,8 @@ def render_text(plan: Plan, color: bool = False) -> str:
         errors = f"{count} error{'' if count == 1 else 's'}"
         lines.append(style(f"This plan cannot be applied: {errors} (see below).", "red", True))
     lines.append(style(summary_line(plan), bold=True))
+    if omitted := omission_line(plan):
+        lines.append(omitted)
     return "\n".join(lines) + "\n"
 
 

@@ -226,10 +226,16 @@ def locate(
             )
     if not found:
         where = display_path(state)
+        if state.is_dir() or not state.exists():
+            how = f"`reconciler import --model {model} --out {where.rstrip('/')}/{model}.yaml`"
+            raise StateError(
+                f"model {model!r} is not declared in the state files under {where}: pass "
+                f"--state if it is declared elsewhere, or declare it with {how}"
+            )
         raise StateError(
-            f"model {model!r} is not declared in the state files under {where}: pass --state "
-            f"if it is declared elsewhere, or declare it with `reconciler import --model "
-            f"{model} --out {where.rstrip('/')}/{model}.yaml`"
+            f"model {model!r} is not declared in {where}: pass --state if it is declared "
+            f"elsewhere, or declare it with `reconciler import --model {model}` (it prints "
+            f"the YAML to add to {where})"
         )
     part, src = found[0]
     return Path(src.file), part.models[model], src, part.workspace

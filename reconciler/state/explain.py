@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
 from reconciler.errors import StateError
-from reconciler.state.models import GateRule, ModelSpec, StateFile, VersionSpec
+from reconciler.state.models import INTERNAL, GateRule, ModelSpec, StateFile, VersionSpec
 from reconciler.state.yamlsafe import Document
 
 UNION_TAGS = frozenset({"int", "float", "str", "bool"})
@@ -58,16 +58,20 @@ def type_at(loc: Sequence[object]) -> Any:
     return _unwrap(tp)
 
 
+def _names(model: type[BaseModel]) -> list[str]:
+    """The keys a user writes: a field's alias where it has one (``from``, not ``from_``)."""
+    fields = model.model_fields.items()
+    return [info.alias or name for name, info in fields if name not in INTERNAL]
+
+
 def valid_keys(loc: Sequence[object]) -> list[str]:
     """The keys a mapping at ``loc`` accepts (model fields, or a Literal's values)."""
     tp = type_at(loc)
     if isclass(tp) and issubclass(tp, BaseModel):
-        return list(tp.model_fields)
+        return _names(tp)
     if get_origin(tp) in (Union, types.UnionType):  # e.g. the gate rule shapes
         members = [_unwrap(m) for m in get_args(tp)]
-        fields = [
-            f for m in members if isclass(m) and issubclass(m, BaseModel) for f in m.model_fields
-        ]
+        fields = [f for m in members if isclass(m) and issubclass(m, BaseModel) for f in _names(m)]
         return list(dict.fromkeys(fields))
     if get_origin(tp) is dict:
         key = _unwrap(get_args(tp)[0])

@@ -16,7 +16,7 @@ from typing import Any
 
 from reconciler.errors import ReconcilerError, StateError
 from reconciler.state.load import load_state
-from reconciler.state.yamlsafe import parse
+from reconciler.state.yamlsafe import MAX_BYTES, parse
 
 _SEP = "\x1f"
 
@@ -124,16 +124,33 @@ def alias_history(state: Path, model: str, alias: str, scope: Scope | None = Non
 def _read_blobs(
     cwd: Path, shas: list[str], model: str, alias: str, scope: Scope | None = None
 ) -> dict[str, tuple[bool, int | str | None]]:
-    raw = _git(["cat-file", "--batch"], cwd, ("\n".join(shas) + "\n").encode())
+    """Read and parse the blobs, bounded in memory: a blob larger than validate accepts
+    (``MAX_BYTES``) is never read (it declares nothing, like an unparsable one), and the
+    rest are read at most ``BLOB_BATCH`` at a time."""
+    sizes = _git(["cat-file", "--batch-check"], cwd, ("\n".join(shas) + "\n").encode())
     out: dict[str, tuple[bool, int | str | None]] = {}
-    pos = 0
-    for sha in shas:
-        header_end = raw.index(b"\n", pos)
-        size = int(raw[pos:header_end].split()[2])
-        body = raw[header_end + 1 : header_end + 1 + size]
-        pos = header_end + 1 + size + 1
-        out[sha] = _alias_in(body, model, alias, scope)
+    small = []
+    for sha, line in zip(shas, sizes.decode().splitlines(), strict=True):
+        fields = line.split()
+        if len(fields) == 3 and int(fields[2]) <= MAX_BYTES:
+            small.append(sha)
+        else:
+            out[sha] = (False, None)
+    for start in range(0, len(small), BLOB_BATCH):
+        batch = small[start : start + BLOB_BATCH]
+        raw = _git(["cat-file", "--batch"], cwd, ("\n".join(batch) + "\n").encode())
+        pos = 0
+        for sha in batch:
+            header_end = raw.index(b"\n", pos)
+            size = int(raw[pos:header_end].split()[2])
+            body = raw[header_end + 1 : header_end + 1 + size]
+            pos = header_end + 1 + size + 1
+            out[sha] = _alias_in(body, model, alias, scope)
     return out
+
+
+BLOB_BATCH = 32
+"""Blobs read per ``git cat-file --batch`` call: at most 32 MiB of state files at once."""
 
 
 def parse_when(text: str) -> datetime:

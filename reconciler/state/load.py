@@ -229,6 +229,8 @@ def load_state(state: Path, workspace: str | None = None) -> StateSet:
                 if parsed.defaults.windows:
                     windows = [*parsed.defaults.windows, *spec.windows]
                     spec = spec.model_copy(update={"windows": windows})
+                if spec.protect is None and parsed.defaults.protect is not None:
+                    spec = spec.model_copy(update={"protect": parsed.defaults.protect})
                 part.models[name] = spec
                 for where, message in ignore_conflicts(spec):
                     errors.append(

@@ -7,7 +7,7 @@ The JSON Schema printed by ``reconciler schema`` is generated from these classes
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -112,6 +112,14 @@ class VersionSpec(_Frozen):
     description: StrictStr | None = None
 
 
+INTERNAL = frozenset({"removed"})
+"""Fields filled by validation, never written by users (not in the schema or hints)."""
+PROTECTED = ("champion",)
+"""Aliases whose removal is a plan error unless declared ``ALIAS: null`` (no ``protect``)."""
+Protect = Annotated[list[AliasName] | None, Field(exclude=True)]
+"""Excluded from the digest: it decides what a plan refuses, never what apply writes."""
+
+
 class Defaults(_Frozen):
     """What applies to every model of one state file."""
 
@@ -119,6 +127,8 @@ class Defaults(_Frozen):
     """Merged with each model's own ``ignore``."""
     windows: list[Window] = []
     """Promotion windows for every model (a model's own are added to these)."""
+    protect: Protect = None
+    """Aliases a plan may not remove (unless ``ALIAS: null``); a model's own list wins."""
 
 
 class ModelSpec(_Frozen):
@@ -145,6 +155,31 @@ class ModelSpec(_Frozen):
     """Keys left to others (fnmatch patterns); merged with the file's ``defaults``."""
     windows: list[Window] = []
     """When changes may be applied (deny / allow, SPEC v4 §18); after the file's own."""
+    protect: Protect = None
+    """Aliases a plan may not remove unless declared ``ALIAS: null`` (None: the file's
+    ``defaults``, else ``[champion]``)."""
+    removed: Annotated[tuple[AliasName, ...], Field(exclude=True)] = ()
+    """Aliases declared ``null``: removed on purpose (filled from ``aliases``, never
+    written as a key)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_removals(cls, data: Any) -> Any:
+        """``champion: null`` is no alias to set but a removal on purpose."""
+        if not isinstance(data, dict):
+            return data
+        if "removed" in data:
+            raise ValueError("unknown key 'removed': write ALIAS: null under 'aliases'")
+        aliases = data.get("aliases")
+        if not isinstance(aliases, dict) or None not in aliases.values():
+            return data
+        kept = {k: v for k, v in aliases.items() if v is not None}
+        gone = tuple(k for k, v in aliases.items() if v is None)
+        return {**data, "aliases": kept, "removed": gone}
+
+    def protected(self) -> tuple[str, ...]:
+        """The aliases this model protects (its own list, the file's, or ``[champion]``)."""
+        return PROTECTED if self.protect is None else tuple(self.protect)
 
     @model_validator(mode="after")
     def _gates_guard_declared_aliases(self) -> ModelSpec:
@@ -238,4 +273,12 @@ def state_schema() -> dict[str, object]:
     schema = StateFile.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "registry-reconciler state file"
+    model: Any = schema.get("$defs", {}).get("ModelSpec", {})
+    for name in INTERNAL:
+        model.get("properties", {}).pop(name, None)
+    aliases = model.get("properties", {}).get("aliases", {})
+    if "additionalProperties" in aliases:  # ALIAS: null removes it on purpose
+        aliases["additionalProperties"] = {
+            "anyOf": [aliases["additionalProperties"], {"type": "null"}]
+        }
     return schema

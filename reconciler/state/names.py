@@ -7,7 +7,16 @@ import re
 import unicodedata
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
 
 MAX_VERSION = 2**63 - 1
 _ALIAS_RE = re.compile(r"^[\w\-]+$")
@@ -89,7 +98,16 @@ WorkspaceName = Annotated[StrictStr, AfterValidator(check_workspace)]
 RegistryName = Annotated[StrictStr, AfterValidator(check_registry)]
 VersionNumber = Annotated[StrictInt, Field(gt=0, le=MAX_VERSION)]
 """A version number written as a plain YAML integer (``7``, not ``"7"`` or ``7.0``)."""
-VersionKey = Annotated[int, Field(gt=0, le=MAX_VERSION)]
+
+
+def _plain_key(key: object) -> object:
+    """A version key is written as plain decimal digits (``017``, ``1_0`` are not)."""
+    if isinstance(key, str) and not re.fullmatch(r"[1-9][0-9]{0,18}", key.strip()):
+        raise ValueError(f"version {key!r}: write a plain decimal number (1, 2, ...)")
+    return key
+
+
+VersionKey = Annotated[int, BeforeValidator(_plain_key), Field(gt=0, le=MAX_VERSION)]
 """A version number used as a mapping key (YAML keys are read as text)."""
 Number = StrictInt | StrictFloat
 Tags = dict[TagKey, StrictStr]

@@ -11,6 +11,9 @@ errors of the same file are reported in the same run.
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,13 +108,19 @@ else:
 
 
 def read_text(path: Path, display: str) -> str:
-    """Read a state file as UTF-8 text, refusing oversized or non-UTF-8 files."""
+    """Read a state file as UTF-8 text, refusing oversized or non-UTF-8 files and anything
+    that is not a regular file (a FIFO named ``*.yaml`` would block the read forever: it is
+    opened without blocking and checked before a byte is read)."""
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            message = f"file is {size} bytes; state files are limited to 1 MiB"
-            raise StateError(message, file=display)
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise StateError("not a regular file (a FIFO, device or socket)", file=display)
+            if info.st_size > MAX_BYTES:
+                message = f"file is {info.st_size} bytes; state files are limited to 1 MiB"
+                raise StateError(message, file=display)
+            raw = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         raise StateError(f"cannot read the file: {exc.strerror}", file=display) from None
     try:
@@ -119,6 +128,44 @@ def read_text(path: Path, display: str) -> str:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise StateError("file is not valid UTF-8", file=display, line=line) from None
+
+
+def _has_tab(text: str, line: int | None) -> bool:
+    """Whether the line a YAML error points at holds a tab (its usual cause)."""
+    lines = text.splitlines()
+    return line is not None and 0 < line <= len(lines) and "\t" in lines[line - 1]
+
+
+PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9]{0,18})")
+"""The integers a state file may hold: plain decimal, at most 19 digits. YAML 1.1 also
+reads ``017`` (octal 15), ``0x7``, ``1_0`` (10) and ``1:0:0`` (3600) as integers."""
+
+
+def _check_int(node: yaml.ScalarNode) -> None:
+    """Refuse an integer written in any form but plain decimal, before PyYAML converts it
+    (a 5000-digit number would otherwise end in Python's digit limit)."""
+    text = str(node.value)
+    if PLAIN_INT.fullmatch(text):
+        return
+    line = node.start_mark.line + 1
+    if re.fullmatch(r"[-+]?[0-9]+", text):
+        digits = text.lstrip("+-")
+        if digits.startswith("0"):
+            message = (
+                f"{text} has a leading zero (YAML 1.1 reads it as octal): write {int(digits[:19])}"
+            )
+        else:
+            message = f"a {len(digits)}-digit number is too large (at most 19 digits)"
+    else:
+        message = (
+            f"{shown(text)} is not a plain decimal integer (YAML 1.1 reads 0x, _ and : "
+            "forms as numbers): write the digits only"
+        )
+    raise StateError(message, line=line)
+
+
+def shown(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "...")
 
 
 def parse(text: str, display: str) -> Document:
@@ -135,6 +182,8 @@ def parse(text: str, display: str) -> Document:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
+        if _has_tab(text, line):
+            problem = f"a tab character ({problem}): YAML indents with spaces, never tabs"
         raise StateError(f"invalid YAML: {problem}", file=display, line=line) from None
     except yaml.reader.ReaderError as exc:
         line = text[: exc.position].count("\n") + 1
@@ -188,6 +237,8 @@ def _to_python(loader: Any, node: yaml.Node, path: KeyPath, seen: _Seen) -> Any:
             seen.lines[at] = item.start_mark.line + 1
             items.append(_to_python(loader, item, at, seen))
         return items
+    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int":
+        _check_int(node)
     value = loader.construct_object(node, deep=True)
     if not isinstance(value, str) and isinstance(node, yaml.ScalarNode):
         seen.raw[path] = str(node.value)

@@ -11,7 +11,7 @@ stage, status) gets MLflow's own default. Each model ``name`` gets versions 1 an
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 ALIASES = {"champion": 1, "archived": 2}
 BATCH = 2000
@@ -22,9 +22,18 @@ def _batches(rows: list[dict[str, object]]) -> Iterator[list[dict[str, object]]]
         yield rows[start : start + BATCH]
 
 
-def bulk_seed(backend_uri: str, names: Sequence[str]) -> None:
+def bulk_seed(
+    backend_uri: str,
+    names: Sequence[str],
+    source: str = "s3://bulk/{name}/{version}",
+    aliases: Mapping[str, int] = ALIASES,
+    stages: Mapping[int, str] | None = None,
+) -> None:
     """Insert ``names`` with two versions and two aliases each (creating MLflow's
-    tables first when the database is new)."""
+    tables first when the database is new); ``source`` is each version's source, formatted
+    with ``name`` and ``version`` (``mlflow-artifacts:/...``: its MLmodel is read through
+    the server); ``stages`` puts versions in stages (version -> stage), ``aliases`` are
+    set on every model."""
     from mlflow.store.model_registry.dbmodels.models import (
         SqlModelVersion,
         SqlRegisteredModel,
@@ -44,15 +53,15 @@ def bulk_seed(backend_uri: str, names: Sequence[str]) -> None:
             "version": v,
             "creation_time": now,
             "last_updated_time": now,
-            "source": f"s3://bulk/{n}/{v}",
+            "source": source.format(name=n, version=v),
             "status": "READY",
-            "current_stage": "None",
+            "current_stage": (stages or {}).get(v, "None"),
         }
         for n in names
         for v in (1, 2)
     ]
     aliases: list[dict[str, object]] = [
-        {"name": n, "alias": a, "version": v} for n in names for a, v in ALIASES.items()
+        {"name": n, "alias": a, "version": v} for n in names for a, v in aliases.items()
     ]
     try:
         with store.engine.begin() as conn:
@@ -61,7 +70,7 @@ def bulk_seed(backend_uri: str, names: Sequence[str]) -> None:
                 (SqlModelVersion.__table__, versions),
                 (SqlRegisteredModelAlias.__table__, aliases),
             ):
-                for batch in _batches(rows):
+                for batch in _batches(rows) if rows else ():
                     conn.execute(insert(table), batch)
     finally:
         store.engine.dispose()

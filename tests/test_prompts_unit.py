@@ -244,3 +244,29 @@ def test_a_cut_diff_says_so_in_every_renderer() -> None:
     plan = dataclasses.replace(plan, evidence=(ev,))
     assert "diff cut\\: 204 more lines left out" in render_markdown(plan)
     assert "diff cut: 364 more lines left out" in render_text(plan)
+
+
+def test_a_prompt_takes_windows_and_protect_like_a_model(tmp_path: Path) -> None:
+    """``windows`` and ``protect`` under a prompt reach the spec the plan reads; a bad cron
+    is an error at its line."""
+    from reconciler.errors import StateError
+    from reconciler.state.load import load_state
+
+    (tmp_path / "p.yaml").write_text(
+        "prompts:\n  reply:\n    aliases: {production: 2}\n    protect: [production]\n"
+        "    windows:\n      - {deny: '0 16 * * FRI', duration: 64h, reason: freeze}\n",
+        encoding="utf-8",
+    )
+    spec = load_state(tmp_path).parts[0].models["reply"]
+    assert spec.protected() == ("production",) and len(spec.windows) == 1
+    (tmp_path / "p.yaml").write_text(
+        "prompts:\n  reply:\n    aliases: {production: 2}\n    windows:\n"
+        "      - {deny: 'not cron', duration: 1h}\n",
+        encoding="utf-8",
+    )
+    try:
+        load_state(tmp_path)
+    except StateError as exc:
+        assert exc.file and exc.line == 5, str(exc)
+    else:
+        raise AssertionError("a bad cron under a prompt validated")

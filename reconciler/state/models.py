@@ -254,6 +254,8 @@ def from_prompt(prompt: PromptSpec) -> ModelSpec:
         gates={alias: list(rules) for alias, rules in prompt.gates.items()},
         self_heal=prompt.self_heal,
         ignore=prompt.ignore,
+        windows=list(prompt.windows),
+        protect=None if prompt.protect is None else list(prompt.protect),
     )
 
 

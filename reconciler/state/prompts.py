@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, model_validator
 from reconciler.state.gaterules import TagRule
 from reconciler.state.ignore import IgnoreSpec
 from reconciler.state.names import AliasName, Tags, VersionNumber
+from reconciler.state.windows import Window
 
 
 class PromptSpec(BaseModel):
@@ -34,6 +35,10 @@ class PromptSpec(BaseModel):
     """``reconciler serve`` restores this prompt's last applied aliases when they drift."""
     ignore: IgnoreSpec = IgnoreSpec()
     """Keys left to others (fnmatch patterns); merged with the file's ``defaults``."""
+    windows: list[Window] = []
+    """When changes may be applied (SPEC v4 §18), after the file's ``defaults``."""
+    protect: list[AliasName] | None = None
+    """Aliases a plan may not remove (None: the file's ``defaults``, else ``[champion]``)."""
 
     @model_validator(mode="after")
     def _gates_guard_declared_aliases(self) -> PromptSpec:

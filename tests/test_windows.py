@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from tests.conftest import Cli, write_state
 from tests.support.seed import client, seed_model
 
@@ -144,3 +146,33 @@ def test_auto_sync_waits_for_the_window_and_a_heal_does_not(cli_sqlite: Cli, nam
     assert "release freeze" in detail and changes
     healed, _, _ = restore(registry, desired, model, "abc123")
     assert (healed, champion(url, model)) == ("healed", 2)
+
+
+def test_with_a_key_a_moved_end_time_or_forged_run_soaks_nothing(
+    cli_sqlite: Cli, name: str, apply_experiment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RECONCILER_LOG_KEY set: moving a verified apply's end two days back (what anyone
+    who can write the experiment can do) breaks its seal, and an unsigned run claiming the
+    alias was set long ago does not count either: the soak gate finds no apply."""
+    monkeypatch.setenv("RECONCILER_LOG_KEY", "soak-key")
+    url, staging, prod = cli_sqlite.url, f"{name}-staging", f"{name}-prod"
+    seed_model(url, staging, [{}, {}], {"champion": 1})
+    write_state(cli_sqlite.cwd, soak_state(staging, prod, 2, "24h"))
+    first = cli_sqlite("apply", "--yes", "--model", staging)
+    assert first.exit_code == 0, first.output
+    young = cli_sqlite("plan")
+    assert f"{staging} v2 has held champion for " in young.stderr  # sealed: it counts
+    run = apply_runs(url, apply_experiment)[0]
+    two_days = int((datetime.now(timezone.utc) - timedelta(days=2)).timestamp() * 1000)
+    client(url).set_terminated(run["run_id"], "FINISHED", end_time=two_days)
+    c = client(url)
+    exp = c.get_experiment_by_name(apply_experiment).experiment_id
+    forged = c.create_run(
+        exp,
+        start_time=two_days,
+        tags={"reconciler.aliases": json.dumps({f"{staging}@champion": 2})},
+    )
+    c.set_terminated(forged.info.run_id, "FINISHED", end_time=two_days)
+    moved = cli_sqlite("plan")
+    assert moved.exit_code == 1, moved.output
+    assert f"no verified apply set {staging}@champion to v2" in moved.stderr

@@ -71,7 +71,8 @@ def test_a_copy_value_error_names_from_not_from_(tmp_path: Path) -> None:
     write_state(tmp_path, "models:\n  m:\n    aliases: {champion: {source: a, version: 1}}\n")
     result = offline(tmp_path, "validate")
     assert result.exit_code == 1
-    assert "(valid here: from, version)" in result.stderr and "from_" not in result.stderr
+    assert "(valid here: from, version, registry)" in result.stderr
+    assert "from_" not in result.stderr
 
 
 class NotMlflow(BaseHTTPRequestHandler):

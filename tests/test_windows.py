@@ -141,11 +141,12 @@ def test_auto_sync_waits_for_the_window_and_a_heal_does_not(cli_sqlite: Cli, nam
     path = write_state(cli_sqlite.cwd, state(model, f"{name}-b", 2, 1, ALWAYS_DENY))
     desired = api.validate(path / "models.yaml", (model,)).parts[0]
     registry = api.connect(url)
-    result, detail, changes = restore(registry, desired, model, "abc123", windows=True)
-    assert (result, champion(url, model)) == ("held", 1)
-    assert "release freeze" in detail and changes
-    healed, _, _ = restore(registry, desired, model, "abc123")
-    assert (healed, champion(url, model)) == ("healed", 2)
+    repo, seen = "local:test", frozenset[str]()
+    held = restore(registry, desired, model, "abc123", repo, seen, windows=True)
+    assert (held.result, champion(url, model)) == ("held", 1)
+    assert "release freeze" in held.detail and held.changes and not held.run_id
+    healed = restore(registry, desired, model, "abc123", repo, seen)
+    assert (healed.result, champion(url, model)) == ("healed", 2) and healed.run_id
 
 
 def test_with_a_key_a_moved_end_time_or_forged_run_soaks_nothing(

@@ -22,8 +22,7 @@ from reconciler.core.applylog.leader import Step, next_step
 from reconciler.core.applylog.lease import HEARTBEAT, LEASE
 from reconciler.errors import ReconcilerError
 from reconciler.mlflow.applylog import MlflowApplyLog
-
-LOG = logging.getLogger("reconciler.serve")
+from reconciler.serve.logs import event
 
 
 def identity() -> str:
@@ -39,6 +38,7 @@ class Elector:
         self._leading = threading.Event()
         self._done = threading.Event()
         self._last_ok = 0.0
+        self._quiet = False
         self._thread = threading.Thread(target=self._run, name="leader-election", daemon=True)
 
     @property
@@ -47,8 +47,11 @@ class Elector:
 
     def start(self) -> Elector:
         """The first round runs before this returns: a lone replica leads from its first
-        reconcile on (no notification lost to the election)."""
+        reconcile on (no notification lost to the election); its outcome is said in the
+        start line, later changes as ``leader`` events."""
+        self._quiet = True
         self.round()
+        self._quiet = False
         self._thread.start()
         return self
 
@@ -76,12 +79,13 @@ class Elector:
         except ReconcilerError as exc:
             if time.monotonic() - self._last_ok > LEASE - 2 * HEARTBEAT:
                 self._set(False)
-            LOG.warning("leader election: %s", exc)
+            event("leader", f"leader election: {exc}", level=logging.WARNING)
         return self.leading
 
     def _set(self, leading: bool) -> None:
-        if leading != self.leading:
-            LOG.warning("leader election: %s", "this replica leads" if leading else "standby")
+        if leading != self.leading and not self._quiet:
+            what = "this replica leads" if leading else "standby: another replica leads"
+            event("leader", f"leader election: {what}", level=logging.WARNING)
         if leading:
             self._leading.set()
         else:

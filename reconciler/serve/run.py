@@ -177,7 +177,8 @@ def serve(
         f"reconciler serve: http://{host}:{port}/ state {settings.state} "
         f"(workspaces: {', '.join(w or 'default' for w in workspaces)}) watching "
         f"{redact(uri)} every {settings.interval:g} s; webhook {webhook}; "
-        f"{len(notify)} notification receiver(s)",
+        f"{len(notify)} notification receiver(s); "
+        f"{'leader' if elector.leading else 'standby (another replica leads)'}",
     )
     try:
         _Server(config, fleet.stop).run(sockets=[sock])

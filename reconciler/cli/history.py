@@ -62,6 +62,8 @@ def _records(opts: Options, model: str, workspace: str | None = None) -> Records
         for v in versions
         if (record := parse_applied(v.tags.get(APPLIED))) is not None
     }
+    if log_key() is not None:  # with a key only signed runs count; a version tag is forgeable
+        audit = {}
     return Records(audit, runs, True)
 
 

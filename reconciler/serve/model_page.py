@@ -71,7 +71,8 @@ def _moves(
             f'<tr class="move" data-alias="{esc(alias)}" data-commit="{esc(m.commit)}">'
             f'<td><span class="t">{esc(m.date.isoformat())}</span></td>'
             f'<td><code class="id">{short(m.commit)}</code></td><td>{esc(m.author)}</td>'
-            f"<td>{_version(m.version, model, b, ws)}{was}</td><td>{esc(m.subject)}</td>"
+            f'<td class="id">{_version(m.version, model, b, ws)}{was}</td>'
+            f"<td>{esc(m.subject)}</td>"
             f"<td>{_applied(item, h, b, ws)}</td></tr>"
         )
     body = "".join(rows) or '<tr><td colspan="6">no commit ever set it</td></tr>'

@@ -79,7 +79,8 @@ def short(commit: str | None) -> str:
 def model_rows(model: ModelStatus, href: str = "") -> list[str]:
     """The model's row and one per alias; ``href``: its name links to its page."""
     heal = "self-heal" if model.self_heal else "report only"
-    name = f'<a href="{href}">{esc(model.name)}</a>' if href else esc(model.name)
+    name = f'<span class="id">{esc(model.name)}</span>'
+    name = f'<a href="{href}">{name}</a>' if href else name
     rows = [
         f'<tr class="model" data-model="{esc(model.name)}" data-state="{esc(model.state.value)}">'
         f'<td colspan="4">{name} <span class="meta">({heal})</span>'
@@ -123,7 +124,8 @@ def render(snapshot: Snapshot) -> str:
     ]
     errors = "".join(f"<li>{esc(e)}</li>" for e in snapshot.errors)
     events = "".join(
-        f'<tr class="event"><td><span class="t">{esc(iso(e.at))}</span></td><td>{esc(e.model)}</td>'
+        f'<tr class="event"><td><span class="t">{esc(iso(e.at))}</span></td>'
+        f'<td><span class="id">{esc(e.model)}</span></td>'
         f"<td>{badge(e.event)}</td><td>{esc(e.text)}</td></tr>"
         for e in snapshot.events
     )

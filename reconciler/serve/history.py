@@ -15,7 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reconciler import logged_apply
@@ -29,6 +29,8 @@ Key = tuple[str | None, str, str, str]
 """(workspace, model, HEAD commit, newest apply run id)."""
 SIZE = 256
 """Histories kept (the least recently asked for go first)."""
+RETRY = 60.0
+"""Seconds before a history with problems (git or the registry failed) is computed again."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class ModelHistory:
     """True when the apply log was read (else nothing is said about applies)."""
     problems: tuple[str, ...] = ()
     """Why part of the history is missing (git or the registry failed), one line each."""
+    at: float = 0.0
+    """When it was computed (``time.monotonic``): one with problems is retried after
+    ``RETRY`` seconds, meanwhile shown as it is."""
 
 
 @dataclass(frozen=True)
@@ -71,19 +76,22 @@ class Histories:
         """Histories computed so far (tests count them: a cached page computes nothing)."""
 
     def get(self, key: Key, aliases: tuple[str, ...]) -> ModelHistory | None:
-        """The history when computed, else None (and it is queued); never blocks on I/O."""
+        """The history when computed, else None (and it is queued); never blocks on I/O.
+        A history with problems is queued again after ``RETRY`` s (and shown meanwhile)."""
         with self._cond:
-            if key in self._done:
+            found = self._done.get(key)
+            if found is not None:
                 self._done.move_to_end(key)
-                return self._done[key]
+                if not found.problems or time.monotonic() - found.at < RETRY:
+                    return found
             if key[0] not in self._sources or len(self._queue) >= self._size:
-                return None
+                return found
             self._queue[key] = aliases
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name="history", daemon=True)
                 self._thread.start()
             self._cond.notify()
-        return None
+        return found
 
     def _work(self) -> None:
         while True:
@@ -97,7 +105,7 @@ class Histories:
                 found = ModelHistory(problems=(f"unexpected {type(exc).__name__}: {exc}",))
             with self._cond:
                 self._queue.pop(key, None)
-                self._done[key] = found
+                self._done[key] = replace(found, at=time.monotonic())
                 while len(self._done) > self._size:
                     self._done.popitem(last=False)
                 self.computed += 1

@@ -25,7 +25,7 @@ from reconciler.serve import history as history_module
 from reconciler.serve.app import create_app
 from reconciler.serve.decide import AliasRow, ModelStatus, Sync
 from reconciler.serve.history import Histories, ModelHistory, Source
-from reconciler.serve.model_page import render_missing, render_model
+from reconciler.serve.model_page import SHOWN, render_missing, render_model
 from reconciler.serve.page import EVENTS, STYLE, model_href, render
 from reconciler.serve.status import Event, LastApply, Snapshot
 from reconciler.state.history import Move
@@ -116,6 +116,15 @@ def test_history_links_versions_and_the_apply_run_to_the_mlflow_ui() -> None:
     assert 'data-ready="yes"' in page
     offline = render_model(status("m"), None, history(), "file:///tmp/mlruns", [])
     assert "#/runs/" not in offline and f'data-run="{RUN}"' in offline
+
+
+def test_a_long_history_shows_its_newest_moves() -> None:
+    """Past ``SHOWN`` moves the page lists the newest and says how to see the rest."""
+    move = history().aliases[0][1][0]
+    items = tuple(move for _ in range(SHOWN + 5))
+    page = render_model(status("m"), None, ModelHistory((("champion", items),), True), "", [])
+    assert page.count('class="move"') == SHOWN
+    assert "5 older moves: <code>reconciler history m --alias champion</code>" in page
 
 
 def test_every_event_kind_has_its_badge_on_both_pages() -> None:

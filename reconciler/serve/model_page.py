@@ -17,6 +17,9 @@ from reconciler.serve.history import ModelHistory
 from reconciler.serve.page import REFRESH, STYLE, badge, esc, model_rows, short
 from reconciler.serve.status import Event, iso
 
+SHOWN = 100
+"""Moves shown per alias, newest first (``reconciler history`` lists them all)."""
+
 
 def _ui(registry: str) -> str | None:
     """The MLflow UI's address, when the registry is an http(s) server."""
@@ -64,7 +67,7 @@ def _moves(
     ws: str | None,
 ) -> str:
     rows = []
-    for item in reversed(items):  # newest first
+    for item in list(reversed(items))[:SHOWN]:  # newest first
         m = item.move
         was = f" (was {_version(m.previous, model, b, ws)})" if m.previous is not None else ""
         rows.append(
@@ -76,6 +79,9 @@ def _moves(
             f"<td>{_applied(item, h, b, ws)}</td></tr>"
         )
     body = "".join(rows) or '<tr><td colspan="6">no commit ever set it</td></tr>'
+    if len(items) > SHOWN:
+        more = f"{len(items) - SHOWN} older moves: <code>reconciler history {esc(model)} --alias"
+        body += f'<tr><td colspan="6" class="meta">{more} {esc(alias)}</code></td></tr>'
     return (
         f"<h3><code>{esc(alias)}</code></h3>"
         '<div class="wide"><table class="history"><thead><tr><th>committed</th><th>commit</th>'

@@ -15,9 +15,10 @@ The package is a folder per layer; the path says what a module may touch
 - ``render/``  plans, evidence, status and imported state as text, markdown, JSON or
   YAML; pure. Imports ``core/``, ``state/``, ``errors``; never ``mlflow/`` or ``cli/``.
 - ``serve/``   the controller (``reconciler serve``): its loop, HTTP face, webhook checks,
-  notifications, status page and metrics; the pure decisions (drift / pending, what to
-  heal, what is news) in ``serve/decide.py`` and ``serve/events.py``. Imports what
-  ``api`` does plus ``api`` and ``logged_apply``; never ``cli/`` or mlflow itself.
+  notifications, status and model pages (alias history cached off the request path) and
+  metrics; the pure decisions (drift / pending, what to heal, what is news) in
+  ``serve/decide.py`` and ``serve/events.py``. Imports what ``api`` does plus ``api``
+  and ``logged_apply``; never ``cli/`` or mlflow itself.
 - ``cli/``     click commands (thin: parse, call one step, print) and the console. Only
   ``cli/`` imports ``cli/``.
 - top level: ``errors`` (imports nothing), ``api`` (the steps behind each command:

@@ -3,7 +3,9 @@
 The controller watches three models (synced, drifted with a hostile tag value from the
 registry, pending); the DOM chromium builds must show each model's condition and the
 hostile value as text, with no element it could inject. A screenshot is taken as well
-(``RECONCILER_UPDATE_SCREENSHOT=1`` writes it to docs/ for the README).
+(``RECONCILER_UPDATE_SCREENSHOT=1`` writes it to docs/ for the README). The model page
+``/models/NAME`` must show the alias history from git joined with the apply log: the
+declaring commit applied by the apply's run (its id), the newer commit not applied yet.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from tests.support.apt import apt_install
 from tests.support.gitrepo import git, init_repo
 from tests.support.mlflow_server import MlflowServer
 from tests.support.seed import client, seed_model
-from tests.support.serve import Served, wait_until
+from tests.support.serve import Served, http_get, wait_until
 
 HOSTILE = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "controller-status.png"
+MODEL_DOCS = DOCS.with_name("controller-model.png")
 
 
 def _install_chromium() -> str | None:
@@ -70,6 +73,8 @@ class Dom(HTMLParser):
         self.rows: dict[tuple[str, str | None], str] = {}
         self.tags: set[str] = set()
         self.text: list[str] = []
+        self.moves: list[dict[str, str | None]] = []
+        self.runs: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.add(tag)
@@ -78,6 +83,10 @@ class Dom(HTMLParser):
             self.rows[(found["data-model"] or "", found.get("data-alias"))] = (
                 found.get("data-state") or ""
             )
+        if tag == "tr" and "data-commit" in found:
+            self.moves.append(found)
+        if "data-run" in found:
+            self.runs.append(found["data-run"] or "")
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
@@ -118,7 +127,19 @@ def test_status_page_in_headless_chromium(
         dom.feed(browse(chromium, "--dump-dom", f"{served.url}/"))
         shot = DOCS if os.environ.get("RECONCILER_UPDATE_SCREENSHOT") else tmp_path / "s.png"
         browse(chromium, f"--screenshot={shot}", "--window-size=1200,820", f"{served.url}/")
+        run_id = served.status()["last_apply"]["run_id"]
+        page = f"{served.url}/models/{names['ranker']}"
+        wait_until(lambda: b'data-ready="yes"' in http_get(page)[1], 30)
+        model = Dom()
+        model.feed(browse(chromium, "--dump-dom", page))
+        shot2 = MODEL_DOCS if os.environ.get("RECONCILER_UPDATE_SCREENSHOT") else tmp_path / "m.png"
+        browse(chromium, f"--screenshot={shot2}", "--window-size=1200,820", page)
         assert served.terminate() == 0
+    declared, promoted = git(tmp_path, "rev-list", "--reverse", "HEAD").split()
+    champion = [m["data-commit"] for m in model.moves if m["data-alias"] == "champion"]
+    assert champion == [promoted, declared]  # newest first
+    assert model.runs == [run_id, run_id]  # champion's and challenger's first move
+    assert "not applied yet" in "".join(model.text)
     assert dom.rows[(names["churn"], None)] == "synced"
     assert dom.rows[(names["churn"], "champion")] == "synced"
     assert dom.rows[(names["fraud"], None)] == "drift"

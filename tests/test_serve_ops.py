@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 import uuid
@@ -38,6 +39,11 @@ def _lines(served: Served) -> list[dict[str, object]]:
         if line.startswith("{"):
             found.append(json.loads(line))
     return found
+
+
+def _ready(page: str) -> str | None:
+    """A model page once its alias history is computed."""
+    return page if 'data-ready="yes"' in page else None
 
 
 def _raw(port: int, data: bytes) -> socket.socket:
@@ -201,6 +207,12 @@ def test_one_process_serves_two_workspaces(ws_url: str, tmp_path: Path) -> None:
         wait_until(lambda: served.metric("reconciler_heals_total", result="healed") == 1, 10)
         page = http_get(served.url)[1].decode()
         assert f"team-a/{name}" in page and f"team-b/{name}" in page
+        runs = {}
+        for ws in ("team-a", "team-b"):  # each model page reads its own workspace's log
+            url = f"{served.url}/models/{name}?workspace={ws}"
+            found = wait_until(lambda u=url: _ready(http_get(u)[1].decode()), 30)
+            [runs[ws]] = re.findall(r'data-run="([0-9a-f]+)"', found)
+        assert runs["team-a"] != runs["team-b"]
         assert served.terminate() == 0
     assert "workspaces: team-a, team-b" in served.output()
     only = Served(

@@ -15,11 +15,10 @@ import click
 
 from reconciler import api
 from reconciler.cli.console import Options, common_options, out
-from reconciler.core.applylog.baseline import trusted
 from reconciler.core.applylog.history import (
     MoveApplied,
     Records,
-    applied_moves,
+    joined_moves,
 )
 from reconciler.core.applylog.record import FINISHED
 from reconciler.errors import ReconcilerError, RegistryError
@@ -115,12 +114,9 @@ def command(opts: Options, model: str, alias: str, at: str | None, fmt: str) -> 
         return
     records = _records(opts, model, scope[0] if scope else opts.workspace)
     order = first_parent_commits(opts.state) if records.runs else []
-    on_branch = set(order).__contains__
     folder = opts.state if opts.state.is_dir() else opts.state.parent
-    runs = trusted(
-        records.runs, repo_identity(folder), log_key(), on_branch, int(time.time() * 1000)
-    )
-    items = applied_moves(moves, order, runs, model)
+    now = int(time.time() * 1000)
+    items = joined_moves(moves, order, records.runs, model, repo_identity(folder), log_key(), now)
     if fmt == "json":
         out(json.dumps([history_row(i, alias, records) for i in items], indent=2))
         return

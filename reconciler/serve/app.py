@@ -1,4 +1,4 @@
-"""The controller's HTTP face (Starlette): status, health, metrics and ``POST /webhook``.
+"""The controller's HTTP face (Starlette): status, model pages, health, metrics, ``POST /webhook``.
 
 Handlers only read the current snapshot or hand a model name to the worker; nothing
 here writes to the registry. A webhook delivery is checked (``webhook.verify``) before
@@ -18,9 +18,11 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from reconciler.serve.fleet import Fleet
+from reconciler.serve.history import Histories, ModelHistory
 from reconciler.serve.logs import event
+from reconciler.serve.model_page import render_missing, render_model
 from reconciler.serve.page import render
-from reconciler.serve.status import alive, to_json
+from reconciler.serve.status import Snapshot, alive, to_json
 from reconciler.serve.webhook import MAX_BODY, Replays, verify
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -44,8 +46,35 @@ async def _read(request: Request) -> bytes:
     return body
 
 
-def create_app(controller: Fleet, secret: str | None) -> Starlette:
-    """The ASGI app; ``secret`` None answers every delivery 404 (webhooks not configured)."""
+NO_GIT = ModelHistory(problems=("the state is not in a git repository: no alias history",))
+
+
+def model_page(
+    snap: Snapshot, histories: Histories | None, name: str, workspace: str | None, up: str
+) -> tuple[str, int]:
+    """The page of a declared model (its history from the cache, never computed here), or
+    404 for any other name."""
+    for model, ws in zip(snap.models, snap.workspaces(), strict=True):
+        if model.name != name or (workspace is not None and ws != workspace):
+            continue
+        part = next((p for p in snap.parts if p.workspace == ws), snap)
+        newest = part.last_apply.run_id if part.last_apply else ""
+        aliases = tuple(r.alias for r in model.aliases)
+        history: ModelHistory | None = NO_GIT
+        if part.head is not None and histories is not None:
+            history = histories.get((ws, name, part.head, newest), aliases)
+        elif part.head is not None:
+            history = None
+        told = [e for e in snap.events if e.model in (name, f"{ws}/{name}")]
+        return render_model(model, ws, history, snap.registry, told, up), 200
+    return render_missing(name, up), 404
+
+
+def create_app(
+    controller: Fleet, secret: str | None, histories: Histories | None = None
+) -> Starlette:
+    """The ASGI app; ``secret`` None answers every delivery 404 (webhooks not configured);
+    ``histories`` None shows no alias history on the model pages."""
     replays = Replays()
 
     def refused(reason: str, model: str | None = None) -> None:
@@ -54,6 +83,14 @@ def create_app(controller: Fleet, secret: str | None) -> Starlette:
 
     async def index(request: Request) -> Response:
         return HTMLResponse(render(controller.snapshot))
+
+    async def model(request: Request) -> Response:
+        name = request.path_params.get("name") or request.query_params.get("name", "")
+        raw = request.scope.get("raw_path") or request.url.path.encode()
+        up = "../" * (raw.split(b"?")[0].count(b"/") - 1) or "./"
+        asked = request.query_params.get("workspace")
+        page, code = model_page(controller.snapshot, histories, name, asked, up)
+        return HTMLResponse(page, code)
 
     async def healthz(request: Request) -> Response:
         ok = alive(controller.snapshot, time.time(), controller.settings.interval)
@@ -99,6 +136,8 @@ def create_app(controller: Fleet, secret: str | None) -> Starlette:
     return Starlette(
         routes=[
             Route("/", index),
+            Route("/models", model),
+            Route("/models/{name:path}", model),
             Route("/healthz", healthz),
             Route("/api/status", status),
             Route("/metrics", metrics),

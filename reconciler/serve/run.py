@@ -30,6 +30,7 @@ from reconciler.serve.app import create_app
 from reconciler.serve.controller import Controller, Settings
 from reconciler.serve.fleet import Fleet
 from reconciler.serve.guard import GuardedH11
+from reconciler.serve.history import Histories, Source
 from reconciler.serve.leader import Elector
 from reconciler.serve.logs import configure, event
 from reconciler.serve.metrics import Metrics
@@ -161,7 +162,15 @@ def serve(
             event("webhook_failed", exc.message, level=WARNING)
     worker = threading.Thread(target=fleet.run, name="reconcile", daemon=True)
     worker.start()
-    app = create_app(fleet, secret)
+    histories = Histories(
+        {
+            c.settings.workspace: Source(
+                c.settings.state, c.settings.default, c.git.repo, _connector(uri, ws)
+            )
+            for c, ws in zip(controllers, workspaces, strict=True)
+        }
+    )
+    app = create_app(fleet, secret, histories)
     config = uvicorn.Config(
         app,
         log_level="error",

@@ -50,6 +50,13 @@ def _git(args: list[str], cwd: Path, stdin: bytes | None = None) -> bytes:
     return done.stdout
 
 
+def _rev(rev: str) -> str:
+    """A revision for git's command line, never an option (``-x`` would be read as one)."""
+    if not rev or rev.startswith("-"):
+        raise ReconcilerError(f"not a git revision: {rev!r}")
+    return rev
+
+
 Scope = tuple[str | None, str | None]
 """(the workspace asked about, the workspace of files without a ``workspace:`` key)."""
 
@@ -79,9 +86,11 @@ def _alias_in(
     return True, value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def alias_history(state: Path, model: str, alias: str, scope: Scope | None = None) -> list[Move]:
-    """Every commit (oldest first) that changed which version holds ``alias`` of ``model``
-    (in the workspace ``scope`` names, when given)."""
+def alias_history(
+    state: Path, model: str, alias: str, scope: Scope | None = None, rev: str = "HEAD"
+) -> list[Move]:
+    """Every commit (oldest first, up to ``rev``) that changed which version holds
+    ``alias`` of ``model`` (in the workspace ``scope`` names, when given)."""
     cwd = state if state.is_dir() else state.parent
     target = "." if state.is_dir() else state.name
     log = _git(
@@ -91,6 +100,7 @@ def alias_history(state: Path, model: str, alias: str, scope: Scope | None = Non
             "--reverse",
             "-z",
             f"--format=%H{_SEP}%an{_SEP}%ae{_SEP}%cI{_SEP}%s",
+            _rev(rev),
             "--",
             target,
         ],
@@ -171,11 +181,11 @@ def holder_at(moves: list[Move], when: datetime) -> Move | None:
     return before[-1] if before else None
 
 
-def first_parent_commits(state: Path) -> list[str]:
+def first_parent_commits(state: Path, rev: str = "HEAD") -> list[str]:
     """The commits of the branch that holds the state, oldest first (first parents only):
     the line along which applies are ordered."""
     cwd = state if state.is_dir() else state.parent
-    out = _git(["rev-list", "--first-parent", "--reverse", "HEAD"], cwd)
+    out = _git(["rev-list", "--first-parent", "--reverse", _rev(rev)], cwd)
     return out.decode().split()
 
 

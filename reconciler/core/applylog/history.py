@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.core.applylog.baseline import trusted
 from reconciler.core.applylog.record import FINISHED, ApplyRecord
 from reconciler.state.history import Move
 
@@ -53,6 +54,21 @@ def applied_moves(
         first = min(found, key=ApplyRecord.key) if found else None
         out.append(MoveApplied(move, first, latest=nxt is None))
     return out
+
+
+def joined_moves(
+    moves: Sequence[Move],
+    order: Sequence[str],
+    runs: Sequence[ApplyRecord],
+    model: str,
+    repo: str,
+    key: str | None,
+    now_ms: int,
+) -> list[MoveApplied]:
+    """``applied_moves`` over the believable runs only (``baseline.trusted``): the one join
+    of git and the log that ``history`` and the controller's model page share."""
+    believed = trusted(runs, repo, key, set(order).__contains__, now_ms)
+    return applied_moves(moves, order, believed, model)
 
 
 @dataclass(frozen=True)

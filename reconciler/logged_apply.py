@@ -301,6 +301,28 @@ def _take(
         raise LockRefused(_refusal(verdict, waited))
 
 
+def await_free(log: ApplyLog, timeout: float, say: Say = lambda line: None) -> None:
+    """Before planning (``--lock-timeout``, as Terraform waits before it reads state):
+    wait up to ``timeout`` while another live apply holds the registry, so that the plan is
+    made after it finished and is not stale. ``acquire`` still decides."""
+    started = time.monotonic()
+    told = False
+    while True:
+        now = int(time.time() * 1000)
+        live = sorted(
+            (r for r in _logged(log.recent, "read") if alive(r, now)), key=ApplyRecord.key
+        )
+        if not live or time.monotonic() - started + HELD_POLL_SECONDS > timeout:
+            return
+        if not told:
+            told = True
+            say(
+                f"apply run {live[0].run_id} by {live[0].actor or 'unknown'} holds the registry; "
+                f"waiting up to {format_seconds(timeout)} for it before planning"
+            )
+        time.sleep(HELD_POLL_SECONDS)
+
+
 def _result(applied: int, planned: int, error: str = "") -> dict[str, str]:
     body: dict[str, object] = {"applied": applied, "not_applied": planned - applied}
     if error:

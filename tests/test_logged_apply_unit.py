@@ -180,3 +180,22 @@ def test_a_lost_lease_stops_new_writes(monkeypatch: pytest.MonkeyPatch) -> None:
     lease = acquire(log, PLAN, AUDIT, now_ms() - 10)
     assert lease.stop.wait(5)
     lease.heartbeat.close()
+
+
+def test_lock_timeout_waits_before_planning_so_a_finished_holder_is_no_stale_plan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Terraform's order: wait while a live apply holds the registry, then read and plan;
+    the holder FINISHED meanwhile, so the fresh plan is not stale and the apply proceeds."""
+    monkeypatch.setattr(logged_apply, "HELD_POLL_SECONDS", 0.05)
+    log = MemoryLog()
+    holder = log.add("r1", now_ms() - 1_000, now_ms() - 1_000)
+    threading.Timer(0.3, lambda: log.end(holder.run_id, FINISHED)).start()
+    said: list[str] = []
+    logged_apply.await_free(log, 5.0, said.append)
+    assert log.runs[holder.run_id].status == FINISHED and "waiting up to 5s" in said[0]
+    # the plan is read after the wait: at least a request later than the holder's end (in
+    # memory the two can fall in one millisecond, which the rule counts as "after")
+    lease = acquire(log, PLAN, AUDIT, now_ms() + 1)
+    assert log.runs[lease.run.run_id].status == RUNNING
+    lease.heartbeat.close()

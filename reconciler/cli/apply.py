@@ -149,6 +149,12 @@ def command(
             registries.apply_all(opts, desired, yes, lock_timeout, override, no_apply_log)
             return
         registry = api.connect(opts.tracking_uri, concurrency, opts.debug, opts.read_models, warn)
+        if lock_timeout > 0 and not no_apply_log:  # wait first, then read: a fresh plan
+            named = {p.workspace for p in desired.parts if p.workspace is not None}
+            where = opts.workspace or (named.pop() if len(named) == 1 else None)
+            logged_apply.await_free(
+                logged_apply.open_log(registry, where), lock_timeout, say_warning
+            )
         read_ms = int(time.time() * 1000)
         plan = api.make_plan(desired, registry)
     out(render_text(plan, color=opts.color), nl=False, color=opts.color)

@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import Cli, write_state
 from tests.support.auth import ADMIN, TokenProxy, basic_auth_server
+from tests.support.fault_proxy import FaultProxy
 from tests.support.gitrepo import git, init_repo
 from tests.support.mlflow_server import MlflowServer
 from tests.support.models import log_lightgbm
@@ -152,3 +153,28 @@ def test_missing_registry_variable_is_an_error_at_its_line(tmp_path: Path, name:
         "models.yaml:2: registry 'prod': RECONCILER_REGISTRY_PROD_URI is not set" in result.stderr
     )
     assert "Traceback" not in result.output
+
+
+def test_plan_reads_each_registry_once_and_a_saved_plan_covers_both(
+    staging_server: MlflowServer, sqlite_server: MlflowServer, tmp_path: Path, name: str
+) -> None:
+    """staging is planned and copied from: one batched read of it per plan; plan --out
+    saves both registries, apply PLANFILE applies both, a changed one refuses it."""
+    src, dst = f"{name}-src", f"{name}-dst"
+    assert seed_staging(staging_server.url, src, 0.3) == 1
+    write_state(tmp_path, f"registry: staging\nmodels:\n  {src}:\n    aliases: {{cand: 1}}\n")
+    write_state(tmp_path, prod_state(dst, src, 1), "prod.yaml")
+    with FaultProxy(staging_server.url) as staging, TokenProxy(sqlite_server.url, TOKEN) as prod:
+        cli = Cli("http://127.0.0.1:9/unused", tmp_path)
+        names = env(staging.url, prod.url)
+        planned = cli("plan", env=names)
+        assert planned.exit_code == 0, planned.output
+        assert "+ alias cand: 1" in planned.stdout, planned.stdout
+        searches = {k: n for k, n in staging.requests.items() if k.endswith("/search")}
+        print(f"\nplan requests to staging (planned and copied from): {searches}")
+        reads = [
+            k
+            for k in searches
+            if k.endswith(("/registered-models/search", "/model-versions/search"))
+        ]
+        assert len(reads) == 2 and all(searches[k] == 1 for k in reads), searches

@@ -69,13 +69,18 @@ def make_plans(
     another server are read there once and planned against."""
     from reconciler.mlflow.foreign import read_sources
 
-    foreign = read_sources(desired, registries)
+    foreign, read = read_sources(desired, registries)
     now = datetime.now(timezone.utc)
     return [
         (
             name,
             api.make_plan(
-                desired.for_registry(name), registries[name], with_evidence, now, foreign
+                desired.for_registry(name),
+                registries[name],
+                with_evidence,
+                now,
+                foreign,
+                read=read.get(name),
             ),
         )
         for name in desired.registries

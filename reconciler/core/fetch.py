@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from reconciler.core.evidence import directions, trend_versions
 from reconciler.core.observed import ObservedModel, ObservedState
-from reconciler.core.resolve import Resolution
+from reconciler.core.resolve import Resolution, copy_sources
 from reconciler.state.load import DesiredState
 from reconciler.state.models import MetricRule, SignatureRule, SoakRule
 
@@ -42,6 +42,16 @@ def soak_models(desired: DesiredState) -> set[str]:
         for rule in rules
         if isinstance(rule, SoakRule)
     }
+
+
+def plan_reads(desired: DesiredState) -> tuple[set[str], set[str]]:
+    """(models, prompts) one plan of ``desired`` reads in one batch: its models, the
+    same-server copy sources and the models soak gates name (``REGISTRY:MODEL`` copy
+    sources are read on their own server)."""
+    copied = {s for spec in desired.models.values() for s in copy_sources(spec)}
+    prompts = {n for n in desired.models if desired.prompt(n)}
+    local = {m for m in copied if ":" not in m}
+    return (set(desired.models) - prompts) | local | soak_models(desired), prompts
 
 
 def soak_moves(desired: DesiredState, resolution: Resolution) -> bool:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from reconciler.core.observed import ObservedModel, ObservedRun, ObservedSignature
+from reconciler.core.fetch import plan_reads
+from reconciler.core.observed import ObservedModel, ObservedRun, ObservedSignature, ObservedState
 from reconciler.core.ports import Registry
 from reconciler.mlflow.credentials import Key, named
 from reconciler.state.desired import Source
@@ -66,10 +67,17 @@ def read_elsewhere(
 
 def read_sources(
     desired: StateSet, registries: Mapping[str | None, Registry]
-) -> dict[str, ObservedModel]:
-    """``REGISTRY:MODEL`` -> the source model as its own server has it (one read each)."""
-    out: dict[str, ObservedModel] = {}
+) -> tuple[dict[str, ObservedModel], dict[str | None, ObservedState]]:
+    """(``REGISTRY:MODEL`` -> the source model as its own server has it, registry -> what
+    its plan read): one batched read per registry, so a registry that is both planned and
+    copied from reads its plan's models (default workspace) and the sources together."""
+    foreign: dict[str, ObservedModel] = {}
+    read: dict[str | None, ObservedState] = {}
     for name, models in sorted(references(desired).items()):
-        observed = registries[name].read(sorted(models))
-        out.update({f"{name}:{m}": found for m, found in observed.models.items()})
-    return out
+        own = desired.for_registry(name).part(None)
+        names, prompts = plan_reads(own) if own is not None else (set(), set())
+        observed = registries[name].read(sorted(names | models), prompts)
+        foreign.update({f"{name}:{m}": observed.models[m] for m in models if m in observed.models})
+        if own is not None:
+            read[name] = observed
+    return foreign, read

@@ -5,6 +5,7 @@ basic credential at the gateway or a bearer token at the auth app is refused."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -35,17 +36,24 @@ def staging_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowS
     server.stop()
 
 
-def seed_staging(url: str, model: str, rmse: float) -> int:
-    """A LightGBM version on staging, logged as the admin; the admin leaves the env after."""
+@contextlib.contextmanager
+def admin() -> Iterator[None]:
+    """The staging admin in the environment; gone after."""
     saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
     os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = ADMIN
     try:
-        _, version = log_lightgbm(
-            url, model, COLUMNS, {"rmse": rmse}, {"num_leaves": 7}, {"team": "churn"}
-        )
+        yield
     finally:
         for key, value in saved.items():
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+
+
+def seed_staging(url: str, model: str, rmse: float) -> int:
+    """A LightGBM version on staging, logged as the admin."""
+    with admin():
+        _, version = log_lightgbm(
+            url, model, COLUMNS, {"rmse": rmse}, {"num_leaves": 7}, {"team": "churn"}
+        )
     return version
 
 
@@ -178,3 +186,34 @@ def test_plan_reads_each_registry_once_and_a_saved_plan_covers_both(
             if k.endswith(("/registered-models/search", "/model-versions/search"))
         ]
         assert len(reads) == 2 and all(searches[k] == 1 for k in reads), searches
+
+        saved = tmp_path / "plan.json"
+        assert cli("plan", "--out", str(saved), env=names).exit_code == 0
+        body = json.loads(saved.read_text())
+        assert [r["registry_name"] for r in body["registries"]] == ["prod", "staging"]
+        assert [(s["registry_name"], s["models"]) for s in body["sources"]] == [("staging", [src])]
+        moved = cli(
+            "apply",
+            str(saved),
+            "--yes",
+            env={**names, "RECONCILER_REGISTRY_PROD_URI": sqlite_server.url},
+        )
+        assert moved.exit_code == 1 and "made for registry 'prod' at" in moved.stderr, moved.output
+        with admin():
+            client(staging.url).set_registered_model_alias(src, "moved", "1")  # staging changes
+        stale = cli("apply", str(saved), "--yes", env=names)
+        assert stale.exit_code == 1 and "stale" in stale.stderr, stale.output
+        assert "Traceback" not in stale.output
+        target = client(sqlite_server.url)
+        assert not target.search_registered_models(f"name = '{dst}'")  # nothing was written
+
+        assert cli("plan", "--out", str(saved), env=names).exit_code == 0
+        applied = cli("apply", str(saved), "--yes", env=names)
+        assert applied.exit_code == 0, applied.output
+        assert int(target.get_registered_model(dst).aliases["champion"]) == 1
+        assert "reconciler.copied_from" in target.get_model_version(dst, "1").tags
+        with admin():
+            assert client(staging.url).get_registered_model(src).aliases["cand"] == "1"
+        again = cli("apply", str(saved), "--yes", env=names)
+        assert again.exit_code == 1 and "registry prod: the saved plan" in again.stderr
+        assert len(target.search_model_versions(f"name = '{dst}'")) == 1  # one copy only

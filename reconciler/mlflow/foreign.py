@@ -9,7 +9,7 @@ server are read there in one batched read, and handed to the target's plan under
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from reconciler.core.fetch import plan_reads
 from reconciler.core.observed import ObservedModel, ObservedRun, ObservedSignature, ObservedState
@@ -39,6 +39,16 @@ def connect_all(
     wanted: dict[str | None, Source | None] = {p.registry: p.registry_at for p in desired.parts}
     for ref in references(desired):
         wanted.setdefault(ref, None)
+    return connect_names(wanted, default, make)
+
+
+def connect_names(
+    wanted: Mapping[str | None, Source | None],
+    default: Callable[[], Registry],
+    make: Callable[[str, Key], Registry],
+) -> dict[str | None, Registry]:
+    """The registries ``wanted`` names (a saved plan's, or a state's), in name order; each
+    reaches the named others for cross-server copies."""
     out: dict[str | None, Registry] = {}
     for name in sorted(wanted, key=lambda n: n or ""):
         if name is None:
@@ -81,3 +91,9 @@ def read_sources(
         if own is not None:
             read[name] = observed
     return foreign, read
+
+
+def source_digest(registry: Registry, models: Iterable[str]) -> str:
+    """The digest of the copy sources on their server, to tell a saved plan is stale."""
+    wanted = sorted(set(models))
+    return registry.read(wanted).digest(wanted)

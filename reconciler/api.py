@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from reconciler.core.apply import INTERRUPTED, ApplyReport, Progress, execute
-from reconciler.core.fetch import by_server, evidence_moves, needs, plan_reads, soak_moves
+from reconciler.core.fetch import by_server, evidence_moves, needs, plan_reads, soak_registries
 from reconciler.core.observed import ObservedModel, ObservedState
 from reconciler.core.plan import Plan, compute_plan, differences, record_differences
 from reconciler.core.ports import Registry
@@ -100,10 +100,12 @@ def _observe(
     elsewhere = by_server(foreign or {}, run_ids, sources)
     for there, files in elsewhere.values():
         run_ids, sources = run_ids - there, sources - files
-    from reconciler.mlflow.foreign import read_elsewhere
+    from reconciler.mlflow.foreign import alias_sets_elsewhere, read_elsewhere
     from reconciler.mlflow.soaklog import alias_sets
 
     runs, signatures = read_elsewhere(registry, elsewhere)  # other servers' versions
+    logs = soak_registries(desired, resolution)
+    elsewhere_sets = alias_sets_elsewhere(registry, {n for n in logs if n is not None})
     runs.update(registry.runs(run_ids) if run_ids else {})
     signatures.update(registry.signatures(sources) if sources else {})
     observed = replace(
@@ -111,7 +113,7 @@ def _observe(
         metrics={run_id: run.metrics for run_id, run in runs.items()},
         runs=runs,
         signatures=signatures,
-        alias_sets=alias_sets(registry) if soak_moves(desired, resolution) else (),
+        alias_sets=(*(alias_sets(registry) if None in logs else ()), *elsewhere_sets),
     )
     return observed, resolution
 

@@ -167,7 +167,8 @@ def test_plan_reads_each_registry_once_and_a_saved_plan_covers_both(
     staging_server: MlflowServer, sqlite_server: MlflowServer, tmp_path: Path, name: str
 ) -> None:
     """staging is planned and copied from: one batched read of it per plan; plan --out
-    saves both registries, apply PLANFILE applies both, a changed one refuses it."""
+    saves both registries, apply PLANFILE applies both, a changed one refuses it; soak
+    gates on staging's alias read staging's apply log (once)."""
     src, dst = f"{name}-src", f"{name}-dst"
     assert seed_staging(staging_server.url, src, 0.3) == 1
     write_state(tmp_path, f"registry: staging\nmodels:\n  {src}:\n    aliases: {{cand: 1}}\n")
@@ -217,3 +218,23 @@ def test_plan_reads_each_registry_once_and_a_saved_plan_covers_both(
         again = cli("apply", str(saved), "--yes", env=names)
         assert again.exit_code == 1 and "registry prod: the saved plan" in again.stderr
         assert len(target.search_model_versions(f"name = '{dst}'")) == 1  # one copy only
+
+        soaked = "".join(
+            f"      {a}: {{from: {src}, version: 1, registry: staging}}\n"
+            for a in ("champion", "st", "sd")
+        )
+        write_state(
+            tmp_path,
+            f"registry: prod\nmodels:\n  {dst}:\n    aliases:\n{soaked}    gates:\n"
+            f"      st: [{{soak: 24h, in: 'staging:{src}@cand'}}]\n"
+            f"      sd: [{{soak: 24h, in: '{src}@cand'}}]\n",
+            "prod.yaml",
+        )
+        staging.requests.clear()
+        gated = cli("plan", env=names)
+        assert gated.exit_code == 1, gated.output  # staging's log: cand set moments ago
+        assert gated.stderr.count(f"staging:{src} v1 has held cand for ") == 2, gated.output
+        assert "of 24h (since " in gated.stderr and "Traceback" not in gated.output
+        print(f"plan with soak gates on staging's log: {dict(staging.requests)}")
+        assert staging.requests["GET /api/2.0/mlflow/experiments/get-by-name"] == 1  # one log read
+        assert staging.requests["GET /api/2.0/mlflow/model-versions/search"] == 1

@@ -19,18 +19,14 @@ from reconciler.render.escape import terminal
 from reconciler.render.markdown import render_markdown
 from reconciler.render.planset import PlanSet, SourceRead, to_json_set
 from reconciler.render.text import plan_errors, render_text
-from reconciler.state.models import CopyFrom
 from reconciler.state.scope import StateSet
 
 
 def several(desired: StateSet) -> bool:
-    """Whether the state names a registry (in a file or a copy value)."""
-    return desired.registries != (None,) or any(
-        isinstance(v, CopyFrom) and v.registry
-        for p in desired.parts
-        for spec in p.models.values()
-        for v in spec.aliases.values()
-    )
+    """Whether the state names a registry (in a file, a copy value or a soak gate)."""
+    from reconciler.core.fetch import references
+
+    return desired.registries != (None,) or bool(references(desired))
 
 
 def connect_all(
@@ -58,7 +54,8 @@ def make_plans(
 ) -> PlanSet:
     """One plan per registry the state names, in name order; each registry read in one
     batch (a registry also copied from reads the sources with its own models)."""
-    from reconciler.mlflow.foreign import read_sources, references
+    from reconciler.core.fetch import references
+    from reconciler.mlflow.foreign import read_sources
 
     foreign, read = read_sources(desired, registries)
     now = datetime.now(timezone.utc)

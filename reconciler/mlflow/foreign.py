@@ -10,25 +10,20 @@ server are read there in one batched read, and handed to the target's plan under
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 
-from reconciler.core.fetch import plan_reads
-from reconciler.core.observed import ObservedModel, ObservedRun, ObservedSignature, ObservedState
+from reconciler.core.fetch import plan_reads, references
+from reconciler.core.observed import (
+    AliasSet,
+    ObservedModel,
+    ObservedRun,
+    ObservedSignature,
+    ObservedState,
+)
 from reconciler.core.ports import Registry
 from reconciler.mlflow.credentials import Key, named
 from reconciler.state.desired import Source
-from reconciler.state.models import CopyFrom
 from reconciler.state.scope import StateSet
-
-
-def references(desired: StateSet) -> dict[str, set[str]]:
-    """registry -> the models copied from it by the state's cross-server copies."""
-    out: dict[str, set[str]] = {}
-    for part in desired.parts:
-        for spec in part.models.values():
-            for value in spec.aliases.values():
-                if isinstance(value, CopyFrom) and value.registry:
-                    out.setdefault(value.registry, set()).add(value.from_)
-    return out
 
 
 def connect_all(
@@ -97,3 +92,17 @@ def source_digest(registry: Registry, models: Iterable[str]) -> str:
     """The digest of the copy sources on their server, to tell a saved plan is stale."""
     wanted = sorted(set(models))
     return registry.read(wanted).digest(wanted)
+
+
+def alias_sets_elsewhere(registry: Registry, names: Iterable[str]) -> tuple[AliasSet, ...]:
+    """The alias sets other servers' apply logs record, as ``REGISTRY:MODEL`` (soak gates
+    with ``in: staging:churn@champion``): each server's log read once, on it."""
+    from reconciler.mlflow.soaklog import alias_sets
+
+    servers = getattr(registry, "sources", {})
+    return tuple(
+        replace(found, model=f"{name}:{found.model}")
+        for name in sorted(names)
+        if name in servers
+        for found in alias_sets(servers[name])
+    )

@@ -179,6 +179,7 @@ def test_plan_reads_each_registry_once_and_a_saved_plan_covers_both(
         planned = cli("plan", env=names)
         assert planned.exit_code == 0, planned.output
         assert "+ alias cand: 1" in planned.stdout, planned.stdout
+        assert "MLmodel not readable" not in planned.stdout  # read with staging's own key
         searches = {k: n for k, n in staging.requests.items() if k.endswith("/search")}
         print(f"\nplan requests to staging (planned and copied from): {searches}")
         reads = [

@@ -239,3 +239,32 @@ def test_plan_reads_each_registry_once_and_a_saved_plan_covers_both(
         print(f"plan with soak gates on staging's log: {dict(staging.requests)}")
         assert staging.requests["GET /api/2.0/mlflow/experiments/get-by-name"] == 1  # one log read
         assert staging.requests["GET /api/2.0/mlflow/model-versions/search"] == 1
+
+
+def test_a_copy_changed_in_transit_with_its_size_kept_is_refused(
+    staging_server: MlflowServer, sqlite_server: MlflowServer, tmp_path: Path, name: str
+) -> None:
+    """The uploaded MLmodel is altered on the way (same size): the sha256 check refuses
+    the copy, the copy run ends FAILED and no version is registered."""
+    src, dst = f"{name}-src", f"{name}-dst"
+    assert seed_staging(staging_server.url, src, 0.2) == 1
+    write_state(tmp_path, prod_state(dst, src, 1))
+
+    def corrupt(method: str, path: str, body: bytes) -> bytes:
+        if method == "PUT" and path.endswith("/MLmodel") and body:
+            return body[:-1] + (b"#" if body[-1:] != b"#" else b"%")
+        return body
+
+    with FaultProxy(sqlite_server.url, rewrite=corrupt) as prod:
+        names = {**env(staging_server.url, prod.url), "RECONCILER_REGISTRY_PROD_TOKEN": None}
+        applied = Cli("http://127.0.0.1:9/unused", tmp_path)("apply", "--yes", env=names)
+    assert applied.exit_code == 1, applied.output
+    assert "did not arrive whole" in applied.stderr and ": MLmodel differs" in applied.stderr
+    assert "Traceback" not in applied.output
+    target = client(sqlite_server.url)
+    assert not target.search_model_versions(f"name = '{dst}'")
+    copies = target.search_runs(
+        [target.get_experiment_by_name("reconciler-copies").experiment_id],
+        f"tags.mlflow.runName = 'copy of staging:{src} v1'",
+    )
+    assert [r.info.status for r in copies] == ["FAILED"]

@@ -13,13 +13,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from reconciler.core.apply import INTERRUPTED, ApplyReport, Progress, execute
-from reconciler.core.fetch import by_server, evidence_moves, needs, soak_models, soak_moves
+from reconciler.core.fetch import by_server, evidence_moves, needs, plan_reads, soak_registries
 from reconciler.core.observed import ObservedModel, ObservedState
 from reconciler.core.plan import Plan, compute_plan, differences, record_differences
 from reconciler.core.ports import Registry
 from reconciler.core.problems import did_you_mean
 from reconciler.core.prompts import by_kind, kind_problem
-from reconciler.core.resolve import Resolution, copy_sources, resolve
+from reconciler.core.resolve import Resolution, resolve
 from reconciler.core.scopes import check_workspace_of, combine, label, split
 from reconciler.core.scopes import check_workspaces as check_workspaces
 from reconciler.core.scopes import in_workspace as in_workspace
@@ -83,14 +83,13 @@ def _observe(
     with_evidence: bool,
     limit: int | None = None,
     foreign: Mapping[str, ObservedModel] | None = None,
+    read: ObservedState | None = None,
 ) -> tuple[ObservedState, Resolution]:
     """``observe``, with the resolution the runs and signatures were chosen from; the
-    apply log's alias sets only when a moving alias has a soak gate."""
-    copied = {s for spec in desired.models.values() for s in copy_sources(spec)}
-    prompts = {n for n in desired.models if desired.prompt(n)}
-    soaked = soak_models(desired)
-    local = {m for m in copied if ":" not in m}  # REGISTRY:MODEL is read on its server
-    observed = registry.read(sorted((set(desired.models) - prompts) | local | soaked), prompts)
+    apply log's alias sets only when a moving alias has a soak gate. ``read``: the
+    models already read in the registry's one batch (``mlflow.foreign.read_sources``)."""
+    names, prompts = plan_reads(desired)
+    observed = read if read is not None else registry.read(sorted(names), prompts)
     lost = any(desired.prompt(n) and n not in observed.models for n in desired.models)
     if lost and (why := registry.no_prompt_registry()):  # asked only when a prompt is missing
         raise RegistryError(why)
@@ -101,10 +100,12 @@ def _observe(
     elsewhere = by_server(foreign or {}, run_ids, sources)
     for there, files in elsewhere.values():
         run_ids, sources = run_ids - there, sources - files
-    from reconciler.mlflow.foreign import read_elsewhere
+    from reconciler.mlflow.foreign import alias_sets_elsewhere, read_elsewhere
     from reconciler.mlflow.soaklog import alias_sets
 
     runs, signatures = read_elsewhere(registry, elsewhere)  # other servers' versions
+    logs = soak_registries(desired, resolution)
+    elsewhere_sets = alias_sets_elsewhere(registry, {n for n in logs if n is not None})
     runs.update(registry.runs(run_ids) if run_ids else {})
     signatures.update(registry.signatures(sources) if sources else {})
     observed = replace(
@@ -112,7 +113,7 @@ def _observe(
         metrics={run_id: run.metrics for run_id, run in runs.items()},
         runs=runs,
         signatures=signatures,
-        alias_sets=alias_sets(registry) if soak_moves(desired, resolution) else (),
+        alias_sets=(*(alias_sets(registry) if None in logs else ()), *elsewhere_sets),
     )
     return observed, resolution
 
@@ -124,18 +125,21 @@ def make_plan(
     now: datetime | None = None,
     foreign: Mapping[str, ObservedModel] | None = None,
     evidence_limit: int | None = None,
+    read: ObservedState | None = None,
 ) -> Plan:
     """The plan, read and computed one workspace at a time (batched reads each);
     ``with_evidence`` adds what each alias move changes (for reviewers), for at most
     ``evidence_limit`` moves over all workspaces (None: every one). Windows and soak
-    gates are judged at ``now`` (default: the clock when the reads are done)."""
+    gates are judged at ``now`` (default: the clock when the reads are done). ``read``:
+    the default workspace's models, already read with the copy sources there."""
     check_workspaces(desired, registry)
     uri = registry.display_uri
     parts = []
     left = evidence_limit
     for part in desired.parts:
         scoped = registry.in_workspace(part.workspace)
-        observed, resolution = _observe(part, scoped, with_evidence, left, foreign)
+        had = read if part.workspace is None else None
+        observed, resolution = _observe(part, scoped, with_evidence, left, foreign, had)
         at = now or datetime.now(timezone.utc)
         plan = compute_plan(
             part,

@@ -5,6 +5,7 @@ basic credential at the gateway or a bearer token at the auth app is refused."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -17,6 +18,7 @@ import pytest
 
 from tests.conftest import Cli, write_state
 from tests.support.auth import ADMIN, TokenProxy, basic_auth_server
+from tests.support.fault_proxy import FaultProxy
 from tests.support.gitrepo import git, init_repo
 from tests.support.mlflow_server import MlflowServer
 from tests.support.models import log_lightgbm
@@ -34,17 +36,24 @@ def staging_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowS
     server.stop()
 
 
-def seed_staging(url: str, model: str, rmse: float) -> int:
-    """A LightGBM version on staging, logged as the admin; the admin leaves the env after."""
+@contextlib.contextmanager
+def admin() -> Iterator[None]:
+    """The staging admin in the environment; gone after."""
     saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
     os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = ADMIN
     try:
-        _, version = log_lightgbm(
-            url, model, COLUMNS, {"rmse": rmse}, {"num_leaves": 7}, {"team": "churn"}
-        )
+        yield
     finally:
         for key, value in saved.items():
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+
+
+def seed_staging(url: str, model: str, rmse: float) -> int:
+    """A LightGBM version on staging, logged as the admin."""
+    with admin():
+        _, version = log_lightgbm(
+            url, model, COLUMNS, {"rmse": rmse}, {"num_leaves": 7}, {"team": "churn"}
+        )
     return version
 
 
@@ -152,3 +161,110 @@ def test_missing_registry_variable_is_an_error_at_its_line(tmp_path: Path, name:
         "models.yaml:2: registry 'prod': RECONCILER_REGISTRY_PROD_URI is not set" in result.stderr
     )
     assert "Traceback" not in result.output
+
+
+def test_plan_reads_each_registry_once_and_a_saved_plan_covers_both(
+    staging_server: MlflowServer, sqlite_server: MlflowServer, tmp_path: Path, name: str
+) -> None:
+    """staging is planned and copied from: one batched read of it per plan; plan --out
+    saves both registries, apply PLANFILE applies both, a changed one refuses it; soak
+    gates on staging's alias read staging's apply log (once)."""
+    src, dst = f"{name}-src", f"{name}-dst"
+    assert seed_staging(staging_server.url, src, 0.3) == 1
+    write_state(tmp_path, f"registry: staging\nmodels:\n  {src}:\n    aliases: {{cand: 1}}\n")
+    write_state(tmp_path, prod_state(dst, src, 1), "prod.yaml")
+    with FaultProxy(staging_server.url) as staging, TokenProxy(sqlite_server.url, TOKEN) as prod:
+        cli = Cli("http://127.0.0.1:9/unused", tmp_path)
+        names = env(staging.url, prod.url)
+        planned = cli("plan", env=names)
+        assert planned.exit_code == 0, planned.output
+        assert "+ alias cand: 1" in planned.stdout, planned.stdout
+        assert "MLmodel not readable" not in planned.stdout  # read with staging's own key
+        searches = {k: n for k, n in staging.requests.items() if k.endswith("/search")}
+        print(f"\nplan requests to staging (planned and copied from): {searches}")
+        reads = [
+            k
+            for k in searches
+            if k.endswith(("/registered-models/search", "/model-versions/search"))
+        ]
+        assert len(reads) == 2 and all(searches[k] == 1 for k in reads), searches
+
+        saved = tmp_path / "plan.json"
+        assert cli("plan", "--out", str(saved), env=names).exit_code == 0
+        body = json.loads(saved.read_text())
+        assert [r["registry_name"] for r in body["registries"]] == ["prod", "staging"]
+        assert [(s["registry_name"], s["models"]) for s in body["sources"]] == [("staging", [src])]
+        moved = cli(
+            "apply",
+            str(saved),
+            "--yes",
+            env={**names, "RECONCILER_REGISTRY_PROD_URI": sqlite_server.url},
+        )
+        assert moved.exit_code == 1 and "made for registry 'prod' at" in moved.stderr, moved.output
+        with admin():
+            client(staging.url).set_registered_model_alias(src, "moved", "1")  # staging changes
+        stale = cli("apply", str(saved), "--yes", env=names)
+        assert stale.exit_code == 1 and "stale" in stale.stderr, stale.output
+        assert "Traceback" not in stale.output
+        target = client(sqlite_server.url)
+        assert not target.search_registered_models(f"name = '{dst}'")  # nothing was written
+
+        assert cli("plan", "--out", str(saved), env=names).exit_code == 0
+        applied = cli("apply", str(saved), "--yes", env=names)
+        assert applied.exit_code == 0, applied.output
+        assert int(target.get_registered_model(dst).aliases["champion"]) == 1
+        assert "reconciler.copied_from" in target.get_model_version(dst, "1").tags
+        with admin():
+            assert client(staging.url).get_registered_model(src).aliases["cand"] == "1"
+        again = cli("apply", str(saved), "--yes", env=names)
+        assert again.exit_code == 1 and "registry prod: the saved plan" in again.stderr
+        assert len(target.search_model_versions(f"name = '{dst}'")) == 1  # one copy only
+
+        soaked = "".join(
+            f"      {a}: {{from: {src}, version: 1, registry: staging}}\n"
+            for a in ("champion", "st", "sd")
+        )
+        write_state(
+            tmp_path,
+            f"registry: prod\nmodels:\n  {dst}:\n    aliases:\n{soaked}    gates:\n"
+            f"      st: [{{soak: 24h, in: 'staging:{src}@cand'}}]\n"
+            f"      sd: [{{soak: 24h, in: '{src}@cand'}}]\n",
+            "prod.yaml",
+        )
+        staging.requests.clear()
+        gated = cli("plan", env=names)
+        assert gated.exit_code == 1, gated.output  # staging's log: cand set moments ago
+        assert gated.stderr.count(f"staging:{src} v1 has held cand for ") == 2, gated.output
+        assert "of 24h (since " in gated.stderr and "Traceback" not in gated.output
+        print(f"plan with soak gates on staging's log: {dict(staging.requests)}")
+        assert staging.requests["GET /api/2.0/mlflow/experiments/get-by-name"] == 1  # one log read
+        assert staging.requests["GET /api/2.0/mlflow/model-versions/search"] == 1
+
+
+def test_a_copy_changed_in_transit_with_its_size_kept_is_refused(
+    staging_server: MlflowServer, sqlite_server: MlflowServer, tmp_path: Path, name: str
+) -> None:
+    """The uploaded MLmodel is altered on the way (same size): the sha256 check refuses
+    the copy, the copy run ends FAILED and no version is registered."""
+    src, dst = f"{name}-src", f"{name}-dst"
+    assert seed_staging(staging_server.url, src, 0.2) == 1
+    write_state(tmp_path, prod_state(dst, src, 1))
+
+    def corrupt(method: str, path: str, body: bytes) -> bytes:
+        if method == "PUT" and path.endswith("/MLmodel") and body:
+            return body[:-1] + (b"#" if body[-1:] != b"#" else b"%")
+        return body
+
+    with FaultProxy(sqlite_server.url, rewrite=corrupt) as prod:
+        names = {**env(staging_server.url, prod.url), "RECONCILER_REGISTRY_PROD_TOKEN": None}
+        applied = Cli("http://127.0.0.1:9/unused", tmp_path)("apply", "--yes", env=names)
+    assert applied.exit_code == 1, applied.output
+    assert "did not arrive whole" in applied.stderr and ": MLmodel differs" in applied.stderr
+    assert "Traceback" not in applied.output
+    target = client(sqlite_server.url)
+    assert not target.search_model_versions(f"name = '{dst}'")
+    copies = target.search_runs(
+        [target.get_experiment_by_name("reconciler-copies").experiment_id],
+        f"tags.mlflow.runName = 'copy of staging:{src} v1'",
+    )
+    assert [r.info.status for r in copies] == ["FAILED"]

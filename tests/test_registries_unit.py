@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.core.fetch import by_server
+from reconciler.core.fetch import by_server, references
 from reconciler.core.observed import ObservedModel, ObservedVersion
 from reconciler.errors import StateError, StateErrors
 from reconciler.mlflow import credentials
-from reconciler.mlflow.foreign import references
 from reconciler.state.load import load_state
 
 A: credentials.Key = ("alice", "pw-alice-1", None)
@@ -96,3 +95,53 @@ def test_runs_of_versions_on_another_server_are_read_there() -> None:
     }
     split = by_server(foreign, {"r7", "local"}, {"s3://b/7", "s3://here"})
     assert split == {"staging": ({"r7"}, {"s3://b/7"})}
+
+
+def test_a_soak_gate_names_a_model_on_another_server_or_the_copys_source() -> None:
+    """``in: staging:stg@a`` and, on a copy from staging's stg, ``in: stg@a`` read staging's
+    stg; ``in: a`` stays the gated model; a same-server copy stays here."""
+    from reconciler.core.soak import soak_key
+    from reconciler.state.models import CopyFrom, SoakRule
+
+    across = CopyFrom.model_validate({"from": "stg", "version": 7, "registry": "staging"})
+    here = CopyFrom.model_validate({"from": "stg", "version": 7})
+
+    def rule(where: str) -> SoakRule:
+        return SoakRule.model_validate({"soak": "1h", "in": where})
+
+    assert soak_key(rule("staging:stg@a"), "prod", 3) == "staging:stg"
+    assert soak_key(rule("stg@a"), "prod", across) == "staging:stg"
+    assert soak_key(rule("a"), "prod", across) == "prod"
+    assert soak_key(rule("stg@a"), "prod", here) == "stg"
+    for bad in ("Bad!:stg@a", "staging:@a", "staging:x:y@a"):
+        with pytest.raises(ValueError):
+            rule(bad)
+
+
+def test_a_soak_on_another_server_counts_only_that_servers_log(tmp_path: Path) -> None:
+    """The gate reads staging's alias and staging's apply log (sets keyed staging:stg);
+    a set of a same-named model in this server's own log never counts."""
+    from datetime import datetime, timedelta, timezone
+
+    from reconciler.core.observed import AliasSet, ObservedState
+    from reconciler.core.resolve import Resolved
+    from reconciler.core.soak import check_soak
+    from reconciler.state.models import CopyFrom, SoakRule
+
+    copy = CopyFrom.model_validate({"from": "stg", "version": 7, "registry": "staging"})
+    target = Resolved("prod", "champion", copy, None, ObservedVersion(7))
+    rule = SoakRule.model_validate({"soak": "24h", "in": "stg@champion"})
+    held = {"staging:stg": ObservedModel("stg", {"champion": 7})}
+    now = datetime(2026, 12, 7, 9, 0, tzinfo=timezone.utc)
+    then = int((now - timedelta(hours=25)).timestamp() * 1000)
+    local = [AliasSet("r-local", "stg", "champion", 7, then)]
+    refused = check_soak(target, rule, ObservedState(held), local, now)
+    assert "no verified apply set staging:stg@champion to v7" in refused.reason
+    there = [AliasSet("r-staging", "staging:stg", "champion", 7, then)]
+    assert check_soak(target, rule, ObservedState(held), there, now).passed
+    (tmp_path / "p.yaml").write_text(
+        "registry: prod\nmodels:\n  churn:\n    aliases: {champion: 3}\n"
+        "    gates:\n      champion: [{soak: 1h, in: 'staging:stg@champion'}]\n",
+        encoding="utf-8",
+    )
+    assert references(load_state(tmp_path)) == {"staging": {"stg"}}

@@ -16,14 +16,14 @@ from typing import NoReturn
 import click
 
 from reconciler import api, logged_apply
-from reconciler.cli import registries
+from reconciler.cli import multiapply, registries
 from reconciler.cli.console import Options, common_options, fail, out, warn
 from reconciler.core.holding import held_line, hold, still_blocked, without
 from reconciler.core.scopes import label
 from reconciler.core.windows import Blocked
 from reconciler.render.escape import terminal
 from reconciler.render.github import Report, github_option
-from reconciler.render.planfile import read_plan
+from reconciler.render.planset import PlanSet, read_any
 from reconciler.render.text import plan_errors, render_text, summary_line
 from reconciler.state.audit import current_audit
 
@@ -135,7 +135,10 @@ def command(
             "(nothing was written)"
         )
     if planfile:
-        plan = read_plan(Path(planfile))
+        plan = read_any(Path(planfile))
+        if isinstance(plan, PlanSet):
+            multiapply.apply_saved(opts, plan, yes, lock_timeout, override, no_apply_log)
+            return
         api.check_plan_offline(
             plan, opts.tracking_uri, opts.workspace
         )  # before anything is created
@@ -146,7 +149,7 @@ def command(
     else:
         desired = api.validate(opts.state, models, opts.workspace)
         if registries.several(desired):
-            registries.apply_all(opts, desired, yes, lock_timeout, override, no_apply_log)
+            multiapply.apply_all(opts, desired, yes, lock_timeout, override, no_apply_log)
             return
         registry = api.connect(opts.tracking_uri, concurrency, opts.debug, opts.read_models, warn)
         if lock_timeout > 0 and not no_apply_log:  # wait first, then read: a fresh plan

@@ -16,6 +16,7 @@ from reconciler.errors import ReconcilerError
 from reconciler.render.github import Report, github_option
 from reconciler.render.markdown import render_markdown
 from reconciler.render.planfile import to_json
+from reconciler.render.planset import PlanSet, to_json_set
 from reconciler.render.text import plan_errors, render_text
 from reconciler.state.load import display_path
 
@@ -44,11 +45,12 @@ def evidence_limit(value: str) -> int | None:
     return int(value)
 
 
-def save_plan(plan: Plan, path: Path) -> None:
+def save_plan(plan: Plan | PlanSet, path: Path) -> None:
     """Write the JSON plan whole or not at all (a temporary file, then a rename)."""
     temp = path.with_name(f".{path.name}.reconciler-plan")
+    text = to_json(plan) if isinstance(plan, Plan) else to_json_set(plan)
     try:
-        temp.write_text(to_json(plan), encoding="utf-8")
+        temp.write_text(text, encoding="utf-8")
         temp.replace(path)
     except OSError as exc:
         raise ReconcilerError(f"cannot save the plan to {path}: {exc.strerror}") from None
@@ -110,13 +112,13 @@ def command(
     target = check_out_path(Path(out_file)) if out_file else None
     desired = api.validate(opts.state, models, opts.workspace)
     if registries.several(desired):
-        if target is not None:
-            raise ReconcilerError(
-                "--out: a plan over several registries cannot be saved yet; apply from "
-                "the state instead"
-            )
         plans = registries.plan_all(opts, desired, fmt)
-        if detailed_exitcode and any(p.changes for _, p in plans):
+        if target is not None:
+            save_plan(plans, target)
+            out(
+                f"Saved the plan to {out_file}: `reconciler apply {out_file}` applies it.", err=True
+            )
+        if detailed_exitcode and any(p.changes for _, p in plans.plans):
             sys.exit(2)
         return
     registry = api.connect(

@@ -13,9 +13,11 @@ from collections.abc import Mapping
 
 from reconciler.core.evidence import directions, trend_versions
 from reconciler.core.observed import ObservedModel, ObservedState
-from reconciler.core.resolve import Resolution
+from reconciler.core.resolve import Resolution, copy_sources
+from reconciler.core.soak import soak_key
 from reconciler.state.load import DesiredState
 from reconciler.state.models import MetricRule, SignatureRule, SoakRule
+from reconciler.state.scope import StateSet
 
 
 def by_server(
@@ -34,23 +36,50 @@ def by_server(
 
 
 def soak_models(desired: DesiredState) -> set[str]:
-    """Models that soak gates name (``in: MODEL@ALIAS``): read with the plan's models."""
+    """Models that soak gates name (``in: MODEL@ALIAS``): read with the plan's models;
+    ``REGISTRY:MODEL`` ones on their own server."""
     return {
-        rule.where(name)[0]
+        soak_key(rule, name, spec.aliases.get(alias))
         for name, spec in desired.models.items()
-        for rules in spec.gates.values()
+        for alias, rules in spec.gates.items()
         for rule in rules
         if isinstance(rule, SoakRule)
     }
 
 
-def soak_moves(desired: DesiredState, resolution: Resolution) -> bool:
-    """Whether a moving alias has a soak gate (then the apply log is read once)."""
-    return any(
-        isinstance(rule, SoakRule)
-        for target in resolution.all_moving()
-        for rule in desired.models[target.model].gates.get(target.alias, ())
-    )
+def plan_reads(desired: DesiredState) -> tuple[set[str], set[str]]:
+    """(models, prompts) one plan of ``desired`` reads in one batch: its models, the
+    same-server copy sources and the models soak gates name (``REGISTRY:MODEL`` ones are
+    read on their own server)."""
+    copied = {s for spec in desired.models.values() for s in copy_sources(spec)}
+    prompts = {n for n in desired.models if desired.prompt(n)}
+    here = {m for m in copied | soak_models(desired) if ":" not in m}
+    return (set(desired.models) - prompts) | here, prompts
+
+
+def references(desired: StateSet) -> dict[str, set[str]]:
+    """registry -> the models read there for other registries' plans: cross-server copy
+    sources and the models soak gates name as ``REGISTRY:MODEL``."""
+    out: dict[str, set[str]] = {}
+    for part in desired.parts:
+        keys = {k for spec in part.models.values() for k in copy_sources(spec)}
+        for key in keys | soak_models(part):
+            registry, colon, model = key.partition(":")
+            if colon:
+                out.setdefault(registry, set()).add(model)
+    return out
+
+
+def soak_registries(desired: DesiredState, resolution: Resolution) -> set[str | None]:
+    """The registries whose apply logs the moving aliases' soak gates read (None: the
+    plan's own); each is read once."""
+    out: set[str | None] = set()
+    for target in resolution.all_moving():
+        for rule in desired.models[target.model].gates.get(target.alias, ()):
+            if isinstance(rule, SoakRule):
+                key = soak_key(rule, target.model, target.copy_of)
+                out.add(key.partition(":")[0] if ":" in key else None)
+    return out
 
 
 def evidence_moves(

@@ -17,7 +17,7 @@ from reconciler.core.gates import GateResult
 from reconciler.core.observed import AliasSet, ObservedState
 from reconciler.core.plantypes import Action, Change, Kind
 from reconciler.core.resolve import Resolved
-from reconciler.state.models import SoakRule
+from reconciler.state.models import CopyFrom, SoakRule
 
 ALIASES_TAG = "reconciler.aliases"
 """On an apply run: JSON ``{"MODEL@ALIAS": VERSION}`` of the aliases its plan sets."""
@@ -56,6 +56,16 @@ def parse_sets(
     return out
 
 
+def soak_key(rule: SoakRule, model: str, value: object) -> str:
+    """The model whose alias ``rule`` reads, as observed: ``MODEL``, or ``REGISTRY:MODEL``
+    on another server. ``in: churn@champion`` on an alias copied from ``staging:churn``
+    means staging's churn (the copy's source), read on its server with its apply log."""
+    other, _ = rule.where(model)
+    if isinstance(value, CopyFrom) and value.registry and value.from_ == other:
+        return value.model_key if "@" in rule.in_ else other
+    return other
+
+
 def soak_version(target: Resolved, model: str) -> int | None:
     """The version that must have soaked in ``model``: for a copy value, its source."""
     if (copy := target.copy_of) is not None and copy.model_key == model:
@@ -88,7 +98,8 @@ def check_soak(
 ) -> GateResult:
     """Pass when the version has held ``rule``'s alias since an apply at least
     ``rule.soak`` ago, and holds it now."""
-    model, alias = rule.where(target.model)
+    alias = rule.where(target.model)[1]
+    model = soak_key(rule, target.model, target.copy_of)
     number = soak_version(target, model)
     head = f"gate {target.model}@{target.alias} -> version {target.shown_number}: soak"
 

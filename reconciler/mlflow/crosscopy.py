@@ -3,13 +3,15 @@
 MLflow's ``copy_model_version`` works inside one server only. Here: read the source
 version and its run, download the version's files from the source, make a run in the
 target's experiment ``reconciler-copies`` carrying the source run's params, metrics and
-tags, upload the files under it, check the file list and sizes, then register the
-version with ``reconciler.copied_from`` (which finds it again: one copy per source).
+tags, upload the files under it, check the file list and sizes (and, up to
+``CHECKSUM_BYTES``, the sha256 of each file downloaded again from the target), then
+register the version with ``reconciler.copied_from`` (which finds it again: one copy per source).
 Each step is one call on one server, so each runs with that server's credentials only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -23,6 +25,33 @@ from reconciler.mlflow.session import Session
 
 EXPERIMENT = "reconciler-copies"
 READY_TIMEOUT = 300.0
+
+
+CHECKSUM_BYTES = 256 * 2**20
+"""Copies up to this size are downloaded again from the target and compared by sha256
+with the source's files: MLflow's artifact listings carry path and size only, no
+checksum. Larger copies are checked by file list and sizes (a bounded second transfer)."""
+
+
+def sha256s(root: Path) -> dict[str, str]:
+    """relative path -> sha256 of every file under ``root``."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            digest = hashlib.sha256()
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(2**20), b""):
+                    digest.update(block)
+            out[str(path.relative_to(root)).replace(os.sep, "/")] = digest.hexdigest()
+    return out
+
+
+def first_difference(want: dict[str, Any], got: dict[str, Any]) -> str | None:
+    """The first file missing, extra or different in ``got`` (None: the same)."""
+    for path in sorted(set(want) | set(got)):
+        if want.get(path) != got.get(path):
+            return path
+    return None
 
 
 def local_files(root: Path) -> dict[str, int]:
@@ -127,14 +156,15 @@ def _target_side(
     uploaded = {
         p.removeprefix("model/"): s for p, s in _remote_files(client, run_id, "model").items()
     }
-    if uploaded != files:
+    wrong = first_difference(files, uploaded)
+    if wrong is None and sum(files.values()) <= CHECKSUM_BYTES:
+        with tempfile.TemporaryDirectory(prefix="reconciler-check-") as tmp:
+            back = Path(client.download_artifacts(run_id, "model", tmp))
+            wrong = first_difference(sha256s(root), sha256s(back))
+    if wrong is not None:
         _end(target, run_id, "FAILED")
-        missing = sorted(set(files) - set(uploaded)) or sorted(
-            p for p in files if uploaded.get(p) != files[p]
-        )
         raise RegistryError(
-            f"the copy of {label} did not arrive whole in run {run_id}: "
-            f"{missing[0] if missing else 'extra files'} differs"
+            f"the copy of {label} did not arrive whole in run {run_id}: {wrong} differs"
         )
     _end(target, run_id, "FINISHED")
     version = src["version"]

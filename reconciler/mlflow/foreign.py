@@ -9,25 +9,21 @@ server are read there in one batched read, and handed to the target's plan under
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 
-from reconciler.core.observed import ObservedModel, ObservedRun, ObservedSignature
+from reconciler.core.fetch import plan_reads, references
+from reconciler.core.observed import (
+    AliasSet,
+    ObservedModel,
+    ObservedRun,
+    ObservedSignature,
+    ObservedState,
+)
 from reconciler.core.ports import Registry
 from reconciler.mlflow.credentials import Key, named
 from reconciler.state.desired import Source
-from reconciler.state.models import CopyFrom
 from reconciler.state.scope import StateSet
-
-
-def references(desired: StateSet) -> dict[str, set[str]]:
-    """registry -> the models copied from it by the state's cross-server copies."""
-    out: dict[str, set[str]] = {}
-    for part in desired.parts:
-        for spec in part.models.values():
-            for value in spec.aliases.values():
-                if isinstance(value, CopyFrom) and value.registry:
-                    out.setdefault(value.registry, set()).add(value.from_)
-    return out
 
 
 def connect_all(
@@ -38,6 +34,16 @@ def connect_all(
     wanted: dict[str | None, Source | None] = {p.registry: p.registry_at for p in desired.parts}
     for ref in references(desired):
         wanted.setdefault(ref, None)
+    return connect_names(wanted, default, make)
+
+
+def connect_names(
+    wanted: Mapping[str | None, Source | None],
+    default: Callable[[], Registry],
+    make: Callable[[str, Key], Registry],
+) -> dict[str | None, Registry]:
+    """The registries ``wanted`` names (a saved plan's, or a state's), in name order; each
+    reaches the named others for cross-server copies."""
     out: dict[str | None, Registry] = {}
     for name in sorted(wanted, key=lambda n: n or ""):
         if name is None:
@@ -66,10 +72,37 @@ def read_elsewhere(
 
 def read_sources(
     desired: StateSet, registries: Mapping[str | None, Registry]
-) -> dict[str, ObservedModel]:
-    """``REGISTRY:MODEL`` -> the source model as its own server has it (one read each)."""
-    out: dict[str, ObservedModel] = {}
+) -> tuple[dict[str, ObservedModel], dict[str | None, ObservedState]]:
+    """(``REGISTRY:MODEL`` -> the source model as its own server has it, registry -> what
+    its plan read): one batched read per registry, so a registry that is both planned and
+    copied from reads its plan's models (default workspace) and the sources together."""
+    foreign: dict[str, ObservedModel] = {}
+    read: dict[str | None, ObservedState] = {}
     for name, models in sorted(references(desired).items()):
-        observed = registries[name].read(sorted(models))
-        out.update({f"{name}:{m}": found for m, found in observed.models.items()})
-    return out
+        own = desired.for_registry(name).part(None)
+        names, prompts = plan_reads(own) if own is not None else (set(), set())
+        observed = registries[name].read(sorted(names | models), prompts)
+        foreign.update({f"{name}:{m}": observed.models[m] for m in models if m in observed.models})
+        if own is not None:
+            read[name] = observed
+    return foreign, read
+
+
+def source_digest(registry: Registry, models: Iterable[str]) -> str:
+    """The digest of the copy sources on their server, to tell a saved plan is stale."""
+    wanted = sorted(set(models))
+    return registry.read(wanted).digest(wanted)
+
+
+def alias_sets_elsewhere(registry: Registry, names: Iterable[str]) -> tuple[AliasSet, ...]:
+    """The alias sets other servers' apply logs record, as ``REGISTRY:MODEL`` (soak gates
+    with ``in: staging:churn@champion``): each server's log read once, on it."""
+    from reconciler.mlflow.soaklog import alias_sets
+
+    servers = getattr(registry, "sources", {})
+    return tuple(
+        replace(found, model=f"{name}:{found.model}")
+        for name in sorted(names)
+        if name in servers
+        for found in alias_sets(servers[name])
+    )

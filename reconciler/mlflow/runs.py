@@ -17,6 +17,7 @@ from reconciler.core.observed import ObservedRun, ObservedSignature
 from reconciler.core.signature import parse_mlmodel
 from reconciler.errors import RegistryError
 from reconciler.mlflow.connection import redact_text
+from reconciler.mlflow.credentials import using
 from reconciler.mlflow.scope import in_workspace
 from reconciler.mlflow.session import Session, chunks, quote
 
@@ -132,7 +133,7 @@ class Runs(Session):
         """The signature in ``place``/MLmodel: one download, and never an exception."""
         if isinstance(place, ObservedSignature):
             return place
-        with in_workspace(self.workspace):
+        with using(self.creds), in_workspace(self.workspace):  # pool threads: this server's key
             return self._download_mlmodel(place)
 
     def _download_mlmodel(self, place: str) -> ObservedSignature:

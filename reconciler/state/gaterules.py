@@ -18,7 +18,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from reconciler.state.names import Frozen as _Frozen
-from reconciler.state.names import Number, _check_alias, _check_model_name
+from reconciler.state.names import Number, _check_alias, _check_model_name, check_registry
 from reconciler.state.windows import Duration, parse_duration
 
 
@@ -72,9 +72,13 @@ class TagRule(_Frozen):
 
 
 def _check_where(text: str) -> str:
+    """``ALIAS``, ``MODEL@ALIAS`` or ``REGISTRY:MODEL@ALIAS`` (a model on another server)."""
     model, _, alias = text.rpartition("@")
+    registry, colon, name = model.partition(":")
+    if colon:
+        check_registry(registry)
     if model:
-        _check_model_name(model)
+        _check_model_name(name if colon else model)
     _check_alias(alias)
     return text
 
@@ -88,7 +92,7 @@ class SoakRule(_Frozen):
     soak: Duration
     """How long, e.g. ``24h``."""
     in_: Annotated[StrictStr, AfterValidator(_check_where)] = Field(alias="in")
-    """``ALIAS`` of this model, or ``MODEL@ALIAS``."""
+    """``ALIAS`` of this model, ``MODEL@ALIAS``, or ``REGISTRY:MODEL@ALIAS`` (SPEC v4 §19)."""
 
     def where(self, model: str) -> tuple[str, str]:
         """(model, alias) the candidate must have held; ``model``: the gated one."""

@@ -8,6 +8,7 @@ hears so (a lossy network; a retried create then creates twice). ``max_streak`` 
 times in a row the same request (method, path, body) is faulted, so a client with more
 retries than that always gets through: the injected faults are bounded, not a lottery.
 
+``rewrite`` replaces a request body before forwarding (a transfer corrupted in transit).
 ``deny`` answers chosen requests 403 "Permission denied" (what MLflow's basic-auth app
 says), for permission errors without an auth server. The proxy also counts requests by
 ``METHOD path``, can call a hook before forwarding
@@ -33,6 +34,8 @@ from urllib.parse import urlsplit
 FAULTS = ("503", "slow", "reset")
 Hook = Callable[[str, str, int], None]
 """Called as ``hook(method, path, writes_so_far)`` before a request is forwarded."""
+Rewrite = Callable[[str, str, bytes], bytes]
+"""``rewrite(method, path, body)``: the body forwarded instead (a network that corrupts)."""
 Deny = Callable[[str, str, bytes], bool]
 """``deny(method, path, body)``: True answers 403 as MLflow's basic-auth app does."""
 
@@ -50,6 +53,7 @@ class FaultProxy:
         max_streak: int | None = 2,
         hook: Hook | None = None,
         deny: Deny | None = None,
+        rewrite: Rewrite | None = None,
     ) -> None:
         self.upstream = urlsplit(upstream)
         self.rate = rate
@@ -57,6 +61,7 @@ class FaultProxy:
         self.slow_seconds = slow_seconds
         self.max_streak = max_streak
         self.hook = hook
+        self.rewrite = rewrite
         self.deny = deny
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
@@ -133,6 +138,8 @@ class FaultProxy:
                     return self._reset()
                 if proxy.deny is not None and proxy.deny(self.command, path, body):
                     return self._reply(403, b"Permission denied", "text/plain")
+                if proxy.rewrite is not None:
+                    body = proxy.rewrite(self.command, path, body)
                 if proxy.hook is not None:
                     proxy.hook(self.command, path, proxy.writes)
                 try:

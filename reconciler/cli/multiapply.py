@@ -42,6 +42,10 @@ def apply_all(
 ) -> None:
     """Apply every registry's plan, made now from the state."""
     registries = connect_all(desired, opts.tracking_uri, debug=opts.debug, warn=warn)
+    if lock_timeout > 0 and not no_apply_log:  # wait first, then read: fresh plans
+        for name in sorted(registries, key=lambda n: n or ""):
+            log = logged_apply.open_log(registries[name], opts.workspace)
+            logged_apply.await_free(log, lock_timeout, warn)
     read_ms = int(time.time() * 1000)
     plans = make_plans(desired, registries).plans
     work = [(n, p, desired.for_registry(n)) for n, p in plans]

@@ -89,6 +89,24 @@ def span(seconds: float) -> str:
     return f"{minutes}m" if minutes else f"{secs}s"
 
 
+def soak_result(
+    target: Resolved, rule: SoakRule, ok: bool, why: str = "", value: float | None = None
+) -> GateResult:
+    """A soak gate's result; a failure says what was found (``why``)."""
+    head = f"gate {target.model}@{target.alias} -> version {target.shown_number}: soak"
+    return GateResult(
+        target.model,
+        target.alias,
+        target.shown_number,
+        None,
+        "soak",
+        float(rule.seconds),
+        value,
+        ok,
+        "" if ok else f"{head}: {why}",
+    )
+
+
 def check_soak(
     target: Resolved,
     rule: SoakRule,
@@ -101,20 +119,9 @@ def check_soak(
     alias = rule.where(target.model)[1]
     model = soak_key(rule, target.model, target.copy_of)
     number = soak_version(target, model)
-    head = f"gate {target.model}@{target.alias} -> version {target.shown_number}: soak"
 
     def result(ok: bool, why: str = "", value: float | None = None) -> GateResult:
-        return GateResult(
-            target.model,
-            target.alias,
-            target.shown_number,
-            None,
-            "soak",
-            float(rule.seconds),
-            value,
-            ok,
-            "" if ok else f"{head}: {why}",
-        )
+        return soak_result(target, rule, ok, why, value)
 
     if number is None:
         return result(False, f"the candidate is not a version of {model} (write in: ALIAS)")

@@ -202,10 +202,6 @@ class MlflowApplyLog:
         self._artifact_uris[run.info.run_id] = str(run.info.artifact_uri or "")
         return to_record(run)
 
-    def find(self, apply_id: str) -> list[ApplyRecord]:
-        """Every run carrying ``apply_id`` (one request)."""
-        return self._search(f"tags.`{APPLY_ID}` = {quote(apply_id)}", 10)
-
     def recent(self, limit: int = RECENT, status: str | None = None) -> list[ApplyRecord]:
         """The latest ``limit`` runs (with ``status`` only), newest first (one request)."""
         return self._search(f"attributes.status = '{status}'" if status else "", limit)
@@ -330,7 +326,3 @@ class MlflowApplyLog:
         now = str(int(time.time() * 1000))
         batch = [RunTag(HOLDER, holder), RunTag(RENEWED, now)]
         self._plain_call(lambda: store.log_batch(run_id, metrics=[], params=[], tags=batch))
-
-    def kill(self, run_id: str) -> None:
-        """End a run ``KILLED`` (a dead apply, a duplicate, ``reconciler unlock``)."""
-        self.end(run_id, KILLED)

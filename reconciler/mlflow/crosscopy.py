@@ -21,10 +21,10 @@ from typing import Any
 
 from reconciler.core.resolve import COPIED_FROM
 from reconciler.errors import RegistryError
+from reconciler.mlflow.newversion import new_version
 from reconciler.mlflow.session import Session
 
 EXPERIMENT = "reconciler-copies"
-READY_TIMEOUT = 300.0
 
 
 CHECKSUM_BYTES = 256 * 2**20
@@ -137,7 +137,6 @@ def _target_side(
 ) -> int:
     from mlflow.entities import Metric, Param
     from mlflow.entities.model_registry import ModelVersionTag
-    from mlflow.exceptions import MlflowException
 
     client = target._client
     found = client.get_experiment_by_name(EXPERIMENT)
@@ -184,17 +183,4 @@ def _target_side(
             description=version.description,
         )
 
-    try:
-        created = create()
-    except MlflowException as exc:
-        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise
-        target._store.create_registered_model(model)
-        created = create()
-    deadline = time.monotonic() + READY_TIMEOUT
-    while str(created.status) != "READY":
-        if str(created.status) == "FAILED_REGISTRATION" or time.monotonic() > deadline:
-            raise RegistryError(f"the copy of {label} in {model} is {created.status}, not READY")
-        time.sleep(0.5)
-        created = target._store.get_model_version(model, str(created.version))
-    return int(created.version)
+    return new_version(target._store, model, create, label)

@@ -6,7 +6,6 @@ stage write, which doubles the request count for no benefit here; the store does
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -14,10 +13,9 @@ from typing import Any
 from reconciler.core.observed import AUDIT_PREFIX
 from reconciler.core.plantypes import Action, Change, Kind
 from reconciler.errors import RegistryError
+from reconciler.mlflow.newversion import COPY_READY_TIMEOUT as COPY_READY_TIMEOUT
+from reconciler.mlflow.newversion import new_version
 from reconciler.mlflow.session import Session
-
-COPY_READY_TIMEOUT = 300.0
-"""Seconds apply waits for a copied version to become READY."""
 
 
 class Writes(Session):
@@ -68,7 +66,6 @@ class Writes(Session):
 
     def _copy(self, model: str, source_model: str, source_version: int) -> int:
         from mlflow.entities.model_registry import ModelVersionTag
-        from mlflow.exceptions import MlflowException
 
         src = self._store.get_model_version(source_model, str(source_version))
         tags = [
@@ -87,23 +84,7 @@ class Writes(Session):
                 description=src.description,
             )
 
-        try:
-            created = create()
-        except MlflowException as exc:
-            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-                raise
-            self._store.create_registered_model(model)
-            created = create()
-        deadline = time.monotonic() + COPY_READY_TIMEOUT
-        while str(created.status) != "READY":
-            if str(created.status) == "FAILED_REGISTRATION" or time.monotonic() > deadline:
-                raise RegistryError(
-                    f"the copy of {source_model} v{source_version} in {model} (version "
-                    f"{created.version}) is {created.status}, not READY"
-                )
-            time.sleep(0.5)
-            created = self._store.get_model_version(model, str(created.version))
-        return int(created.version)
+        return new_version(self._store, model, create, f"{source_model} v{source_version}")
 
     def set_model_tag(self, model: str, key: str, value: str) -> None:
         from mlflow.entities.model_registry import RegisteredModelTag

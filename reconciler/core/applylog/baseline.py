@@ -41,10 +41,6 @@ class Baselines:
     runs: dict[str, ApplyRecord]
     suspects: tuple[Suspect, ...] = ()
 
-    def commit(self, model: str) -> str | None:
-        run = self.runs.get(model)
-        return run.commit if run is not None else None
-
 
 def doubt(
     run: ApplyRecord, key: str | None, on_branch: Callable[[str], bool], now_ms: int

@@ -88,10 +88,6 @@ class ApplyRecord:
         """The order among simultaneous applies: start time, then run id."""
         return (self.start_ms, self.run_id)
 
-    def touched(self, model: str) -> bool:
-        """Whether this apply may have changed ``model``."""
-        return self.models is None or model in self.models
-
     def covers(self, model: str) -> bool:
         """Whether this apply's scope included ``model`` (verified it, changes or none)."""
         return self.scope is None or model in self.scope
